@@ -1,0 +1,38 @@
+export {
+  initTelemetry,
+  otlpTracesUrl,
+  telemetryOptionsFromEnv,
+  type Telemetry,
+  type TelemetryOptions,
+} from './init-telemetry.js';
+export {
+  WECHAT_HEADERS,
+  WECHAT_VALUE_MAX_LENGTH,
+  wechatFromBaggage,
+  wechatFromHeaders,
+  wechatSpanAttributes,
+  wechatToHeaders,
+  withWeChatBaggage,
+  type WeChatField,
+  type WeChatIdentity,
+} from './wechat-identity.js';
+export {
+  endRpcSpan,
+  parsePeer,
+  startRpcClientSpan,
+  startRpcServerSpan,
+  type RpcPeer,
+  type RpcSpan,
+  type RpcSpanEnd,
+  type RpcSpanOptions,
+  type RpcSystem,
+} from './rpc-spans.js';
+export {
+  extractContext,
+  extractKafkaContext,
+  injectHeaders,
+  injectKafkaHeaders,
+  type HeaderGetter,
+  type HeaderSetter,
+  type KafkaHeaders,
+} from './propagation.js';
