@@ -1,0 +1,190 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  create,
+  type DescMethod,
+  type DescMethodServerStreaming,
+  type DescMethodUnary,
+  type DescService,
+  type Message,
+  type MessageInitShape,
+  type MessageShape,
+} from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { context, trace, type Tracer } from '@opentelemetry/api';
+import { createBreaker, type BreakerOptions } from '@wxmesh/resilience';
+import {
+  endRpcSpan,
+  injectHeaders,
+  startRpcClientSpan,
+  wechatFromBaggage,
+  wechatToHeaders,
+  type WeChatIdentity,
+} from '@wxmesh/telemetry';
+import { currentRpcContext } from './context.js';
+import { grpcDeserializer, grpcSerializer } from './grpc-transport.js';
+
+/** Per-call options of a peer client. */
+export interface CallOptions {
+  /** This call's own budget; the caller's incoming deadline still caps it. */
+  readonly deadlineMs?: number;
+  readonly signal?: AbortSignal;
+  /** Identity to send; by default the identity of the call being served is forwarded. */
+  readonly wechat?: WeChatIdentity;
+}
+
+/** A typed gRPC client of one peer service, method names as in the generated descriptor. */
+export type PeerClient<S extends DescService> = {
+  [K in keyof S['method']]: S['method'][K] extends DescMethodUnary<infer I, infer O>
+    ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
+    : S['method'][K] extends DescMethodServerStreaming<infer I, infer O>
+      ? (request: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
+      : never;
+} & { close(): void };
+
+export interface PeerClientOptions {
+  /** `host:port` of the peer's grpc port (in the mesh, the Kubernetes service name). */
+  readonly address: string;
+  /** Budget of a call that sets none, before the incoming deadline caps it. */
+  readonly defaultDeadlineMs?: number;
+  /** Breaker options for this peer; `false` turns the breaker off (tests, health probes). */
+  readonly breaker?: Partial<BreakerOptions> | false;
+  readonly tracer?: Tracer;
+  readonly channelOptions?: grpc.ChannelOptions;
+}
+
+/** Status codes that say the peer (not the request) is unwell, and so count against its breaker. */
+const PEER_FAILURES = new Set<number>([Code.Unavailable, Code.DeadlineExceeded, Code.Internal, Code.Unknown]);
+
+function fromServiceError(err: grpc.ServiceError): ConnectError {
+  return new ConnectError(err.details || err.message, err.code as number as Code);
+}
+
+function outgoing(options: CallOptions | undefined, defaultDeadlineMs: number) {
+  const active = context.active();
+  const served = currentRpcContext(active);
+  const wechat = options?.wechat ?? served?.wechat ?? wechatFromBaggage(active);
+  let deadline = Date.now() + (options?.deadlineMs ?? defaultDeadlineMs);
+  if (served?.deadline !== undefined && served.deadline < deadline) deadline = served.deadline;
+  return { active, wechat, deadline };
+}
+
+function metadataFor(wechat: WeChatIdentity, spanContext: ReturnType<typeof context.active>) {
+  const metadata = new grpc.Metadata();
+  const set = (name: string, value: string) => metadata.set(name, value);
+  wechatToHeaders(wechat, set);
+  injectHeaders(set, spanContext);
+  return metadata;
+}
+
+/**
+ * A client for one peer service over grpc-js with what every east-west call needs: the served
+ * call's WeChat identity and trace context forwarded as metadata, its deadline propagated
+ * (a call never outlives its caller), a client span, and one circuit breaker per peer so a
+ * dead peer fails fast with Unavailable instead of piling up timeouts.
+ */
+export function createPeerClient<S extends DescService>(service: S, options: PeerClientOptions): PeerClient<S> {
+  const client = new grpc.Client(options.address, grpc.credentials.createInsecure(), options.channelOptions);
+  const tracer = options.tracer ?? trace.getTracer('wxmesh-peer-client');
+  const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
+  const methods: Record<string, unknown> = {};
+
+  const unaryCall = (method: DescMethod, signal: AbortSignal, request: Message, callOptions?: CallOptions) => {
+    const { active, wechat, deadline } = outgoing(callOptions, defaultDeadlineMs);
+    const span = startRpcClientSpan(tracer, {
+      system: 'grpc',
+      service: service.typeName,
+      method: method.name,
+      parentContext: active,
+      wechat,
+    });
+    const metadata = metadataFor(wechat, span.context);
+    return new Promise<Message>((resolve, reject) => {
+      const call = client.makeUnaryRequest<Message, Message>(
+        `/${service.typeName}/${method.name}`,
+        grpcSerializer(method.input),
+        grpcDeserializer(method.output),
+        request,
+        metadata,
+        { deadline },
+        (err, response) => {
+          signal.removeEventListener('abort', cancel);
+          callOptions?.signal?.removeEventListener('abort', cancel);
+          if (err) {
+            const error = fromServiceError(err);
+            endRpcSpan(span.span, { code: error.code, message: error.rawMessage });
+            reject(error);
+          } else {
+            endRpcSpan(span.span, { code: 0 });
+            resolve(response!);
+          }
+        },
+      );
+      const cancel = () => call.cancel();
+      signal.addEventListener('abort', cancel, { once: true });
+      callOptions?.signal?.addEventListener('abort', cancel, { once: true });
+    });
+  };
+
+  for (const method of service.methods) {
+    if (method.methodKind === 'unary') {
+      const run = (signal: AbortSignal, request: Message, callOptions?: CallOptions) =>
+        unaryCall(method, signal, request, callOptions);
+      if (options.breaker === false) {
+        const never = new AbortController().signal;
+        methods[method.localName] = (init: unknown, callOptions?: CallOptions) =>
+          run(never, create(method.input, init as never), callOptions);
+      } else {
+        const breaker = createBreaker(`${service.typeName}`, run, {
+          // The gRPC deadline bounds each call; the breaker timeout is only a backstop.
+          timeout: false,
+          isFailure: (err: unknown) => !(err instanceof ConnectError) || PEER_FAILURES.has(err.code),
+          ...options.breaker,
+        });
+        methods[method.localName] = (init: unknown, callOptions?: CallOptions) =>
+          breaker.fire(create(method.input, init as never), callOptions);
+      }
+    } else if (method.methodKind === 'server_streaming') {
+      methods[method.localName] = (init: unknown, callOptions?: CallOptions) =>
+        serverStream(method, create(method.input, init as never), callOptions);
+    }
+  }
+
+  async function* serverStream(method: DescMethod, request: Message, callOptions?: CallOptions) {
+    const { active, wechat, deadline } = outgoing(
+      { ...callOptions, deadlineMs: callOptions?.deadlineMs ?? Number.MAX_SAFE_INTEGER / 2 },
+      defaultDeadlineMs,
+    );
+    const span = startRpcClientSpan(tracer, {
+      system: 'grpc',
+      service: service.typeName,
+      method: method.name,
+      parentContext: active,
+      wechat,
+    });
+    const call = client.makeServerStreamRequest<Message, Message>(
+      `/${service.typeName}/${method.name}`,
+      grpcSerializer(method.input),
+      grpcDeserializer(method.output),
+      request,
+      metadataFor(wechat, span.context),
+      deadline > Date.now() + 365 * 86_400_000 ? {} : { deadline },
+    );
+    const cancel = () => call.cancel();
+    callOptions?.signal?.addEventListener('abort', cancel, { once: true });
+    let code = 0;
+    try {
+      for await (const message of call) yield message as Message;
+    } catch (err) {
+      const error = fromServiceError(err as grpc.ServiceError);
+      code = error.code;
+      throw error;
+    } finally {
+      callOptions?.signal?.removeEventListener('abort', cancel);
+      call.cancel();
+      endRpcSpan(span.span, { code });
+    }
+  }
+
+  methods.close = () => client.close();
+  return methods as PeerClient<S>;
+}

@@ -1,0 +1,40 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+
+/** Errors that already carry a precise, caller-safe meaning and map straight to a code. */
+interface CodedError {
+  name: string;
+  message: string;
+}
+
+function isNamed(err: unknown, name: string): err is CodedError {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === name;
+}
+
+/**
+ * Maps anything a handler throws to the error the caller sees.
+ *
+ * A ConnectError keeps its code and message on every transport. Known infrastructure
+ * failures get the code a client can act on (an open breaker is Unavailable, a passed deadline
+ * is DeadlineExceeded). Everything else becomes Internal with a fixed message, because an
+ * unexpected exception's message can carry internals or secrets; the original is returned in
+ * `cause` for the server's own log only.
+ */
+export function toConnectError(err: unknown, deadline: number | undefined): { error: ConnectError; unexpected: boolean } {
+  if (err instanceof ConnectError) return { error: err, unexpected: false };
+  if (isNamed(err, 'BreakerOpenError')) {
+    return {
+      error: new ConnectError('a dependency is unavailable (circuit open); retry with backoff', Code.Unavailable),
+      unexpected: false,
+    };
+  }
+  if ((isNamed(err, 'AbortError') || isNamed(err, 'TimeoutError')) && deadline !== undefined && Date.now() >= deadline) {
+    return { error: new ConnectError('deadline exceeded', Code.DeadlineExceeded), unexpected: false };
+  }
+  return { error: new ConnectError('internal error', Code.Internal), unexpected: true };
+}
+
+/** The canonical lower-case name of a status code as Connect spells it on the wire (`invalid_argument`); 0 is `ok`. */
+export function codeName(code: number): string {
+  const name = Code[code];
+  return name === undefined ? (code === 0 ? 'ok' : `code_${code}`) : name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+}

@@ -1,0 +1,19 @@
+export { currentRpcContext, type RpcContext, type RpcProtocol } from './context.js';
+export {
+  defineService,
+  methodPath,
+  type ServiceHandlers,
+  type ServiceRegistration,
+  type ServerStreamHandler,
+  type UnaryHandler,
+} from './service.js';
+export type { Interceptor, Invocation, Next } from './pipeline.js';
+export { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
+export type { HttpRoute } from './http-transport.js';
+export { createPeerClient, type CallOptions, type PeerClient, type PeerClientOptions } from './client.js';
+export { createLogger, REDACTED_PATHS, type Logger } from './logger.js';
+export { installShutdown } from './shutdown.js';
+export { codeName, toConnectError } from './errors.js';
+export type { ServingStatus } from './health.js';
+export { echoService } from './echo-service.js';
+export { runService, type ServiceParts, type ServiceRuntimeConfig } from './run-service.js';

@@ -1,0 +1,87 @@
+import { context, type Tracer } from '@opentelemetry/api';
+import type { Validator } from '@bufbuild/protovalidate';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { endRpcSpan, extractContext, startRpcServerSpan } from '@wxmesh/telemetry';
+import { withRpcContext } from './context.js';
+import { toConnectError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { RpcMetrics } from './metrics.js';
+import type { Interceptor } from './pipeline.js';
+
+const RPC_SYSTEM = { grpc: 'grpc', connect: 'connect_rpc', grpc_web: 'grpc' } as const;
+
+/**
+ * The outermost step: opens the server span (parent taken from `traceparent`/`baggage`, the
+ * WeChat identity put into baggage), binds the RpcContext for outgoing calls, refuses new work
+ * while draining, maps every failure to a caller-safe ConnectError, and records RED metrics
+ * and one debug log line per call.
+ */
+export function observeInterceptor(deps: {
+  tracer: Tracer;
+  metrics: RpcMetrics;
+  logger: Logger;
+  isDraining: () => boolean;
+}): Interceptor {
+  const { tracer, metrics, logger, isDraining } = deps;
+  const draining = new ConnectError('server is shutting down; retry on another replica', Code.Unavailable);
+  return (next) => async (inv) => {
+    const { ctx } = inv;
+    const started = performance.now();
+    // Trace parent, baggage and the WeChat identity (as baggage) from the request headers.
+    const parent = extractContext(ctx.header);
+    const span = startRpcServerSpan(tracer, {
+      system: RPC_SYSTEM[ctx.protocol],
+      service: ctx.service,
+      method: ctx.method,
+      parentContext: parent,
+      wechat: ctx.wechat,
+    });
+    const callContext = withRpcContext(span.context, ctx);
+    metrics.inFlight(1);
+    let code = 0;
+    let message: string | undefined;
+    try {
+      if (isDraining()) throw draining;
+      return await context.with(callContext, next, undefined, inv);
+    } catch (err) {
+      const mapped = toConnectError(err, ctx.deadline);
+      code = mapped.error.code;
+      message = mapped.error.rawMessage;
+      if (mapped.unexpected) {
+        context.with(callContext, () =>
+          logger.error({ err, rpc: `${ctx.service}/${ctx.method}` }, 'handler failed unexpectedly'),
+        );
+      }
+      throw mapped.error;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      metrics.inFlight(-1);
+      metrics.observe(ctx.service, ctx.method, ctx.protocol, code, seconds);
+      endRpcSpan(span.span, { code, message });
+      if (logger.isLevelEnabled('debug')) {
+        context.with(callContext, () =>
+          logger.debug(
+            { rpc: `${ctx.service}/${ctx.method}`, protocol: ctx.protocol, code, ms: seconds * 1000 },
+            'rpc finished',
+          ),
+        );
+      }
+    }
+  };
+}
+
+/**
+ * Rejects a request that breaks its protovalidate rules with InvalidArgument, naming every
+ * violated field, before the handler sees it.
+ */
+export function validateInterceptor(validator: Validator): Interceptor {
+  return (next) => (inv) => {
+    const result = validator.validate(inv.method.input, inv.request);
+    if (result.kind === 'valid') return next(inv);
+    if (result.kind === 'invalid') {
+      const details = result.error.violations.map((v) => v.toString()).join('; ');
+      return Promise.reject(new ConnectError(`invalid ${inv.method.input.name}: ${details}`, Code.InvalidArgument));
+    }
+    return Promise.reject(result.error);
+  };
+}

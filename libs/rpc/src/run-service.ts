@@ -1,0 +1,60 @@
+import { initTelemetry } from '@wxmesh/telemetry';
+import { createLogger, type Logger } from './logger.js';
+import { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
+import { installShutdown } from './shutdown.js';
+import type { LevelWithSilent } from 'pino';
+
+/** The configuration fields every service's composition root hands to {@link runService}. */
+export interface ServiceRuntimeConfig {
+  readonly HOST: string;
+  readonly GRPC_PORT: number;
+  readonly HTTP_PORT: number;
+  readonly LOG_LEVEL: LevelWithSilent;
+  readonly SHUTDOWN_GRACE_MS: number;
+  readonly OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+}
+
+/** What a service contributes once telemetry and the logger exist: its services and what to close. */
+export interface ServiceParts extends Pick<RpcServerOptions, 'services' | 'httpRoutes' | 'interceptors'> {
+  /** Closed in order after the server has drained (clients, Redis, Kafka producers ...). */
+  readonly closers?: ReadonlyArray<{ name: string; run: () => Promise<unknown> }>;
+}
+
+/**
+ * The composition-root skeleton shared by every service: telemetry, logger, the service's own
+ * parts, the server on both ports, and graceful shutdown on SIGTERM/SIGINT (server drains first,
+ * then the service's closers, then telemetry flushes). Logs one `serving` line with the bound
+ * ports, which local tooling reads when ports are picked by the OS.
+ */
+export async function runService(
+  name: string,
+  config: ServiceRuntimeConfig,
+  build: (deps: { logger: Logger }) => Promise<ServiceParts> | ServiceParts,
+): Promise<{ server: RpcServer; ports: BoundPorts; logger: Logger }> {
+  const telemetry = await initTelemetry({ serviceName: name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const logger = createLogger({ name, level: config.LOG_LEVEL });
+  const parts = await build({ logger });
+  const server = new RpcServer({
+    name,
+    logger,
+    tracer: telemetry.tracer,
+    host: config.HOST,
+    grpcPort: config.GRPC_PORT,
+    httpPort: config.HTTP_PORT,
+    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    services: parts.services,
+    httpRoutes: parts.httpRoutes,
+    interceptors: parts.interceptors,
+  });
+  const ports = await server.start();
+  installShutdown({
+    logger,
+    timeoutMs: config.SHUTDOWN_GRACE_MS + 10_000,
+    steps: [
+      { name: 'server', run: () => server.shutdown() },
+      ...(parts.closers ?? []),
+      { name: 'telemetry', run: () => telemetry.shutdown() },
+    ],
+  });
+  return { server, ports, logger };
+}

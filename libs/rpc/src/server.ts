@@ -1,0 +1,194 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { trace, type Tracer } from '@opentelemetry/api';
+import { createValidator, type Validator } from '@bufbuild/protovalidate';
+import { register as defaultRegistry, type Registry } from 'prom-client';
+import { createHealth, type Health } from './health.js';
+import { createHttpHandler, type HttpRoute } from './http-transport.js';
+import { grpcHandlers, grpcServiceDefinition } from './grpc-transport.js';
+import { observeInterceptor, validateInterceptor } from './interceptors.js';
+import type { Logger } from './logger.js';
+import { createRpcMetrics } from './metrics.js';
+import { buildInvokers, type Interceptor } from './pipeline.js';
+import { addReflection } from './reflection.js';
+import type { ServiceRegistration } from './service.js';
+
+export interface RpcServerOptions {
+  /** Service name for logs, metrics and the tracer. */
+  readonly name: string;
+  readonly services: readonly ServiceRegistration[];
+  readonly logger: Logger;
+  /** Interface both ports bind to. */
+  readonly host?: string;
+  /** 0 picks a free port; read the bound one from `start()`'s result. */
+  readonly grpcPort?: number;
+  readonly httpPort?: number;
+  readonly tracer?: Tracer;
+  readonly registry?: Registry;
+  /** Extra interceptors, run after WeChat context, tracing, error mapping and validation. */
+  readonly interceptors?: readonly Interceptor[];
+  /** Extra routes on the `http` port (webhooks), tried before 404. */
+  readonly httpRoutes?: readonly HttpRoute[];
+  /** How long in-flight calls may run after a shutdown starts before they are cut. */
+  readonly shutdownGraceMs?: number;
+  /** Time between flipping health to NOT_SERVING and refusing calls, so load balancers see it first. */
+  readonly drainDelayMs?: number;
+  readonly validator?: Validator;
+}
+
+export interface BoundPorts {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+}
+
+/**
+ * Serves one handler implementation on both ports of the architecture: `grpc` (grpc-js over
+ * h2c, plus health and reflection) and `http` (connect-node on HTTP/1.1: Connect and gRPC-Web,
+ * `/healthz`, `/readyz`, `/metrics`, webhooks). A class because the two listeners, health and
+ * the drain state share one lifecycle.
+ */
+export class RpcServer {
+  readonly health: Health;
+  private readonly grpcServer: grpc.Server;
+  private readonly httpServer: HttpServer;
+  private readonly options: RpcServerOptions;
+  private readonly registry: Registry;
+  private draining = false;
+  private inFlight = 0;
+  private onIdle: (() => void) | undefined;
+  private shutdownPromise: Promise<void> | undefined;
+
+  constructor(options: RpcServerOptions) {
+    this.options = options;
+    this.registry = options.registry ?? defaultRegistry;
+    const metrics = createRpcMetrics(this.registry);
+    this.health = createHealth(options.services.map((s) => s.desc.typeName));
+    // Counts unary calls only: streams are long-lived by nature and are cut at the end of a drain.
+    const track: Interceptor = (next) => async (inv) => {
+      if (inv.send !== undefined) return next(inv);
+      this.inFlight++;
+      try {
+        return await next(inv);
+      } finally {
+        if (--this.inFlight === 0) this.onIdle?.();
+      }
+    };
+    const invokers = buildInvokers(options.services, [
+      observeInterceptor({
+        tracer: options.tracer ?? trace.getTracer(options.name),
+        metrics,
+        logger: options.logger,
+        isDraining: () => this.draining,
+      }),
+      track,
+      validateInterceptor(options.validator ?? createValidator()),
+      ...(options.interceptors ?? []),
+    ]);
+
+    this.grpcServer = new grpc.Server();
+    for (const registration of options.services) {
+      this.grpcServer.addService(grpcServiceDefinition(registration), grpcHandlers(registration, invokers));
+    }
+    this.health.addToServer(this.grpcServer);
+    addReflection(
+      this.grpcServer,
+      options.services.map((s) => s.desc),
+    );
+
+    this.httpServer = createHttpServer(
+      createHttpHandler({
+        services: options.services,
+        invokers,
+        routes: [this.operationalRoute, ...(options.httpRoutes ?? [])],
+      }),
+    );
+  }
+
+  private readonly operationalRoute: HttpRoute = async (req, res) => {
+    const path = req.url?.split('?', 1)[0];
+    if (req.method !== 'GET') return false;
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return true;
+    }
+    if (path === '/readyz') {
+      const ready = !this.draining && this.health.get() === 'SERVING';
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ready ? 'ready' : 'not_ready' }));
+      return true;
+    }
+    if (path === '/metrics') {
+      const body = await this.registry.metrics();
+      res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+      return true;
+    }
+    return false;
+  };
+
+  /** Binds both ports; resolves with the ports actually bound. */
+  async start(): Promise<BoundPorts> {
+    const host = this.options.host ?? '127.0.0.1';
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      this.grpcServer.bindAsync(
+        `${host.includes(':') ? `[${host}]` : host}:${this.options.grpcPort ?? 0}`,
+        grpc.ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
+      ),
+    );
+    const httpPort = await new Promise<number>((resolve, reject) => {
+      this.httpServer.once('error', reject);
+      this.httpServer.listen(this.options.httpPort ?? 0, host, () => {
+        this.httpServer.off('error', reject);
+        resolve((this.httpServer.address() as AddressInfo).port);
+      });
+    });
+    this.options.logger.info({ grpcPort, httpPort, host }, 'serving');
+    return { grpcPort, httpPort };
+  }
+
+  /** True once a shutdown has begun; new calls are refused with Unavailable from then on. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Graceful stop: health flips to NOT_SERVING on both ports at once, new calls are refused,
+   * in-flight calls get `shutdownGraceMs` to finish, then listeners and connections close.
+   * Safe to call more than once.
+   */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.drain();
+    return this.shutdownPromise;
+  }
+
+  private async drain(): Promise<void> {
+    const { logger } = this.options;
+    const graceMs = this.options.shutdownGraceMs ?? 10_000;
+    this.health.setAll('NOT_SERVING');
+    logger.info({ inFlight: this.inFlight, graceMs }, 'shutting down: health NOT_SERVING');
+    if (this.options.drainDelayMs) await new Promise((r) => setTimeout(r, this.options.drainDelayMs));
+    this.draining = true;
+
+    const idle =
+      this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.onIdle = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+    const sweep = setInterval(() => this.httpServer.closeIdleConnections(), 50);
+    const outcome = await Promise.race([idle, graceOver]);
+    if (outcome === 'timeout') logger.warn({ inFlight: this.inFlight }, 'grace period over: cutting in-flight calls');
+
+    // Unary calls are done (or out of time). Long-lived streams (health Watch, Attach) would hold
+    // tryShutdown open forever, so once the calls that can finish have finished, cut the rest.
+    this.grpcServer.forceShutdown();
+    this.httpServer.closeAllConnections();
+    clearInterval(sweep);
+    clearTimeout(timer);
+    await httpClosed;
+    logger.info('shut down');
+  }
+}

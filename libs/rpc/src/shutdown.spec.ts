@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { EchoRequestSchema, EchoResponseSchema, type EchoResponse } from '@wxmesh/contracts';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { Registry } from 'prom-client';
+import { initTelemetry } from '@wxmesh/telemetry';
+import { createLogger, echoService, RpcServer } from './index.js';
+
+interface HealthClient extends grpc.Client {
+  Watch(request: { service: string }): grpc.ClientReadableStream<{ status: string }>;
+}
+
+const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath)) as unknown as {
+  grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };
+};
+
+test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls are refused', async () => {
+  const telemetry = await initTelemetry({ serviceName: 'drain-test' });
+  const server = new RpcServer({
+    name: 'drain-test',
+    services: [echoService],
+    logger: createLogger({ name: 'drain-test', level: 'silent' }),
+    registry: new Registry(),
+    shutdownGraceMs: 5_000,
+  });
+  const { grpcPort, httpPort } = await server.start();
+  const address = `127.0.0.1:${grpcPort}`;
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const health = new healthPkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+
+  const statuses: string[] = [];
+  const watch = health.Watch({ service: '' });
+  watch.on('data', (r: { status: string }) => statuses.push(r.status));
+  watch.on('error', () => {});
+  await waitUntil(() => statuses.includes('SERVING'));
+
+  const echo = (delayMs: number) =>
+    new Promise<EchoResponse>((resolve, reject) =>
+      client.makeUnaryRequest(
+        '/wxmesh.echo.v1.EchoService/Echo',
+        (b: Buffer) => b,
+        (b: Buffer) => fromBinary(EchoResponseSchema, b),
+        Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'slow', delayMs }))),
+        (err, res) => (err ? reject(err) : resolve(res!)),
+      ),
+    );
+  const slow = echo(800);
+  await waitUntil(async () => /wxmesh_rpc_server_in_flight 1/.test(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()));
+
+  const stopped = server.shutdown();
+  await waitUntil(() => statuses.includes('NOT_SERVING'));
+  assert.equal(server.isDraining, true);
+  await assert.rejects(echo(0), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+
+  assert.equal((await slow).message, 'slow', 'the in-flight call finished normally');
+  await stopped;
+  client.close();
+  health.close();
+  await telemetry.shutdown();
+});
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,65 @@
+// A server process for the benchmarks, started by the bench driver with `fork` so it can report
+// its own CPU time over IPC: `kit` is the wxmesh kit serving the echo service with tracing on
+// (BatchSpanProcessor exporting OTLP to the driver's sink), `bare` is a plain grpc-js server with
+// the same protobuf-es codec and nothing else.
+import * as grpc from '@grpc/grpc-js';
+import { create, fromBinary, toBinary, type Message } from '@bufbuild/protobuf';
+import { EchoRequestSchema, EchoResponseSchema, type EchoRequest } from '@wxmesh/contracts';
+import { createLogger, echoService, RpcServer } from '@wxmesh/rpc';
+import { initTelemetry } from '@wxmesh/telemetry';
+
+const kind = process.argv[2];
+
+async function startKit(): Promise<number> {
+  const telemetry = await initTelemetry({
+    serviceName: 'bench-kit',
+    otlpEndpoint: process.env.BENCH_OTLP_ENDPOINT,
+    spanProcessor: 'batch',
+  });
+  if (!telemetry.enabled) throw new Error('the kit bench needs tracing on (BENCH_OTLP_ENDPOINT)');
+  const server = new RpcServer({
+    name: 'bench-kit',
+    services: [echoService],
+    logger: createLogger({ name: 'bench-kit', level: 'info', destination: { write: () => {} } as never }),
+    tracer: telemetry.tracer,
+  });
+  return (await server.start()).grpcPort;
+}
+
+function startBare(): Promise<number> {
+  const server = new grpc.Server();
+  const codec = (schema: typeof EchoRequestSchema | typeof EchoResponseSchema) => ({
+    serialize: (m: Message) => Buffer.from(toBinary(schema, m as never)),
+    deserialize: (b: Buffer) => fromBinary(schema, b),
+  });
+  const req = codec(EchoRequestSchema);
+  const res = codec(EchoResponseSchema);
+  server.addService(
+    {
+      echo: {
+        path: '/wxmesh.echo.v1.EchoService/Echo',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: req.serialize,
+        requestDeserialize: req.deserialize,
+        responseSerialize: res.serialize,
+        responseDeserialize: res.deserialize,
+      },
+    },
+    {
+      echo: (call: grpc.ServerUnaryCall<EchoRequest, Message>, callback: grpc.sendUnaryData<Message>) =>
+        callback(null, create(EchoResponseSchema, { message: call.request.message })),
+    },
+  );
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+}
+
+const port = kind === 'kit' ? await startKit() : await startBare();
+process.on('message', (message) => {
+  if (message === 'cpu') process.send!({ cpu: process.cpuUsage() });
+});
+process.send!({ port });

@@ -1,0 +1,109 @@
+// `npm run bench:kit`: CPU microseconds per unary call on the kit's grpc port (tracing on, spans
+// batched and exported over OTLP) against a bare grpc-js echo server, measured in the same run.
+// Each server runs in its own process and reports its own CPU time, so the load generator's
+// cost is not counted. Rounds alternate kit/bare to spread machine noise over both.
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { encode } from '../support/clients.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+interface BenchServer {
+  child: ChildProcess;
+  port: number;
+  cpu(): Promise<number>;
+}
+
+async function startServer(kind: 'kit' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
+  const child = fork(fileURLToPath(new URL('./bench-server.ts', import.meta.url)), [kind], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_OTLP_ENDPOINT: otlpEndpoint },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+    child.once('message', (m) => resolve((m as { port: number }).port));
+  });
+  const cpu = () =>
+    new Promise<number>((resolve) => {
+      child.once('message', (m) => {
+        const { user, system } = (m as { cpu: NodeJS.CpuUsage }).cpu;
+        resolve(user + system);
+      });
+      child.send('cpu');
+    });
+  return { child, port, cpu };
+}
+
+async function load(port: number, calls: number): Promise<void> {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const request = encode({ message: 'benchmark payload of a typical size' });
+  const metadata = new grpc.Metadata();
+  metadata.set('x-wx-openid', 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o');
+  metadata.set('x-wx-appid', 'wx1234567890abcdef');
+  let next = 0;
+  const worker = async () => {
+    while (next < calls) {
+      next++;
+      await new Promise<void>((resolve, reject) =>
+        client.makeUnaryRequest(
+          '/wxmesh.echo.v1.EchoService/Echo',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          request,
+          metadata,
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  client.close();
+}
+
+async function measure(server: BenchServer): Promise<number> {
+  const before = await server.cpu();
+  await load(server.port, CALLS);
+  return (await server.cpu()) - before;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+// The OTLP sink: accepts exported spans and counts the requests, so we can show tracing was on.
+let exports = 0;
+const sink = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    exports++;
+    res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+  });
+});
+await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+const otlpEndpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+
+const kit = await startServer('kit', otlpEndpoint);
+const bare = await startServer('bare', otlpEndpoint);
+await load(kit.port, Math.min(5_000, CALLS));
+await load(bare.port, Math.min(5_000, CALLS));
+
+const kitPerCall: number[] = [];
+const barePerCall: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  kitPerCall.push((await measure(kit)) / CALLS);
+  barePerCall.push((await measure(bare)) / CALLS);
+}
+kit.child.kill();
+bare.child.kill();
+sink.close();
+
+const kitUs = median(kitPerCall);
+const bareUs = median(barePerCall);
+console.log(`kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only`);
+console.log(`  kit grpc port (tracing on, batch OTLP export; ${exports} export requests): ${kitUs.toFixed(1)} µs CPU/call`);
+console.log(`  bare grpc-js echo server:                                  ${bareUs.toFixed(1)} µs CPU/call`);
+console.log(`  ratio kit/bare: ${(kitUs / bareUs).toFixed(2)} (target <= 1.3)`);
+console.log(`  rounds kit: ${kitPerCall.map((x) => x.toFixed(1)).join(', ')}  bare: ${barePerCall.map((x) => x.toFixed(1)).join(', ')}`);

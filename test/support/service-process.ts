@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A service started as its own process, the way `npm start` and Kubernetes run it. */
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  readonly grpcAddress: string;
+  readonly httpUrl: string;
+  /** Every JSON log line the process has written so far. */
+  readonly logs: Array<Record<string, unknown>>;
+  /** Resolves with the exit code (or the signal name) once the process has ended. */
+  readonly exited: Promise<number | string>;
+}
+
+/**
+ * Starts `services/<name>/src/main.ts` on OS-picked ports and resolves once it logs `serving`.
+ * Fails with the process's own output when it exits first or takes longer than `timeoutMs`.
+ */
+export async function startServiceProcess(
+  name: string,
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: `${root}services/${name}`,
+    env: { ...process.env, HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const serving = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}) before serving\n${stderr}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.msg === 'serving') {
+        clearTimeout(timer);
+        resolve(entry);
+      }
+    });
+  });
+  const ports = await serving;
+  return {
+    child,
+    grpcAddress: `127.0.0.1:${ports.grpcPort}`,
+    httpUrl: `http://127.0.0.1:${ports.httpPort}`,
+    logs,
+    exited,
+  };
+}
