@@ -49,7 +49,9 @@ test('InvalidArgument is gRPC status 3, Connect invalid_argument with HTTP 400, 
 });
 
 test('a domain RPC not built yet answers Unimplemented, naming the method', async () => {
-  const viaCurl = await curlConnect(service.httpUrl, '/wxmesh.auth.v1.AuthVerifyService/VerifySession', {});
+  const viaCurl = await curlConnect(service.httpUrl, '/wxmesh.auth.v1.AuthVerifyService/VerifySession', {
+    sessionToken: 'tok_0123456789abcdef',
+  });
   assert.equal(viaCurl.body.code, 'unimplemented');
   assert.match(viaCurl.body.message, /VerifySession/);
 });

@@ -21,7 +21,7 @@ export interface ReflectionClient extends grpc.Client {
 
 type Ctor<T> = new (address: string, credentials: grpc.ChannelCredentials) => T;
 
-const health = grpc.loadPackageDefinition(loadSync(healthProtoPath)) as unknown as {
+const health = grpc.loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as unknown as {
   grpc: { health: { v1: { Health: Ctor<HealthClient> } } };
 };
 const reflection = grpc.loadPackageDefinition(

@@ -48,6 +48,8 @@ export interface PeerClientOptions {
   readonly defaultDeadlineMs?: number;
   /** Breaker options for this peer; `false` turns the breaker off (tests, health probes). */
   readonly breaker?: Partial<BreakerOptions> | false;
+  /** Breaker name (metrics label); defaults to the service name. Must be unique per metrics registry. */
+  readonly breakerName?: string;
   readonly tracer?: Tracer;
   readonly channelOptions?: grpc.ChannelOptions;
 }
@@ -108,7 +110,6 @@ export function createPeerClient<S extends DescService>(service: S, options: Pee
         { deadline },
         (err, response) => {
           signal.removeEventListener('abort', cancel);
-          callOptions?.signal?.removeEventListener('abort', cancel);
           if (err) {
             const error = fromServiceError(err);
             endRpcSpan(span.span, { code: error.code, message: error.rawMessage });
@@ -121,28 +122,34 @@ export function createPeerClient<S extends DescService>(service: S, options: Pee
       );
       const cancel = () => call.cancel();
       signal.addEventListener('abort', cancel, { once: true });
-      callOptions?.signal?.addEventListener('abort', cancel, { once: true });
     });
   };
 
+  // One breaker per peer: its health is one fact, whichever method noticed it.
+  const breaker =
+    options.breaker === false
+      ? undefined
+      : createBreaker(
+          options.breakerName ?? service.typeName,
+          (signal: AbortSignal, method: DescMethod, request: Message, callOptions?: CallOptions) =>
+            unaryCall(method, signal, request, callOptions),
+          {
+            // The gRPC deadline bounds each call; the breaker's own timeout would only duplicate it.
+            timeout: false,
+            isFailure: (err: unknown) => !(err instanceof ConnectError) || PEER_FAILURES.has(err.code),
+            ...options.breaker,
+          },
+        );
+  const unbroken = new AbortController().signal;
+
   for (const method of service.methods) {
     if (method.methodKind === 'unary') {
-      const run = (signal: AbortSignal, request: Message, callOptions?: CallOptions) =>
-        unaryCall(method, signal, request, callOptions);
-      if (options.breaker === false) {
-        const never = new AbortController().signal;
-        methods[method.localName] = (init: unknown, callOptions?: CallOptions) =>
-          run(never, create(method.input, init as never), callOptions);
-      } else {
-        const breaker = createBreaker(`${service.typeName}`, run, {
-          // The gRPC deadline bounds each call; the breaker timeout is only a backstop.
-          timeout: false,
-          isFailure: (err: unknown) => !(err instanceof ConnectError) || PEER_FAILURES.has(err.code),
-          ...options.breaker,
-        });
-        methods[method.localName] = (init: unknown, callOptions?: CallOptions) =>
-          breaker.fire(create(method.input, init as never), callOptions);
-      }
+      methods[method.localName] = (init: unknown, callOptions?: CallOptions) => {
+        const request = create(method.input, init as never);
+        return breaker
+          ? breaker.fireWithSignal(callOptions?.signal, method, request, callOptions)
+          : unaryCall(method, callOptions?.signal ?? unbroken, request, callOptions);
+      };
     } else if (method.methodKind === 'server_streaming') {
       methods[method.localName] = (init: unknown, callOptions?: CallOptions) =>
         serverStream(method, create(method.input, init as never), callOptions);
@@ -185,6 +192,9 @@ export function createPeerClient<S extends DescService>(service: S, options: Pee
     }
   }
 
-  methods.close = () => client.close();
+  methods.close = () => {
+    breaker?.shutdown();
+    client.close();
+  };
   return methods as PeerClient<S>;
 }

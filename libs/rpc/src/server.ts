@@ -14,6 +14,9 @@ import { buildInvokers, type Interceptor } from './pipeline.js';
 import { addReflection } from './reflection.js';
 import type { ServiceRegistration } from './service.js';
 
+/** After the unary calls have drained, how long responses may flush before open streams are cut. */
+const STREAM_CUT_DELAY_MS = 500;
+
 export interface RpcServerOptions {
   /** Service name for logs, metrics and the tracer. */
   readonly name: string;
@@ -182,10 +185,18 @@ export class RpcServer {
     const outcome = await Promise.race([idle, graceOver]);
     if (outcome === 'timeout') logger.warn({ inFlight: this.inFlight }, 'grace period over: cutting in-flight calls');
 
-    // Unary calls are done (or out of time). Long-lived streams (health Watch, Attach) would hold
-    // tryShutdown open forever, so once the calls that can finish have finished, cut the rest.
-    this.grpcServer.forceShutdown();
-    this.httpServer.closeAllConnections();
+    // Unary calls are done (or out of time): stop accepting streams and let their last responses
+    // flush, then cut what is still open. Long-lived streams (health Watch, Attach) would otherwise
+    // hold the listeners open forever.
+    const grpcClosed = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    const flushed = await Promise.race([
+      Promise.all([grpcClosed, httpClosed]).then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), STREAM_CUT_DELAY_MS)),
+    ]);
+    if (!flushed) {
+      this.grpcServer.forceShutdown();
+      this.httpServer.closeAllConnections();
+    }
     clearInterval(sweep);
     clearTimeout(timer);
     await httpClosed;

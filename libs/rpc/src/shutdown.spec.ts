@@ -7,13 +7,14 @@ import { EchoRequestSchema, EchoResponseSchema, type EchoResponse } from '@wxmes
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Registry } from 'prom-client';
 import { initTelemetry } from '@wxmesh/telemetry';
+import { waitFor } from '@wxmesh/testing';
 import { createLogger, echoService, RpcServer } from './index.js';
 
 interface HealthClient extends grpc.Client {
   Watch(request: { service: string }): grpc.ClientReadableStream<{ status: string }>;
 }
 
-const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath)) as unknown as {
+const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as unknown as {
   grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };
 };
 
@@ -35,7 +36,7 @@ test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls a
   const watch = health.Watch({ service: '' });
   watch.on('data', (r: { status: string }) => statuses.push(r.status));
   watch.on('error', () => {});
-  await waitUntil(() => statuses.includes('SERVING'));
+  await waitFor(() => statuses.includes('SERVING'), { message: 'Watch reports SERVING' });
 
   const echo = (delayMs: number) =>
     new Promise<EchoResponse>((resolve, reject) =>
@@ -48,10 +49,13 @@ test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls a
       ),
     );
   const slow = echo(800);
-  await waitUntil(async () => /wxmesh_rpc_server_in_flight 1/.test(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()));
+  await waitFor(
+    async () => /wxmesh_rpc_server_in_flight 1/.test(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()),
+    { message: 'the slow call is in flight' },
+  );
 
   const stopped = server.shutdown();
-  await waitUntil(() => statuses.includes('NOT_SERVING'));
+  await waitFor(() => statuses.includes('NOT_SERVING'), { message: 'Watch reports NOT_SERVING' });
   assert.equal(server.isDraining, true);
   await assert.rejects(echo(0), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
 
@@ -61,11 +65,3 @@ test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls a
   health.close();
   await telemetry.shutdown();
 });
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
