@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { commaList, duration, hostPort, logLevel, port, sensitive, url } from './fields.js';
+
+/**
+ * `REDIS_URL`: `redis://` or `rediss://` (TLS). It may embed a password, so a bad value is reported
+ * by name and expectation only, never echoed.
+ */
+export function redisUrl() {
+  return sensitive(url({ protocols: ['redis:', 'rediss:'] }));
+}
+
+/** `KAFKA_BROKERS`: comma-separated `host:port` bootstrap brokers, at least one. */
+export function kafkaBrokers() {
+  return commaList(hostPort(), { min: 1 });
+}
+
+/**
+ * The fields every wxmesh service shares; spread it into {@link defineConfig}:
+ *
+ * ```ts
+ * const schema = defineConfig({ ...commonServiceConfig, REDIS_URL: redisUrl(), WX_APPID: z.string() });
+ * ```
+ *
+ * - `GRPC_PORT` / `HTTP_PORT` default to 0 (the OS picks a free port and the server logs it) so tests
+ *   and local runs can start any number of replicas; the Kubernetes manifests always set them.
+ * - `HOST` defaults to `0.0.0.0`: in a pod, Istio (since 1.10) forwards inbound traffic to the pod IP,
+ *   not to loopback, and kubelet's gRPC/HTTP probes hit the pod IP too, so a loopback default would
+ *   give a pod that starts fine and is unreachable. Set `HOST=127.0.0.1` on a laptop if you prefer.
+ * - `SHUTDOWN_GRACE_MS` defaults to 15s, well inside Kubernetes' 30s `terminationGracePeriodSeconds`.
+ * - `REDIS_URL` and `KAFKA_BROKERS` are optional here; a service that needs one overrides it with the
+ *   required form (`REDIS_URL: redisUrl()`), so it fails at startup rather than at first use.
+ */
+export const commonServiceConfig = {
+  SERVICE_NAME: z.string().trim().min(1).optional(),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  GRPC_PORT: port().default(0),
+  HTTP_PORT: port().default(0),
+  LOG_LEVEL: logLevel().default('info'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url({ protocols: ['http:', 'https:'] }).optional(),
+  SHUTDOWN_GRACE_MS: duration().default(15_000),
+  REDIS_URL: redisUrl().optional(),
+  KAFKA_BROKERS: kafkaBrokers().optional(),
+};
+
+/** The parsed type of {@link commonServiceConfig}. */
+export type CommonServiceConfig = z.output<z.ZodObject<typeof commonServiceConfig>>;
