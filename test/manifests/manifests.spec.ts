@@ -1,0 +1,1093 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { DescService } from '@bufbuild/protobuf';
+import {
+  AuthVerifyService,
+  BehaviourViewService,
+  MessageRouterService,
+  PaymentService,
+  SessionService,
+} from '@wxmesh/contracts';
+import { WECHAT_HEADERS } from '@wxmesh/telemetry';
+import { parseAllDocuments } from 'yaml';
+
+// The invariants of deploy/ and istio/ that matter for security and operations, checked on the
+// YAML itself. kustomize is not a dependency: overlays are resolved here by following their
+// resources/components lists (which also proves every reference exists); patches are read, not
+// applied, and checked so that they cannot weaken what the base guarantees.
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const NAMESPACE = 'wxmesh';
+const GRPC_PORT = 50051;
+const HTTP_PORT = 8080;
+const INGRESS = 'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
+const meshPrincipal = (serviceAccount: string) => `cluster.local/ns/${NAMESPACE}/sa/${serviceAccount}`;
+
+/** Each domain service and the gRPC service it implements (the generated descriptors are the contract). */
+const CONTRACTS: Record<string, DescService> = {
+  'auth-verify': AuthVerifyService,
+  session: SessionService,
+  'message-router': MessageRouterService,
+  'payment-callback': PaymentService,
+  'behaviour-projector': BehaviourViewService,
+};
+const SANDBOX = 'wechat-sandbox';
+const rpcPaths = (desc: DescService) => desc.methods.map((m) => `/${desc.typeName}/${m.name}`);
+const rpcPath = (desc: DescService, method: string) => {
+  assert.ok(
+    desc.methods.some((m) => m.name === method),
+    `${desc.typeName} has no method ${method}`,
+  );
+  return `/${desc.typeName}/${method}`;
+};
+const HEALTH_PATHS = ['/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/Watch'];
+const REFLECTION_PATHS = [
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+];
+/** HTTP-only endpoints on the `http` port, by service (documented in deploy/README.md). */
+const WEBHOOKS: Record<string, string[]> = {
+  'message-router': ['/webhooks/wechat/message'],
+  'payment-callback': ['/webhooks/wechatpay/notify'],
+};
+/** The WeChat API path families the sandbox emulates (only reachable in dev/test overlays). */
+const SANDBOX_PATHS = ['/sns/*', '/cgi-bin/*', '/wxa/*', '/v3/*'];
+const INTERNAL_ONLY = [
+  rpcPath(AuthVerifyService, 'GetAccessToken'),
+  rpcPath(AuthVerifyService, 'InvalidateAccessToken'),
+];
+
+/** East-west gRPC: caller -> callee -> methods. Anything not listed here must be denied. */
+const EAST_WEST: Record<string, Record<string, string[]>> = {
+  'auth-verify': { session: ['CreateSession', 'GetSession', 'RevokeSession'] },
+  'message-router': {
+    session: ['GetPresenceBatch', 'Deliver'],
+    'auth-verify': ['GetAccessToken', 'InvalidateAccessToken'],
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+interface Metadata {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: Metadata;
+  spec?: unknown;
+}
+interface JsonPatchOp {
+  op: string;
+  path: string;
+  value?: unknown;
+}
+interface Loaded {
+  file: string;
+  doc: K8sObject;
+}
+interface Kustomization {
+  kind: 'Kustomization' | 'Component';
+  namespace?: string;
+  resources?: string[];
+  components?: string[];
+  patches?: Array<{ path?: string; patch?: string; target?: Record<string, string> }>;
+  configMapGenerator?: Array<{ name: string; files?: string[]; envs?: string[] }>;
+  secretGenerator?: Array<{ name: string; files?: string[]; envs?: string[] }>;
+  images?: Array<{ name: string; newName?: string; newTag?: string; digest?: string }>;
+  replicas?: Array<{ name: string; count: number }>;
+}
+
+const rel = (file: string) => relative(root, file);
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return yamlFiles(path);
+    return /\.ya?ml$/.test(entry.name) ? [path] : [];
+  });
+}
+
+const parsedFiles = new Map<string, unknown[]>();
+/** Every non-empty document of a YAML file; a syntax error fails with the file's name. */
+function parseFile(file: string): unknown[] {
+  const cached = parsedFiles.get(file);
+  if (cached) return cached;
+  const values = [...parseAllDocuments(readFileSync(file, 'utf8'))].flatMap((doc) => {
+    assert.deepEqual(
+      doc.errors.map((e) => e.message),
+      [],
+      `${rel(file)} does not parse`,
+    );
+    const value: unknown = doc.toJS();
+    return value === null || value === undefined ? [] : [value];
+  });
+  parsedFiles.set(file, values);
+  return values;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function asK8sObject(value: unknown, file: string): K8sObject {
+  assert.ok(isObject(value), `${rel(file)}: a document is not a mapping`);
+  assert.equal(typeof value.apiVersion, 'string', `${rel(file)}: apiVersion missing`);
+  assert.equal(typeof value.kind, 'string', `${rel(file)}: kind missing`);
+  assert.ok(
+    isObject(value.metadata) && typeof value.metadata.name === 'string',
+    `${rel(file)}: ${String(value.kind)} has no metadata.name`,
+  );
+  return value as unknown as K8sObject;
+}
+
+interface Build {
+  /** The objects the overlay renders (before patches). */
+  resources: Loaded[];
+  /** Strategic-merge patches (objects) and JSON6902 patches (op lists) the overlay applies. */
+  patches: Array<{ file: string; doc: unknown }>;
+  kustomizations: Array<{ dir: string; k: Kustomization }>;
+  /** Every file the overlay reads. */
+  files: Set<string>;
+}
+
+function readKustomization(dir: string): Kustomization {
+  const file = join(dir, 'kustomization.yaml');
+  assert.ok(existsSync(file), `${rel(dir)} has no kustomization.yaml`);
+  const [k] = parseFile(file) as [Kustomization];
+  assert.ok(k.kind === 'Kustomization' || k.kind === 'Component', `${rel(file)}: unexpected kind ${k.kind}`);
+  return k;
+}
+
+/** Follows a kustomization the way kustomize loads it, without transforming anything. */
+function resolveKustomization(dir: string, build: Build): void {
+  const k = readKustomization(dir);
+  build.kustomizations.push({ dir, k });
+  build.files.add(join(dir, 'kustomization.yaml'));
+  for (const entry of k.resources ?? []) {
+    const path = resolve(dir, entry);
+    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: resource ${entry} does not exist`);
+    if (statSync(path).isDirectory()) {
+      assert.equal(readKustomization(path).kind, 'Kustomization', `${rel(path)} is listed as a resource`);
+      resolveKustomization(path, build);
+    } else {
+      build.files.add(path);
+      for (const doc of parseFile(path)) build.resources.push({ file: path, doc: asK8sObject(doc, path) });
+    }
+  }
+  for (const entry of k.components ?? []) {
+    const path = resolve(dir, entry);
+    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: component ${entry} does not exist`);
+    assert.equal(readKustomization(path).kind, 'Component', `${rel(path)} is listed as a component`);
+    resolveKustomization(path, build);
+  }
+  for (const patch of k.patches ?? []) {
+    assert.ok(patch.path, `${rel(dir)}: inline patches are not used here; put the patch in a file`);
+    const path = resolve(dir, patch.path);
+    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: patch ${patch.path} does not exist`);
+    assert.ok(
+      !patch.path.includes('..'),
+      `${rel(dir)}: patch ${patch.path} lies outside the kustomization root (kustomize refuses it)`,
+    );
+    build.files.add(path);
+    for (const doc of parseFile(path)) build.patches.push({ file: path, doc });
+  }
+  for (const generator of [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])]) {
+    for (const source of [...(generator.files ?? []), ...(generator.envs ?? [])]) {
+      const path = resolve(dir, source.split('=').pop()!);
+      assert.ok(existsSync(path), `${rel(dir)}: generator ${generator.name} reads missing ${source}`);
+      build.files.add(path);
+    }
+  }
+}
+
+function loadOverlay(name: string): Build {
+  const build: Build = { resources: [], patches: [], kustomizations: [], files: new Set() };
+  resolveKustomization(join(root, 'deploy/overlays', name), build);
+  return build;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shapes this test reads
+
+interface Probe {
+  grpc?: { port: number; service?: string };
+  httpGet?: unknown;
+  tcpSocket?: unknown;
+  exec?: unknown;
+}
+interface Container {
+  name: string;
+  image: string;
+  ports?: Array<{ name?: string; containerPort: number }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  startupProbe?: Probe;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  lifecycle?: { preStop?: { sleep?: { seconds: number }; exec?: { command: string[] } } };
+  resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    privileged?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
+}
+interface PodSpec {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  terminationGracePeriodSeconds?: number;
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
+  topologySpreadConstraints?: Array<{
+    topologyKey: string;
+    labelSelector?: { matchLabels?: Record<string, string> };
+  }>;
+  containers: Container[];
+  volumes?: Array<{ name: string; emptyDir?: unknown; secret?: { secretName: string } }>;
+}
+interface DeploymentSpec {
+  replicas?: number;
+  selector: { matchLabels: Record<string, string> };
+  template: {
+    metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+    spec: PodSpec;
+  };
+}
+interface ServiceSpec {
+  selector?: Record<string, string>;
+  ports: Array<{ name?: string; port: number; targetPort?: number | string; appProtocol?: string }>;
+}
+interface Source {
+  principals?: string[];
+  notPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  [other: string]: unknown;
+}
+interface Operation {
+  ports?: string[];
+  notPorts?: string[];
+  paths?: string[];
+  notPaths?: string[];
+  methods?: string[];
+  [other: string]: unknown;
+}
+interface Rule {
+  from?: Array<{ source: Source }>;
+  to?: Array<{ operation: Operation }>;
+  when?: Array<{ key: string; values?: string[]; notValues?: string[] }>;
+}
+interface AuthorizationPolicySpec {
+  selector?: { matchLabels?: Record<string, string> };
+  action?: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+  rules?: Rule[];
+}
+interface HttpMatch {
+  uri?: { exact?: string; prefix?: string; regex?: string };
+}
+interface HttpRoute {
+  name?: string;
+  match?: HttpMatch[];
+  headers?: { request?: { remove?: string[] } };
+  route: Array<{ destination: { host: string; port?: { number: number } } }>;
+}
+interface VirtualServiceSpec {
+  hosts: string[];
+  gateways?: string[];
+  http?: HttpRoute[];
+}
+
+const ofKind = (objects: Loaded[], kind: string) => objects.filter((o) => o.doc.kind === kind);
+const spec = <T>(o: Loaded) => o.doc.spec as T;
+const matchesLabels = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
+  selector !== undefined &&
+  Object.keys(selector).length > 0 &&
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+const envOf = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.value;
+const fqdn = (service: string) => `${service}.${NAMESPACE}.svc.cluster.local`;
+
+/** Kubernetes quantities as numbers (cores, bytes), enough to compare requests with limits. */
+function quantity(value: string | number): number {
+  const match = /^([0-9.]+)([a-zA-Z]*)$/.exec(String(value));
+  assert.ok(match, `not a quantity: ${value}`);
+  const units: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+  };
+  assert.ok(match[2]! in units, `unknown unit in ${value}`);
+  return Number(match[1]) * units[match[2]!]!;
+}
+
+/** Istio's string match for principals and paths: exact, `prefix*`, `*suffix`, or `*`. */
+function istioMatch(pattern: string, value: string): boolean {
+  if (pattern === '*') return value.length > 0;
+  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
+  if (pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
+  return pattern === value;
+}
+
+const namespaceOf = (principal: string) => /\/ns\/([^/]+)\//.exec(principal)?.[1] ?? '';
+
+/**
+ * Whether an AuthorizationPolicy rule could admit `principal` calling `path` on `port`. Fields
+ * this test does not model (IP blocks, `when` conditions, methods) are assumed to admit, so the
+ * answer errs towards "reachable": the reachability checks below can only be too strict.
+ */
+function ruleAdmits(rule: Rule, principal: string, path: string, port: number): boolean {
+  const sourceAdmits = (s: Source) =>
+    (s.principals === undefined || s.principals.some((p) => istioMatch(p, principal))) &&
+    !(s.notPrincipals ?? []).some((p) => istioMatch(p, principal)) &&
+    (s.namespaces === undefined || s.namespaces.some((n) => istioMatch(n, namespaceOf(principal)))) &&
+    !(s.notNamespaces ?? []).some((n) => istioMatch(n, namespaceOf(principal)));
+  const operationAdmits = (o: Operation) =>
+    (o.paths === undefined || o.paths.some((p) => istioMatch(p, path))) &&
+    !(o.notPaths ?? []).some((p) => istioMatch(p, path)) &&
+    (o.ports === undefined || o.ports.includes(String(port))) &&
+    !(o.notPorts ?? []).includes(String(port));
+  const fromOk = rule.from === undefined || rule.from.some((f) => sourceAdmits(f.source));
+  const toOk = rule.to === undefined || rule.to.some((t) => operationAdmits(t.operation));
+  return fromOk && toOk;
+}
+
+/** The ALLOW policies in force for a workload: namespace-wide ones and those selecting its pods. */
+function allowPoliciesFor(objects: Loaded[], podLabels: Record<string, string>): AuthorizationPolicySpec[] {
+  return ofKind(objects, 'AuthorizationPolicy')
+    .filter((o) => o.doc.metadata.namespace === NAMESPACE)
+    .map((o) => spec<AuthorizationPolicySpec>(o) ?? {})
+    .filter((p) => (p.action ?? 'ALLOW') === 'ALLOW')
+    .filter((p) => p.selector?.matchLabels === undefined || matchesLabels(p.selector.matchLabels, podLabels));
+}
+
+function allowed(objects: Loaded[], target: string, principal: string, path: string, port: number): boolean {
+  const deployment = ofKind(objects, 'Deployment').find((d) => d.doc.metadata.name === target);
+  assert.ok(deployment, `no Deployment ${target}`);
+  const labels = spec<DeploymentSpec>(deployment).template.metadata.labels;
+  return allowPoliciesFor(objects, labels).some((p) =>
+    (p.rules ?? []).some((r) => ruleAdmits(r, principal, path, port)),
+  );
+}
+
+function uriMatches(match: HttpMatch, path: string): boolean {
+  const uri = match.uri;
+  if (uri === undefined) return true;
+  if (uri.exact !== undefined) return uri.exact === path;
+  if (uri.prefix !== undefined) return path.startsWith(uri.prefix);
+  if (uri.regex !== undefined) return new RegExp(`^(?:${uri.regex})$`).test(path);
+  return true;
+}
+
+/** Edge routes: for each VirtualService bound to a gateway, which paths reach which service. */
+function edgeRoutes(objects: Loaded[]): Array<{ vs: string; route: HttpRoute; service: string }> {
+  return ofKind(objects, 'VirtualService')
+    .filter((o) => (spec<VirtualServiceSpec>(o).gateways ?? []).some((g) => g !== 'mesh'))
+    .flatMap((o) =>
+      (spec<VirtualServiceSpec>(o).http ?? []).flatMap((route) =>
+        route.route.map((r) => ({
+          vs: o.doc.metadata.name,
+          route,
+          service: r.destination.host.split('.')[0]!,
+        })),
+      ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const allFiles = [...yamlFiles(join(root, 'deploy')), ...yamlFiles(join(root, 'istio'))];
+const overlays = { local: loadOverlay('local'), production: loadOverlay('production') } as const;
+const overlayEntries = Object.entries(overlays) as Array<[keyof typeof overlays, Build]>;
+/** Every manifest object once, from whichever overlay reaches it (the union the checks below cover). */
+const everyObject: Loaded[] = [
+  ...new Map(
+    overlayEntries.flatMap(([, b]) =>
+      b.resources.map((r) => [
+        `${r.file}#${r.doc.kind}/${r.doc.metadata.namespace}/${r.doc.metadata.name}`,
+        r,
+      ]),
+    ),
+  ).values(),
+];
+const production = overlays.production.resources;
+
+describe('files and kustomize structure', () => {
+  test('every YAML document in deploy/ and istio/ parses as a Kubernetes object, kustomization or JSON patch', () => {
+    assert.ok(allFiles.length > 20, 'the manifests were not found');
+    for (const file of allFiles) {
+      const docs = parseFile(file);
+      assert.ok(docs.length > 0, `${rel(file)} is empty`);
+      for (const doc of docs) {
+        if (Array.isArray(doc)) {
+          for (const op of doc as JsonPatchOp[]) {
+            assert.ok(
+              ['add', 'remove', 'replace', 'copy', 'move', 'test'].includes(op.op),
+              `${rel(file)}: ${op.op}`,
+            );
+            assert.match(op.path, /^\//, `${rel(file)}: JSON patch path`);
+          }
+        } else if (isObject(doc) && (doc.kind === 'Kustomization' || doc.kind === 'Component')) {
+          assert.match(String(doc.apiVersion), /^kustomize\.config\.k8s\.io\//, rel(file));
+        } else {
+          asK8sObject(doc, file);
+        }
+      }
+    }
+  });
+
+  test('every manifest is used by an overlay (install-time IstioOperator aside)', () => {
+    const used = new Set(overlayEntries.flatMap(([, b]) => [...b.files]));
+    const orphans = allFiles.filter(
+      (f) => !used.has(f) && !parseFile(f).every((d) => isObject(d) && d.kind === 'IstioOperator'),
+    );
+    assert.deepEqual(orphans.map(rel), []);
+  });
+
+  test('each overlay renders every object once, in the namespace its principals assume', () => {
+    for (const [name, build] of overlayEntries) {
+      const keys = build.resources.map(
+        (r) => `${r.doc.kind}/${r.doc.metadata.namespace}/${r.doc.metadata.name}`,
+      );
+      assert.deepEqual(
+        keys.filter((k, i) => keys.indexOf(k) !== i),
+        [],
+        `${name}: duplicate objects`,
+      );
+      for (const { doc, file } of build.resources) {
+        if (doc.kind === 'Namespace') continue;
+        const expected =
+          doc.kind === 'AuthorizationPolicy' &&
+          spec<AuthorizationPolicySpec>({ file, doc }).selector?.matchLabels?.istio
+            ? 'istio-system'
+            : NAMESPACE;
+        assert.equal(doc.metadata.namespace, expected, `${rel(file)}: ${doc.kind} ${doc.metadata.name}`);
+      }
+      // A namespace transformer would move the istio-system policy and break every principal.
+      for (const { dir, k } of build.kustomizations)
+        assert.equal(k.namespace, undefined, `${rel(dir)} sets namespace`);
+    }
+  });
+});
+
+describe('Deployments', () => {
+  const deployments = ofKind(everyObject, 'Deployment');
+
+  test('all six services are deployed, the five domain services in every overlay', () => {
+    assert.deepEqual(
+      deployments.map((d) => d.doc.metadata.name).sort(),
+      [...Object.keys(CONTRACTS), SANDBOX].sort(),
+    );
+    for (const [name, build] of overlayEntries) {
+      const names = ofKind(build.resources, 'Deployment').map((d) => d.doc.metadata.name);
+      for (const service of Object.keys(CONTRACTS))
+        assert.ok(names.includes(service), `${name} lacks ${service}`);
+    }
+  });
+
+  for (const deployment of deployments) {
+    const name = deployment.doc.metadata.name;
+    const d = spec<DeploymentSpec>(deployment);
+    const pod = d.template.spec;
+    const podLabels = d.template.metadata.labels;
+
+    describe(name, () => {
+      test('selects its own pods and runs one container named after it', () => {
+        assert.ok(matchesLabels(d.selector.matchLabels, podLabels));
+        assert.equal(pod.containers.length, 1);
+        assert.equal(pod.containers[0]!.name, name);
+        assert.equal(
+          pod.containers[0]!.image,
+          `wxmesh/${name}:latest`,
+          'the base image every overlay replaces',
+        );
+      });
+
+      test('runs non-root with a read-only root filesystem, no capabilities and RuntimeDefault seccomp', () => {
+        assert.equal(pod.securityContext?.runAsNonRoot, true);
+        assert.equal(pod.securityContext?.runAsUser, 10001);
+        assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+        for (const c of pod.containers) {
+          const sc = c.securityContext;
+          assert.equal(sc?.readOnlyRootFilesystem, true, `${c.name}: readOnlyRootFilesystem`);
+          assert.equal(sc?.allowPrivilegeEscalation, false, `${c.name}: allowPrivilegeEscalation`);
+          assert.notEqual(sc?.runAsNonRoot, false);
+          assert.notEqual(sc?.runAsUser, 0);
+          assert.notEqual(sc?.privileged, true);
+          assert.deepEqual(sc?.capabilities?.drop, ['ALL']);
+          assert.equal(sc?.capabilities?.add, undefined);
+          const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+          assert.ok(tmp, `${c.name}: no writable /tmp`);
+          assert.ok(
+            pod.volumes?.find((v) => v.name === tmp.name)?.emptyDir !== undefined,
+            '/tmp must be an emptyDir',
+          );
+        }
+      });
+
+      test('has CPU and memory requests and limits, requests within limits', () => {
+        for (const c of pod.containers) {
+          for (const resource of ['cpu', 'memory']) {
+            const request = c.resources?.requests?.[resource];
+            const limit = c.resources?.limits?.[resource];
+            assert.ok(
+              request !== undefined && limit !== undefined,
+              `${c.name}: ${resource} request and limit`,
+            );
+            assert.ok(
+              quantity(request) <= quantity(limit),
+              `${c.name}: ${resource} request exceeds its limit`,
+            );
+          }
+        }
+      });
+
+      test('serves grpc and http on the in-cluster ports it is configured for', () => {
+        const c = pod.containers[0]!;
+        assert.deepEqual(
+          (c.ports ?? []).map((p) => [p.name, p.containerPort]),
+          [
+            ['grpc', GRPC_PORT],
+            ['http', HTTP_PORT],
+          ],
+        );
+        assert.equal(envOf(c, 'GRPC_PORT'), String(GRPC_PORT));
+        assert.equal(envOf(c, 'HTTP_PORT'), String(HTTP_PORT));
+        assert.equal(envOf(c, 'HOST'), '0.0.0.0', 'sidecar and kubelet reach the pod IP, not loopback');
+      });
+
+      test('is probed with native gRPC health on the grpc port: liveness on "", readiness on its own service', () => {
+        const c = pod.containers[0]!;
+        const contract = CONTRACTS[name];
+        for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
+          const probe = c[kind];
+          assert.ok(probe?.grpc, `${kind} must be a gRPC probe`);
+          assert.equal(probe.grpc.port, GRPC_PORT, `${kind} port`);
+        }
+        assert.equal(c.livenessProbe!.grpc!.service ?? '', '');
+        assert.equal(c.startupProbe!.grpc!.service ?? '', '');
+        assert.equal(c.readinessProbe!.grpc!.service ?? '', contract?.typeName ?? '');
+      });
+
+      test('drains within the termination grace period after endpoints are gone', () => {
+        const c = pod.containers[0]!;
+        assert.equal(pod.terminationGracePeriodSeconds, 30);
+        const graceMs = Number(envOf(c, 'SHUTDOWN_GRACE_MS'));
+        assert.equal(graceMs, 15000);
+        const preStop = c.lifecycle?.preStop;
+        const sleepSeconds = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command.at(-1));
+        assert.ok(sleepSeconds > 0, 'a preStop sleep lets endpoints drop the pod before SIGTERM');
+        assert.ok(
+          sleepSeconds + graceMs / 1000 < pod.terminationGracePeriodSeconds!,
+          'preStop + drain must fit',
+        );
+      });
+
+      test('has its own ServiceAccount, a PodDisruptionBudget and topology spread over its pods', () => {
+        assert.equal(pod.serviceAccountName, name);
+        assert.equal(pod.automountServiceAccountToken, false);
+        assert.ok(
+          ofKind(everyObject, 'ServiceAccount').some((s) => s.doc.metadata.name === name),
+          `ServiceAccount ${name} missing`,
+        );
+        const pdbs = ofKind(everyObject, 'PodDisruptionBudget').filter((p) =>
+          matchesLabels(
+            spec<{ selector: { matchLabels: Record<string, string> } }>(p).selector.matchLabels,
+            podLabels,
+          ),
+        );
+        assert.equal(pdbs.length, 1, 'exactly one PodDisruptionBudget');
+        const spread = pod.topologySpreadConstraints ?? [];
+        assert.ok(spread.some((t) => t.topologyKey === 'kubernetes.io/hostname'));
+        for (const t of spread) assert.ok(matchesLabels(t.labelSelector?.matchLabels, podLabels));
+      });
+
+      test('exposes /metrics on the http port to Prometheus', () => {
+        const annotations = d.template.metadata.annotations ?? {};
+        assert.equal(annotations['prometheus.io/scrape'], 'true');
+        assert.equal(annotations['prometheus.io/port'], String(HTTP_PORT));
+        assert.equal(annotations['prometheus.io/path'], '/metrics');
+      });
+
+      test('mounts Secrets whole and read-only so rotations reach the hot-reloading service', () => {
+        const c = pod.containers[0]!;
+        for (const volume of (pod.volumes ?? []).filter((v) => v.secret)) {
+          const mount = c.volumeMounts?.find((m) => m.name === volume.name);
+          assert.ok(mount, `secret volume ${volume.name} is not mounted`);
+          assert.equal(mount.readOnly, true);
+          assert.equal(mount.subPath, undefined, 'a subPath mount never sees a rotated Secret');
+        }
+      });
+    });
+  }
+
+  test('the Secrets that hold WeChat credentials are mounted where they belong', () => {
+    const secretsOf = (name: string) =>
+      (
+        spec<DeploymentSpec>(deployments.find((d) => d.doc.metadata.name === name)!).template.spec.volumes ??
+        []
+      ).flatMap((v) => (v.secret ? [v.secret.secretName] : []));
+    assert.deepEqual(secretsOf('auth-verify'), ['auth-verify-wechat']);
+    assert.deepEqual(secretsOf('payment-callback').sort(), [
+      'payment-callback-wechatpay',
+      'payment-callback-wechatpay-platform',
+    ]);
+    for (const name of ['session', 'behaviour-projector', SANDBOX]) assert.deepEqual(secretsOf(name), []);
+  });
+
+  test('session runs at least 3 replicas everywhere, behaviour-projector 3 in production', () => {
+    for (const [overlay, build] of overlayEntries) {
+      const replicas = (name: string) => {
+        const override = build.kustomizations
+          .flatMap(({ k }) => k.replicas ?? [])
+          .find((r) => r.name === name);
+        const base = ofKind(build.resources, 'Deployment').find((d) => d.doc.metadata.name === name);
+        return override?.count ?? spec<DeploymentSpec>(base!).replicas ?? 1;
+      };
+      assert.ok(replicas('session') >= 3, `${overlay}: session replicas`);
+      if (overlay === 'production') assert.equal(replicas('behaviour-projector'), 3);
+    }
+  });
+
+  test('overlays replace every image, production with a pinned release', () => {
+    for (const [overlay, build] of overlayEntries) {
+      const images = build.kustomizations.flatMap(({ k }) => k.images ?? []);
+      for (const d of ofKind(build.resources, 'Deployment')) {
+        const entry = images.find((i) => i.name === `wxmesh/${d.doc.metadata.name}`);
+        assert.ok(entry, `${overlay} does not set the image of ${d.doc.metadata.name}`);
+        if (overlay === 'production') {
+          assert.ok(entry.newName, 'production pulls from its registry');
+          assert.ok(entry.digest ?? (entry.newTag && entry.newTag !== 'latest'), 'production pins a release');
+        }
+      }
+    }
+  });
+
+  test('peers are addressed by Service name on the grpc port, only where the mesh allows the call', () => {
+    for (const d of deployments) {
+      const caller = d.doc.metadata.name;
+      const addrs = (spec<DeploymentSpec>(d).template.spec.containers[0]!.env ?? []).filter((e) =>
+        e.name.endsWith('_ADDR'),
+      );
+      const targets = addrs.map((e) => {
+        const [host, port] = (e.value ?? '').split(':');
+        assert.equal(e.name, `${host!.toUpperCase().replaceAll('-', '_')}_ADDR`);
+        assert.equal(port, String(GRPC_PORT));
+        return host!;
+      });
+      assert.deepEqual(
+        targets.sort(),
+        Object.keys(EAST_WEST[caller] ?? {}).sort(),
+        `${caller} peer addresses`,
+      );
+    }
+  });
+
+  test('no patch weakens the pod security the base guarantees', () => {
+    const forbidden: Array<[string, unknown]> = [
+      ['runAsNonRoot', false],
+      ['readOnlyRootFilesystem', false],
+      ['allowPrivilegeEscalation', true],
+      ['privileged', true],
+      ['runAsUser', 0],
+      ['hostNetwork', true],
+      ['hostPID', true],
+    ];
+    const visit = (value: unknown, file: string): void => {
+      if (Array.isArray(value)) return value.forEach((v) => visit(v, file));
+      if (!isObject(value)) return;
+      for (const [key, bad] of forbidden)
+        assert.notEqual(value[key], bad, `${rel(file)} sets ${key}: ${bad}`);
+      if (isObject(value.capabilities))
+        assert.equal(value.capabilities.add, undefined, `${rel(file)} adds capabilities`);
+      for (const v of Object.values(value)) visit(v, file);
+    };
+    for (const [, build] of overlayEntries) for (const p of build.patches) visit(p.doc, p.file);
+    for (const { file, doc } of everyObject) visit(doc, file);
+  });
+});
+
+describe('Services', () => {
+  const services = ofKind(everyObject, 'Service');
+
+  test('every Service names its grpc and http ports with their app protocols', () => {
+    assert.ok(services.length >= 6);
+    for (const s of services) {
+      const ports = spec<ServiceSpec>(s).ports.map((p) => [p.name, p.port, p.targetPort, p.appProtocol]);
+      assert.deepEqual(
+        ports,
+        [
+          ['grpc', GRPC_PORT, 'grpc', 'grpc'],
+          ['http', HTTP_PORT, 'http', 'http'],
+        ],
+        s.doc.metadata.name,
+      );
+    }
+  });
+
+  test('every Service selects exactly its Deployment, and every Deployment has one', () => {
+    const deployments = ofKind(everyObject, 'Deployment');
+    for (const s of services) {
+      const selected = deployments.filter((d) =>
+        matchesLabels(spec<ServiceSpec>(s).selector, spec<DeploymentSpec>(d).template.metadata.labels),
+      );
+      assert.deepEqual(
+        selected.map((d) => d.doc.metadata.name),
+        [s.doc.metadata.name],
+      );
+    }
+    for (const d of deployments) {
+      assert.ok(
+        services.some((s) => s.doc.metadata.name === d.doc.metadata.name),
+        `${d.doc.metadata.name}`,
+      );
+    }
+  });
+});
+
+describe('Istio security', () => {
+  test('mTLS is STRICT for the whole namespace and nowhere relaxed', () => {
+    const policies = ofKind(everyObject, 'PeerAuthentication');
+    const namespaceWide = policies.filter(
+      (p) =>
+        p.doc.metadata.namespace === NAMESPACE &&
+        spec<{ selector?: unknown }>(p).selector === undefined &&
+        spec<{ mtls?: { mode?: string } }>(p).mtls?.mode === 'STRICT',
+    );
+    assert.equal(namespaceWide.length, 1);
+    for (const p of policies) {
+      const s = spec<{ mtls?: { mode?: string }; portLevelMtls?: Record<string, { mode?: string }> }>(p);
+      assert.equal(s.mtls?.mode, 'STRICT');
+      for (const level of Object.values(s.portLevelMtls ?? {})) assert.equal(level.mode, 'STRICT');
+    }
+    for (const [name, build] of overlayEntries) {
+      assert.ok(
+        ofKind(build.resources, 'PeerAuthentication').length > 0,
+        `${name} renders no PeerAuthentication`,
+      );
+    }
+  });
+
+  test('a namespace-wide deny-all AuthorizationPolicy exists in every overlay', () => {
+    for (const [name, build] of overlayEntries) {
+      const denyAll = ofKind(build.resources, 'AuthorizationPolicy').filter((p) => {
+        const s = spec<AuthorizationPolicySpec | null>(p) ?? {};
+        return (
+          p.doc.metadata.namespace === NAMESPACE &&
+          s.selector === undefined &&
+          (s.action ?? 'ALLOW') === 'ALLOW' &&
+          (s.rules ?? []).length === 0
+        );
+      });
+      assert.equal(denyAll.length, 1, `${name}: deny-all`);
+    }
+  });
+
+  const allowPolicies = ofKind(everyObject, 'AuthorizationPolicy').filter(
+    (p) => (spec<AuthorizationPolicySpec | null>(p)?.action ?? 'ALLOW') === 'ALLOW',
+  );
+  const serviceAccounts = new Set(ofKind(everyObject, 'ServiceAccount').map((s) => s.doc.metadata.name));
+
+  test('every ALLOW rule names the caller principals, ports and paths it opens (no open allow)', () => {
+    for (const policy of allowPolicies) {
+      const where = `${rel(policy.file)} (${policy.doc.metadata.name})`;
+      const s = spec<AuthorizationPolicySpec | null>(policy) ?? {};
+      if ((s.rules ?? []).length === 0) continue; // the deny-all
+      assert.ok(s.selector?.matchLabels, `${where}: an ALLOW with rules must select its workload`);
+      for (const rule of s.rules ?? []) {
+        assert.ok(rule.from && rule.from.length > 0, `${where}: a rule without 'from' admits anyone`);
+        assert.equal(rule.when, undefined, `${where}: ALLOW rules do not use conditions`);
+        for (const { source } of rule.from) {
+          assert.deepEqual(Object.keys(source), ['principals'], `${where}: sources name principals only`);
+          for (const principal of source.principals!) {
+            assert.ok(!principal.includes('*'), `${where}: wildcard principal ${principal}`);
+            const sa = principal.startsWith(`cluster.local/ns/${NAMESPACE}/sa/`)
+              ? principal.split('/').pop()!
+              : '';
+            assert.ok(
+              principal === INGRESS || serviceAccounts.has(sa),
+              `${where}: unknown principal ${principal}`,
+            );
+          }
+        }
+        assert.ok(rule.to && rule.to.length > 0, `${where}: a rule without 'to' opens every path`);
+        for (const { operation } of rule.to) {
+          assert.deepEqual(
+            Object.keys(operation)
+              .filter((k) => k !== 'methods')
+              .sort(),
+            ['paths', 'ports'],
+            `${where}: operations name ports and paths only`,
+          );
+          for (const port of operation.ports!)
+            assert.ok([String(GRPC_PORT), String(HTTP_PORT)].includes(port));
+          for (const path of operation.paths!)
+            assert.ok(!['*', '/*'].includes(path), `${where}: opens every path`);
+        }
+      }
+    }
+  });
+
+  test('every allowed path is a real RPC of the target service, a standard gRPC path, or a known endpoint', () => {
+    const contractPaths = new Set(Object.values(CONTRACTS).flatMap(rpcPaths));
+    for (const policy of allowPolicies) {
+      const s = spec<AuthorizationPolicySpec | null>(policy) ?? {};
+      const target = s.selector?.matchLabels?.['app.kubernetes.io/name'];
+      if (target === undefined) continue;
+      const contract = CONTRACTS[target];
+      for (const rule of s.rules ?? []) {
+        const fromIngress = rule.from!.some(({ source }) => source.principals!.includes(INGRESS));
+        for (const { operation } of rule.to!) {
+          const ports = operation.ports!;
+          for (const path of operation.paths!) {
+            const where = `${policy.doc.metadata.name}: ${path} on ${ports.join(',')}`;
+            if (target === SANDBOX) {
+              assert.ok(SANDBOX_PATHS.includes(path), `${where} is not a WeChat API path the sandbox serves`);
+              assert.deepEqual(ports, [String(HTTP_PORT)]);
+              continue;
+            }
+            assert.ok(contract, `${where}: no contract for ${target}`);
+            if (ports.includes(String(GRPC_PORT))) {
+              assert.ok(!fromIngress, `${where}: the ingress never reaches the grpc port`);
+              assert.ok(
+                rpcPaths(contract).includes(path) ||
+                  HEALTH_PATHS.includes(path) ||
+                  REFLECTION_PATHS.includes(path),
+                `${where} is not an RPC of ${contract.typeName}${contractPaths.has(path) ? ' (it belongs to another service)' : ''}`,
+              );
+            }
+            if (ports.includes(String(HTTP_PORT))) {
+              assert.ok(
+                rpcPaths(contract).includes(path) || (WEBHOOKS[target] ?? []).includes(path),
+                `${where} is neither an RPC of ${contract.typeName} nor its webhook`,
+              );
+            }
+          }
+        }
+      }
+    }
+  });
+
+  test('east-west gRPC is exactly the call graph of the architecture, in every overlay', () => {
+    for (const [overlay, build] of overlayEntries) {
+      const callers = ofKind(build.resources, 'ServiceAccount').map((s) => s.doc.metadata.name);
+      const reachable: string[] = [];
+      for (const [target, contract] of Object.entries(CONTRACTS)) {
+        for (const caller of callers) {
+          for (const path of rpcPaths(contract)) {
+            if (allowed(build.resources, target, meshPrincipal(caller), path, GRPC_PORT)) {
+              reachable.push(`${caller} -> ${path}`);
+            }
+          }
+        }
+      }
+      const expected = Object.entries(EAST_WEST).flatMap(([caller, targets]) =>
+        Object.entries(targets).flatMap(([target, methods]) =>
+          methods.map((m) => `${caller} -> ${rpcPath(CONTRACTS[target]!, m)}`),
+        ),
+      );
+      assert.deepEqual(reachable.sort(), expected.sort(), `${overlay}: east-west calls`);
+    }
+  });
+
+  test('GetAccessToken and InvalidateAccessToken are not reachable from the ingress gateway', () => {
+    for (const [overlay, build] of overlayEntries) {
+      for (const path of INTERNAL_ONLY) {
+        for (const port of [GRPC_PORT, HTTP_PORT]) {
+          assert.equal(
+            allowed(build.resources, 'auth-verify', INGRESS, path, port),
+            false,
+            `${overlay}: ${path}`,
+          );
+        }
+        const routed = edgeRoutes(build.resources).filter(({ route }) =>
+          (route.match ?? [{}]).some((m) => uriMatches(m, path)),
+        );
+        assert.deepEqual(
+          routed.map((r) => r.vs),
+          [],
+          `${overlay}: an edge route matches ${path}`,
+        );
+      }
+      // ...while message-router, their caller, does reach them (so the check above is not vacuous).
+      for (const path of INTERNAL_ONLY) {
+        assert.ok(allowed(build.resources, 'auth-verify', meshPrincipal('message-router'), path, GRPC_PORT));
+      }
+    }
+  });
+
+  test('the ingress gateway reaches only the http port, exactly on the paths the edge routes', () => {
+    for (const [overlay, build] of overlayEntries) {
+      for (const [target, contract] of Object.entries(CONTRACTS)) {
+        const candidates = [
+          ...rpcPaths(contract),
+          ...(WEBHOOKS[target] ?? []),
+          ...HEALTH_PATHS,
+          ...REFLECTION_PATHS,
+        ];
+        for (const path of candidates) {
+          assert.equal(
+            allowed(build.resources, target, INGRESS, path, GRPC_PORT),
+            false,
+            `${target} ${path} on grpc`,
+          );
+        }
+        const allowedPaths = candidates.filter((p) =>
+          allowed(build.resources, target, INGRESS, p, HTTP_PORT),
+        );
+        const routedPaths = candidates.filter((p) =>
+          edgeRoutes(build.resources).some(
+            ({ route, service }) => service === target && (route.match ?? [{}]).some((m) => uriMatches(m, p)),
+          ),
+        );
+        assert.deepEqual(allowedPaths, routedPaths, `${overlay}: ${target} edge policy and routes differ`);
+        assert.ok(allowedPaths.length > 0, `${overlay}: ${target} is not reachable from the edge at all`);
+      }
+      for (const path of ['/metrics', '/readyz', '/healthz']) {
+        for (const target of Object.keys(CONTRACTS)) {
+          assert.equal(allowed(build.resources, target, INGRESS, path, HTTP_PORT), false, `${target}${path}`);
+        }
+      }
+    }
+  });
+
+  const headers = Object.values(WECHAT_HEADERS).map((h) => h.header);
+
+  test('X-WX-* headers reach an http port only from the ingress gateway', () => {
+    for (const [overlay, build] of overlayEntries) {
+      const deny = ofKind(build.resources, 'AuthorizationPolicy')
+        .filter((p) => p.doc.metadata.namespace === NAMESPACE)
+        .map((p) => spec<AuthorizationPolicySpec>(p))
+        .filter((s) => s.action === 'DENY' && s.selector === undefined);
+      for (const header of headers) {
+        const covering = deny
+          .flatMap((s) => s.rules ?? [])
+          .filter(
+            (r) =>
+              r.when?.length === 1 &&
+              r.when[0]!.key === `request.headers[${header}]` &&
+              r.when[0]!.values?.includes('*') &&
+              r.from?.length === 1 &&
+              JSON.stringify(r.from[0]!.source) === JSON.stringify({ notPrincipals: [INGRESS] }) &&
+              r.to?.some(
+                (t) => t.operation.ports?.includes(String(HTTP_PORT)) && t.operation.paths === undefined,
+              ),
+          );
+        assert.equal(covering.length, 1, `${overlay}: nothing denies ${header} from non-ingress callers`);
+      }
+    }
+  });
+
+  test('the ingress gateway refuses X-WX-* from anyone but the cloud gateway, and webhooks strip them', () => {
+    for (const [overlay, build] of overlayEntries) {
+      const edge = ofKind(build.resources, 'AuthorizationPolicy').filter(
+        (p) => p.doc.metadata.namespace === 'istio-system',
+      );
+      assert.equal(edge.length, 1, `${overlay}: the ingress gateway policy`);
+      const s = spec<AuthorizationPolicySpec>(edge[0]!);
+      assert.equal(s.action, 'DENY');
+      assert.equal(s.selector?.matchLabels?.istio, 'ingressgateway');
+      for (const header of headers) {
+        const rule = (s.rules ?? []).find((r) => r.when?.some((w) => w.key === `request.headers[${header}]`));
+        assert.ok(rule, `${overlay}: the gateway does not police ${header}`);
+        const blocks = rule.from?.[0]?.source.notRemoteIpBlocks as string[] | undefined;
+        assert.ok(
+          blocks && blocks.length > 0 && !blocks.includes('0.0.0.0/0'),
+          `${overlay}: ${header} sources`,
+        );
+      }
+      const webhookRoutes = edgeRoutes(build.resources).filter(
+        ({ service, route }) =>
+          (route.match ?? []).some((m) =>
+            Object.values(WEBHOOKS)
+              .flat()
+              .includes(m.uri?.exact ?? ''),
+          ) && Object.keys(WEBHOOKS).includes(service),
+      );
+      assert.equal(webhookRoutes.length, Object.values(WEBHOOKS).flat().length);
+      for (const { route } of webhookRoutes) {
+        assert.deepEqual([...(route.headers?.request?.remove ?? [])].sort(), [...headers].sort(), route.name);
+      }
+    }
+  });
+});
+
+describe('Istio traffic and telemetry', () => {
+  const services = new Map(
+    ofKind(everyObject, 'Service').map((s) => [fqdn(s.doc.metadata.name), spec<ServiceSpec>(s)]),
+  );
+
+  test('every gRPC service has a DestinationRule with connection pools and outlier detection', () => {
+    const rules = ofKind(production, 'DestinationRule').map((d) => spec<Record<string, unknown>>(d));
+    for (const name of Object.keys(CONTRACTS)) {
+      const rule = rules.find((r) => r.host === fqdn(name));
+      assert.ok(rule, `no DestinationRule for ${name}`);
+      const policy = rule.trafficPolicy as Record<string, Record<string, unknown>>;
+      assert.ok(policy.connectionPool?.tcp && policy.connectionPool.http, `${name}: connection pool`);
+      assert.ok(policy.outlierDetection?.maxEjectionPercent, `${name}: outlier detection bounded`);
+      assert.notEqual(policy.tls?.mode, 'DISABLE');
+    }
+  });
+
+  test('every VirtualService routes to an existing Service port through a declared Gateway', () => {
+    const gateways = new Set(ofKind(everyObject, 'Gateway').map((g) => g.doc.metadata.name));
+    for (const vs of ofKind(everyObject, 'VirtualService')) {
+      const s = spec<VirtualServiceSpec>(vs);
+      for (const gateway of s.gateways ?? []) assert.ok(gateway === 'mesh' || gateways.has(gateway), gateway);
+      for (const route of s.http ?? []) {
+        for (const { destination } of route.route) {
+          const service = services.get(destination.host);
+          assert.ok(service, `${vs.doc.metadata.name}: unknown host ${destination.host}`);
+          if (destination.port) assert.ok(service.ports.some((p) => p.port === destination.port!.number));
+        }
+      }
+    }
+  });
+
+  test('traces go to a tracing provider the mesh configuration declares', () => {
+    const telemetry = ofKind(production, 'Telemetry');
+    assert.equal(telemetry.length, 1);
+    const providers = spec<{ tracing: Array<{ providers: Array<{ name: string }> }> }>(
+      telemetry[0]!,
+    ).tracing.flatMap((t) => t.providers.map((p) => p.name));
+    const operator = allFiles
+      .flatMap((f) => parseFile(f))
+      .find((d): d is K8sObject => isObject(d) && d.kind === 'IstioOperator');
+    assert.ok(operator, 'the IstioOperator declaring the extension providers');
+    const declared = (
+      operator.spec as {
+        meshConfig: { extensionProviders: Array<{ name: string; opentelemetry?: unknown }> };
+      }
+    ).meshConfig.extensionProviders;
+    for (const name of providers) {
+      assert.ok(declared.find((p) => p.name === name)?.opentelemetry, `${name} is not an OTLP provider`);
+    }
+  });
+});
+
+describe('overlays', () => {
+  test('production renders nothing of wechat-sandbox; local does', () => {
+    // Comments may mention it; no rendered value (name, env var, principal, host) may.
+    const mentions = (build: Build) =>
+      [...build.resources, ...build.patches]
+        .filter(({ doc }) => JSON.stringify(doc).includes(SANDBOX))
+        .map(({ file }) => rel(file));
+    assert.deepEqual(mentions(overlays.production), []);
+    assert.ok(mentions(overlays.local).length > 0);
+    assert.ok(!production.some((r) => r.doc.metadata.name.includes(SANDBOX)));
+    assert.ok(ofKind(overlays.local.resources, 'Deployment').some((d) => d.doc.metadata.name === SANDBOX));
+  });
+});
