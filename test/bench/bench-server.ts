@@ -61,5 +61,7 @@ function startBare(): Promise<number> {
 const port = kind === 'kit' ? await startKit() : await startBare();
 process.on('message', (message) => {
   if (message === 'cpu') process.send!({ cpu: process.cpuUsage() });
+  if (message === 'exit') process.exit(0);
+  if (message === 'exit') process.exit(0);
 });
 process.send!({ port });

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import { bundle } from '../../scripts/build.js';
 import { encode } from '../support/clients.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -20,8 +21,8 @@ interface BenchServer {
 }
 
 async function startServer(kind: 'kit' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
-  const child = fork(fileURLToPath(new URL('./bench-server.ts', import.meta.url)), [kind], {
-    execArgv: ['--import', 'tsx'],
+  const child = fork(serverBundle, [kind], {
+    execArgv: [],
     env: { ...process.env, BENCH_OTLP_ENDPOINT: otlpEndpoint },
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -71,6 +72,10 @@ async function measure(server: BenchServer): Promise<number> {
   return (await server.cpu()) - before;
 }
 
+// Servers run as production does: bundled by esbuild and started with plain node (see scripts/build.ts).
+const serverBundle = fileURLToPath(new URL('../../tmp/bench/bench-server.mjs', import.meta.url));
+await bundle(fileURLToPath(new URL('./bench-server.ts', import.meta.url)), serverBundle);
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // The OTLP sink: accepts exported spans and counts the requests, so we can show tracing was on.
@@ -96,8 +101,8 @@ for (let round = 0; round < ROUNDS; round++) {
   kitPerCall.push((await measure(kit)) / CALLS);
   barePerCall.push((await measure(bare)) / CALLS);
 }
-kit.child.kill();
-bare.child.kill();
+kit.child.send('exit');
+bare.child.send('exit');
 sink.close();
 
 const kitUs = median(kitPerCall);
