@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import { onExitCleanup } from './exit-cleanup.js';
+
+const OUTPUT_LIMIT = 64 * 1024;
+
+/** The absolute path of `name` on PATH, or undefined. */
+export async function findCommand(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this PATH entry
+    }
+  }
+  return undefined;
+}
+
+/** Runs a command to completion and returns its exit code and the tail of its combined output. */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const forget = onExitCleanup(() => child.kill('SIGKILL'));
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('error', (err) => {
+      forget();
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      forget();
+      resolve({ code: code ?? (signal ? 128 : 1), output: stripVTControlCharacters(output) });
+    });
+  });
+}
+
+/** The last `lines` lines of a text file, or '' when it cannot be read. */
+export async function tailFile(path: string, lines = 40): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return tailText(text, lines);
+}
+
+/** The last `lines` non-empty-terminated lines of `text`. */
+export function tailText(text: string, lines = 40): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+let aptQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Finds `name` on PATH. When it is missing and this process runs as root (the project's CI and dev
+ * machines), installs the Debian packages quietly with apt-get; otherwise throws a message telling
+ * the user what to install. apt-get runs are serialised because dpkg allows only one at a time.
+ */
+export async function ensureCommand(
+  name: string,
+  debianPackages: readonly string[],
+  log: (line: string) => void,
+): Promise<string> {
+  const found = await findCommand(name);
+  if (found) return found;
+  const packages = debianPackages.join(' ');
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      `${name} was not found on PATH. Install it first (Debian/Ubuntu: sudo apt-get install -y ${packages}), ` +
+        `or point the tests at running servers with REDIS_URL / KAFKA_BROKERS.`,
+    );
+  }
+  const install = aptQueue.then(async () => {
+    const again = await findCommand(name);
+    if (again) return again;
+    log(`${name} not found: installing ${packages} with apt-get (once per machine)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = await runCommand('apt-get', ['update', '-qq'], { env });
+    if (update.code !== 0) throw new Error(`apt-get update failed:\n${tailText(update.output)}`);
+    const result = await runCommand(
+      'apt-get',
+      ['install', '-y', '-qq', '--no-install-recommends', ...debianPackages],
+      {
+        env,
+      },
+    );
+    if (result.code !== 0) throw new Error(`apt-get install ${packages} failed:\n${tailText(result.output)}`);
+    const installed = await findCommand(name);
+    if (!installed) throw new Error(`apt-get installed ${packages} but ${name} is still not on PATH`);
+    return installed;
+  });
+  aptQueue = install.catch(() => undefined);
+  return install;
+}
+
+/** Progress lines of the harness go to stderr, so they never mix with a command's stdout. */
+export function logToStderr(line: string): void {
+  process.stderr.write(`[wxmesh/testing] ${line}\n`);
+}
+
+/** Wraps an async function so that every call shares the first call's promise. */
+export function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
+}

@@ -1,0 +1,13 @@
+export { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
+export {
+  DEFAULT_KAFKA_VERSION,
+  installKafka,
+  kafkaVersion,
+  startKafka,
+  type KafkaBroker,
+  type KafkaInstallation,
+  type StartKafkaOptions,
+} from './kafka.js';
+export { startInfra, type Infra, type InfraOptions } from './infra.js';
+export { waitFor, type WaitForOptions } from './wait-for.js';
+export { freePort } from './free-port.js';

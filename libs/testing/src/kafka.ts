@@ -1,0 +1,385 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { freePort } from './free-port.js';
+import { ensureCommand, logToStderr, once, runCommand, tailFile, tailText } from './host-tools.js';
+import { onExitCleanup } from './exit-cleanup.js';
+import { describeExit, spawnServer } from './server-process.js';
+import { waitFor } from './wait-for.js';
+
+/**
+ * The Apache Kafka release the harness runs: the newest on Maven Central (org.apache.kafka:kafka_2.13)
+ * as of this writing, verified with kafkajs 2.2.4 by kafkajs-proof.spec.ts. `WXMESH_KAFKA_VERSION`
+ * overrides it (KRaft releases only: 3.3 and later).
+ */
+export const DEFAULT_KAFKA_VERSION = '4.4.0';
+
+// Pinned so the first start does not depend on whichever plugin version Maven would pick.
+const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
+const COMPLETE_MARKER = '.complete.json';
+const STOP_GRACE_MS = 10_000;
+const PORT_ATTEMPTS = 3;
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Options for {@link startKafka} and {@link installKafka}. */
+export interface StartKafkaOptions {
+  /** Apache Kafka version; default `WXMESH_KAFKA_VERSION` or {@link DEFAULT_KAFKA_VERSION}. */
+  version?: string;
+  /** Where the jars are kept; default `$WXMESH_CACHE_DIR/kafka/<version>` or `<repo>/.cache/kafka/<version>`. */
+  cacheDir?: string;
+  /** How long to wait for the broker to answer (default 60 s; the first start on 2 busy cores is slow). */
+  startTimeoutMs?: number;
+  /**
+   * `auto.create.topics.enable` (default false): the project creates its topics explicitly, and a
+   * producer or consumer naming a missing topic should fail in tests as it would in production.
+   */
+  autoCreateTopics?: boolean;
+  /** JVM heap flags (default `['-Xms256m', '-Xmx512m']`). */
+  heap?: readonly string[];
+  /** Progress lines (downloads, installs); default: stderr. */
+  log?: (line: string) => void;
+}
+
+/** A running single-node Kafka broker owned by the caller. */
+export interface KafkaBroker {
+  /** `127.0.0.1:<port>`, the value for KAFKA_BROKERS. */
+  brokers: string;
+  port: number;
+  controllerPort: number;
+  version: string;
+  /** The broker's scratch directory (server.properties, broker.log, data/), removed by stop(). */
+  dir: string;
+  /** Stops the broker (SIGTERM, SIGKILL after a grace period) and removes its data; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The jars of one Kafka release, resolved from Maven Central into the cache. */
+export interface KafkaInstallation {
+  version: string;
+  /** The directory holding every jar; the JVM classpath is `<libDir>/*`. */
+  libDir: string;
+}
+
+/** The Kafka version the harness uses: `WXMESH_KAFKA_VERSION` when set, else {@link DEFAULT_KAFKA_VERSION}. */
+export function kafkaVersion(env: NodeJS.ProcessEnv = process.env): string {
+  return env.WXMESH_KAFKA_VERSION?.trim() || DEFAULT_KAFKA_VERSION;
+}
+
+function defaultCacheDir(version: string): string {
+  const root = process.env.WXMESH_CACHE_DIR?.trim() || join(REPO_ROOT, '.cache');
+  return join(root, 'kafka', version);
+}
+
+function pomXml(version: string): string {
+  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>wxmesh.local</groupId>
+  <artifactId>kafka-broker-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_2.13</artifactId>
+      <version>${version}</version>
+    </dependency>
+  </dependencies>
+</project>
+`;
+}
+
+/**
+ * kafka_2.13 brings slf4j-api and (4.x) log4j-core but no binding between them, exactly as the
+ * Apache distribution adds one itself; without it the broker logs nothing, and a failed start could
+ * not be explained. Pick the binding that matches the versions Maven resolved.
+ */
+function loggingBinding(jars: readonly string[]): string {
+  const log4j = jars.map((j) => /^log4j-core-(.+)\.jar$/.exec(j)?.[1]).find(Boolean);
+  const slf4j = jars.map((j) => /^slf4j-api-(.+)\.jar$/.exec(j)?.[1]).find(Boolean);
+  if (!slf4j) throw new Error(`no slf4j-api among the resolved Kafka jars: ${jars.join(', ')}`);
+  const slf4jMajor = Number(slf4j.split('.')[0]);
+  if (log4j) {
+    return `org.apache.logging.log4j:${slf4jMajor >= 2 ? 'log4j-slf4j2-impl' : 'log4j-slf4j-impl'}:${log4j}`;
+  }
+  return `org.slf4j:slf4j-simple:${slf4j}`;
+}
+
+async function mvn(
+  args: readonly string[],
+  cwd: string,
+  what: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const binary = await ensureCommand('mvn', ['maven'], log);
+  const result = await runCommand(binary, ['-B', '-q', '-Dstyle.color=never', ...args], { cwd });
+  if (result.code !== 0) {
+    throw new Error(
+      `mvn could not ${what} (is Maven Central reachable, and is it a released Apache Kafka version?):\n` +
+        tailText(result.output, 30),
+    );
+  }
+}
+
+/**
+ * Makes sure the jars of one Apache Kafka release are in the cache, resolving them from Maven
+ * Central with `mvn` the first time (a generated pom + dependency:copy-dependencies); later calls
+ * are offline and instant. Safe to run from several processes at once: each resolves into its own
+ * staging directory and the first to finish renames it into place. Exported so CI can warm the
+ * cache ahead of the tests.
+ */
+export async function installKafka(options: StartKafkaOptions = {}): Promise<KafkaInstallation> {
+  const version = options.version ?? kafkaVersion();
+  const dir = options.cacheDir ?? defaultCacheDir(version);
+  const libDir = join(dir, 'libs');
+  if (existsSync(join(libDir, COMPLETE_MARKER))) return { version, libDir };
+
+  const log = options.log ?? logToStderr;
+  await mkdir(dirname(dir), { recursive: true });
+  const staging = `${dir}.staging-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const forgetStaging = onExitCleanup(() => rmSync(staging, { recursive: true, force: true }));
+  const started = Date.now();
+  log(`resolving Apache Kafka ${version} from Maven Central into ${dir} (first start only)...`);
+  const heartbeat = setInterval(
+    () => log(`  still resolving Kafka ${version} jars (${Math.round((Date.now() - started) / 1000)} s)`),
+    10_000,
+  ).unref();
+  try {
+    await mkdir(join(staging, 'libs'), { recursive: true });
+    await writeFile(join(staging, 'pom.xml'), pomXml(version));
+    await mvn(
+      [`${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', '-DoutputDirectory=libs'],
+      staging,
+      `resolve org.apache.kafka:kafka_2.13:${version}`,
+      log,
+    );
+    const binding = loggingBinding(await readdir(join(staging, 'libs')));
+    await mvn(
+      [`${DEPENDENCY_PLUGIN}:copy`, `-Dartifact=${binding}`, '-DoutputDirectory=libs'],
+      staging,
+      `resolve ${binding}`,
+      log,
+    );
+    const jars = (await readdir(join(staging, 'libs'))).filter((f) => f.endsWith('.jar')).sort();
+    await writeFile(
+      join(staging, 'libs', COMPLETE_MARKER),
+      JSON.stringify({ version, jars }, null, 2) + '\n',
+    );
+    try {
+      await rename(staging, dir);
+    } catch {
+      // Either another process finished first (keep its copy) or an incomplete leftover is in the way.
+      if (!existsSync(join(libDir, COMPLETE_MARKER))) {
+        await rm(dir, { recursive: true, force: true });
+        await rename(staging, dir);
+      }
+    }
+    log(
+      `resolved ${jars.length} jars of Apache Kafka ${version} in ${Math.round((Date.now() - started) / 1000)} s`,
+    );
+    return { version, libDir };
+  } finally {
+    clearInterval(heartbeat);
+    await rm(staging, { recursive: true, force: true });
+    forgetStaging();
+  }
+}
+
+async function ensureJava17(log: (line: string) => void): Promise<string> {
+  const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
+  const binary =
+    java && existsSync(java) ? java : await ensureCommand('java', ['openjdk-17-jre-headless'], log);
+  const { output } = await runCommand(binary, ['-version']);
+  const major = Number(/version "(?:1\.)?(\d+)/.exec(output)?.[1] ?? 0);
+  if (major < 17) {
+    throw new Error(`Kafka needs Java 17 or newer, but ${binary} is: ${output.split('\n')[0]}`);
+  }
+  return binary;
+}
+
+/** Kafka's Uuid text form: 16 random bytes, base64url; Kafka rejects ids that start with '-'. */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+function usesDynamicQuorum(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 3 || (major === 3 && minor >= 9);
+}
+
+function serverProperties(p: {
+  version: string;
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+  autoCreateTopics: boolean;
+}): string {
+  const controller = `127.0.0.1:${p.controllerPort}`;
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `listeners=PLAINTEXT://127.0.0.1:${p.port},CONTROLLER://${controller}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${p.port}`,
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    'controller.listener.names=CONTROLLER',
+    usesDynamicQuorum(p.version)
+      ? `controller.quorum.bootstrap.servers=${controller}`
+      : `controller.quorum.voters=1@${controller}`,
+    `log.dirs=${p.dataDir}`,
+    `auto.create.topics.enable=${p.autoCreateTopics}`,
+    'num.partitions=1',
+    // One node: every internal topic has one replica, and a few partitions keep start-up quick.
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=3',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=3',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    '',
+  ].join('\n');
+}
+
+const LOG4J2_PROPERTIES = `status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.state.name = state.change.logger
+logger.state.level = warn
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+`;
+
+async function brokerAnswers(brokers: string): Promise<boolean> {
+  const kafka = new Kafka({
+    clientId: 'wxmesh-testing-probe',
+    brokers: [brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1000,
+    requestTimeout: 3000,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.some((b) => `${b.host}:${b.port}` === brokers);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Starts a real Apache Kafka broker (KRaft combined mode: broker and controller in one JVM, single
+ * node) on free loopback ports, with its data in a fresh temporary directory, and resolves once a
+ * kafkajs admin client gets cluster metadata from it. The jars come from {@link installKafka}
+ * (downloaded once, then cached). Needs Java 17+; a failed start throws with the tail of the broker
+ * log. The caller must call `stop()` (a forgotten broker is killed when this process exits).
+ */
+export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
+  const log = options.log ?? logToStderr;
+  const version = options.version ?? kafkaVersion();
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const [{ libDir }, java] = await Promise.all([
+    installKafka({ ...options, version, log }),
+    ensureJava17(log),
+  ]);
+
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const controllerPort = await freePort();
+    const brokers = `127.0.0.1:${port}`;
+    const runDir = await mkdtemp(join(tmpdir(), 'wxmesh-kafka-'));
+    const logFile = join(runDir, 'broker.log');
+    const propertiesFile = join(runDir, 'server.properties');
+    const log4jFile = join(runDir, 'log4j2.properties');
+    const forgetRunDir = onExitCleanup(() => rmSync(runDir, { recursive: true, force: true }));
+    const removeRunDir = async () => {
+      await rm(runDir, { recursive: true, force: true });
+      forgetRunDir();
+    };
+    await writeFile(
+      propertiesFile,
+      serverProperties({
+        version,
+        port,
+        controllerPort,
+        dataDir: join(runDir, 'data'),
+        autoCreateTopics: options.autoCreateTopics ?? false,
+      }),
+    );
+    await writeFile(log4jFile, LOG4J2_PROPERTIES);
+    const jvm = [
+      `-Dlog4j2.configurationFile=${log4jFile}`,
+      '-Djava.awt.headless=true',
+      '-cp',
+      join(libDir, '*'),
+    ];
+
+    const format = await runCommand(java, [
+      ...jvm,
+      'kafka.tools.StorageTool',
+      'format',
+      '--config',
+      propertiesFile,
+      '--cluster-id',
+      clusterId(),
+      ...(usesDynamicQuorum(version) ? ['--standalone'] : []),
+    ]);
+    if (format.code !== 0) {
+      await removeRunDir();
+      throw new Error(`kafka-storage format failed for Kafka ${version}:\n${tailText(format.output, 30)}`);
+    }
+
+    const server = spawnServer(
+      java,
+      [
+        ...(options.heap ?? ['-Xms256m', '-Xmx512m']),
+        '-XX:+UseG1GC',
+        '-XX:MaxGCPauseMillis=20',
+        '-XX:+ExitOnOutOfMemoryError',
+        ...jvm,
+        'kafka.Kafka',
+        propertiesFile,
+      ],
+      { logFile, cwd: runDir },
+    );
+    const stop = once(async () => {
+      await server.stop(STOP_GRACE_MS);
+      await removeRunDir();
+    });
+    const exitedEarly = new AbortController();
+    void server.exited.then((exit) =>
+      exitedEarly.abort(new Error(`the Kafka broker ${describeExit(exit)} before answering`)),
+    );
+    try {
+      await waitFor(() => brokerAnswers(brokers), {
+        timeoutMs,
+        intervalMs: 250,
+        message: `Kafka ${version} answering on ${brokers}`,
+        signal: exitedEarly.signal,
+      });
+      return { brokers, port, controllerPort, version, dir: runDir, stop };
+    } catch (err) {
+      const tail = await tailFile(logFile, 40);
+      await stop();
+      if (/address already in use/i.test(tail) && attempt < PORT_ATTEMPTS) continue;
+      throw new Error(
+        `could not start Apache Kafka ${version} on ${brokers}: ${(err as Error).message}\n` +
+          `--- broker log (last lines) ---\n${tail || '(empty)'}`,
+        { cause: err },
+      );
+    }
+  }
+}
