@@ -6,7 +6,16 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/.nx/**', '**/.cache/**', 'libs/contracts/src/gen/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/.nx/**',
+      '**/.cache/**',
+      '**/tmp/**',
+      'libs/contracts/src/gen/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   prettier,
   {
@@ -24,7 +33,10 @@ export default tseslint.config(
             { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
             { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
-            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib', 'type:contract', 'type:service'] },
+            {
+              sourceTag: 'type:e2e',
+              onlyDependOnLibsWithTags: ['type:lib', 'type:contract', 'type:service'],
+            },
             { sourceTag: 'scope:shared', notDependOnLibsWithTags: ['scope:payment'] },
             { sourceTag: 'scope:auth', notDependOnLibsWithTags: ['scope:payment'] },
             { sourceTag: 'scope:session', notDependOnLibsWithTags: ['scope:payment'] },

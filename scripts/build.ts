@@ -19,7 +19,9 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
     target: 'node20',
     sourcemap: true,
     logLevel: 'warning',
-    banner: { js: "import { createRequire as __wxmCreateRequire } from 'node:module'; const require = __wxmCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __wxmCreateRequire } from 'node:module'; const require = __wxmCreateRequire(import.meta.url);",
+    },
     plugins: [
       {
         name: 'externalize-third-party',
@@ -34,9 +36,17 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // `build.ts <entry.ts> <out.mjs>` bundles one entry (the benchmarks' servers); no arguments: every service.
+  const [entry, outfile] = process.argv.slice(2);
+  if (entry && outfile) {
+    await bundle(entry, outfile);
+    process.exit(0);
+  }
   const services = readdirSync(`${root}services`);
   await Promise.all(
-    services.map((name) => bundle(`${root}services/${name}/src/main.ts`, `${root}services/${name}/dist/main.mjs`)),
+    services.map((name) =>
+      bundle(`${root}services/${name}/src/main.ts`, `${root}services/${name}/dist/main.mjs`),
+    ),
   );
   console.log(`built ${services.length} services into services/*/dist/main.mjs`);
 }

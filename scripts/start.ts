@@ -53,7 +53,9 @@ async function showWorking(): Promise<void> {
     );
   }
   console.log('\nTry: curl -s -H "Content-Type: application/json" -H "X-WX-OPENID: o_me" \\');
-  console.log(`       -d '{"message":"hi"}' http://127.0.0.1:${SERVICES[2].http}/wxmesh.echo.v1.EchoService/Echo`);
+  console.log(
+    `       -d '{"message":"hi"}' http://127.0.0.1:${SERVICES[2].http}/wxmesh.echo.v1.EchoService/Echo`,
+  );
   console.log('Ctrl-C stops the mesh.\n');
 }
 

@@ -2,12 +2,11 @@
 // batched and exported over OTLP) against a bare grpc-js echo server, measured in the same run.
 // Each server runs in its own process and reports its own CPU time, so the load generator's
 // cost is not counted. Rounds alternate kit/bare to spread machine noise over both.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { bundle } from '../../scripts/build.js';
 import { encode } from '../support/clients.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
@@ -22,7 +21,7 @@ interface BenchServer {
 
 async function startServer(kind: 'kit' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
   const child = fork(serverBundle, [kind], {
-    execArgv: [],
+    execArgv: (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     env: { ...process.env, BENCH_OTLP_ENDPOINT: otlpEndpoint },
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -74,7 +73,17 @@ async function measure(server: BenchServer): Promise<number> {
 
 // Servers run as production does: bundled by esbuild and started with plain node (see scripts/build.ts).
 const serverBundle = fileURLToPath(new URL('../../tmp/bench/bench-server.mjs', import.meta.url));
-await bundle(fileURLToPath(new URL('./bench-server.ts', import.meta.url)), serverBundle);
+execFileSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    fileURLToPath(new URL('../../scripts/build.ts', import.meta.url)),
+    fileURLToPath(new URL('./bench-server.ts', import.meta.url)),
+    serverBundle,
+  ],
+  { stdio: 'inherit' },
+);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -107,8 +116,14 @@ sink.close();
 
 const kitUs = median(kitPerCall);
 const bareUs = median(barePerCall);
-console.log(`kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only`);
-console.log(`  kit grpc port (tracing on, batch OTLP export; ${exports} export requests): ${kitUs.toFixed(1)} µs CPU/call`);
+console.log(
+  `kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only`,
+);
+console.log(
+  `  kit grpc port (tracing on, batch OTLP export; ${exports} export requests): ${kitUs.toFixed(1)} µs CPU/call`,
+);
 console.log(`  bare grpc-js echo server:                                  ${bareUs.toFixed(1)} µs CPU/call`);
 console.log(`  ratio kit/bare: ${(kitUs / bareUs).toFixed(2)} (target <= 1.3)`);
-console.log(`  rounds kit: ${kitPerCall.map((x) => x.toFixed(1)).join(', ')}  bare: ${barePerCall.map((x) => x.toFixed(1)).join(', ')}`);
+console.log(
+  `  rounds kit: ${kitPerCall.map((x) => x.toFixed(1)).join(', ')}  bare: ${barePerCall.map((x) => x.toFixed(1)).join(', ')}`,
+);

@@ -58,7 +58,8 @@ describe('one handler, three protocols', () => {
       'X-WX-OPENID: o6_bmjrPTlm6_2sgVt7hMZOPfL2M',
       'X-WX-APPID: wx1234567890abcdef',
     ]);
-    const viaWeb = await grpcWebEcho(httpUrl, 
+    const viaWeb = await grpcWebEcho(
+      httpUrl,
       { message: 'hi' },
       { 'X-WX-OPENID': 'o6_bmjrPTlm6_2sgVt7hMZOPfL2M', 'X-WX-APPID': 'wx1234567890abcdef' },
     );
@@ -92,8 +93,12 @@ describe('one handler, three protocols', () => {
   });
 
   test('a ConnectError thrown by a handler keeps its code on every transport', async () => {
-    await assert.rejects(grpcEcho(client, { failCode: 'failed_precondition' }), { code: grpc.status.FAILED_PRECONDITION });
-    const viaConnect = await curlConnect(httpUrl, '/wxmesh.echo.v1.EchoService/Echo', { failCode: 'failed_precondition' });
+    await assert.rejects(grpcEcho(client, { failCode: 'failed_precondition' }), {
+      code: grpc.status.FAILED_PRECONDITION,
+    });
+    const viaConnect = await curlConnect(httpUrl, '/wxmesh.echo.v1.EchoService/Echo', {
+      failCode: 'failed_precondition',
+    });
     assert.equal(viaConnect.body.code, 'failed_precondition');
     assert.equal(viaConnect.status, 400);
     assert.equal((await grpcWebEcho(httpUrl, { failCode: 'failed_precondition' })).status, 9);
@@ -105,7 +110,9 @@ describe('one handler, three protocols', () => {
       assert.equal(err.details, 'internal error');
       return true;
     });
-    const viaConnect = await curlConnect(httpUrl, '/wxmesh.echo.v1.EchoService/Echo', { failCode: 'internal' });
+    const viaConnect = await curlConnect(httpUrl, '/wxmesh.echo.v1.EchoService/Echo', {
+      failCode: 'internal',
+    });
     assert.equal(viaConnect.body.code, 'internal');
     assert.doesNotMatch(JSON.stringify(viaConnect.body), /deliberate/);
   });
@@ -136,11 +143,16 @@ describe('one handler, three protocols', () => {
   });
 
   test('the caller deadline reaches the handler: a slow call ends DeadlineExceeded', async () => {
-    await assert.rejects(grpcEcho(client, { delayMs: 2000 }, new grpc.Metadata(), { deadline: Date.now() + 150 }), {
-      code: grpc.status.DEADLINE_EXCEEDED,
-    });
+    await assert.rejects(
+      grpcEcho(client, { delayMs: 2000 }, new grpc.Metadata(), { deadline: Date.now() + 150 }),
+      {
+        code: grpc.status.DEADLINE_EXCEEDED,
+      },
+    );
     const started = Date.now();
-    const viaConnect = await curlConnect(httpUrl, '/wxmesh.echo.v1.EchoService/Echo', { delayMs: 2000 }, ['Connect-Timeout-Ms: 150']);
+    const viaConnect = await curlConnect(httpUrl, '/wxmesh.echo.v1.EchoService/Echo', { delayMs: 2000 }, [
+      'Connect-Timeout-Ms: 150',
+    ]);
     assert.equal(viaConnect.body.code, 'deadline_exceeded');
     assert.ok(Date.now() - started < 1500, 'the handler stopped waiting at the deadline');
   });
@@ -168,10 +180,13 @@ describe('operational surface', () => {
     call.write({ fileContainingSymbol: 'wxmesh.echo.v1.EchoService' });
     call.end();
     await done;
-    const names = (answers[0]?.listServicesResponse as { service: Array<{ name: string }> }).service.map((s) => s.name);
+    const names = (answers[0]?.listServicesResponse as { service: Array<{ name: string }> }).service.map(
+      (s) => s.name,
+    );
     assert.ok(names.includes('wxmesh.echo.v1.EchoService'), `listed: ${names.join(', ')}`);
     assert.ok(names.includes('grpc.health.v1.Health'));
-    const files = (answers[1]?.fileDescriptorResponse as { fileDescriptorProto: Buffer[] }).fileDescriptorProto;
+    const files = (answers[1]?.fileDescriptorResponse as { fileDescriptorProto: Buffer[] })
+      .fileDescriptorProto;
     assert.ok(files.some((f) => f.toString('latin1').includes('wxmesh/echo/v1/echo.proto')));
     reflection.close();
   });
@@ -181,7 +196,10 @@ describe('operational surface', () => {
     assert.equal((await fetch(`${httpUrl}/readyz`)).status, 200);
     await grpcEcho(client, { message: 'count me' });
     const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
-    assert.match(metrics, /wxmesh_rpc_server_duration_seconds_count\{[^}]*rpc_method="Echo"[^}]*code="ok"[^}]*\} [1-9]/);
+    assert.match(
+      metrics,
+      /wxmesh_rpc_server_duration_seconds_count\{[^}]*rpc_method="Echo"[^}]*code="ok"[^}]*\} [1-9]/,
+    );
     assert.equal((await fetch(`${httpUrl}/nope`)).status, 404);
   });
 });

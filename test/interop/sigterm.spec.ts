@@ -7,7 +7,6 @@ import { waitFor } from '@wxmesh/testing';
 import { healthClient } from '../support/standard-clients.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 
-
 let service: ServiceProcess | undefined;
 after(() => {
   if (service && service.child.exitCode === null) service.child.kill('SIGKILL');
@@ -21,7 +20,10 @@ test('SIGTERM during a slow call: the call finishes, health goes NOT_SERVING, th
   const watch = health.Watch({ service: 'wxmesh.session.v1.SessionService' });
   watch.on('data', (r: { status: string }) => statuses.push(r.status));
   watch.on('error', () => {});
-  await waitFor(() => statuses.includes('SERVING'), { timeoutMs: 5_000, message: 'health Watch reported SERVING' });
+  await waitFor(() => statuses.includes('SERVING'), {
+    timeoutMs: 5_000,
+    message: 'health Watch reported SERVING',
+  });
 
   const slow = new Promise<EchoResponse>((resolve, reject) =>
     client.makeUnaryRequest(
@@ -39,7 +41,10 @@ test('SIGTERM during a slow call: the call finishes, health goes NOT_SERVING, th
   });
 
   service.child.kill('SIGTERM');
-  await waitFor(() => statuses.includes('NOT_SERVING'), { timeoutMs: 5_000, message: 'health flipped to NOT_SERVING' });
+  await waitFor(() => statuses.includes('NOT_SERVING'), {
+    timeoutMs: 5_000,
+    message: 'health flipped to NOT_SERVING',
+  });
   assert.equal((await slow).message, 'slow', 'the in-flight call completed');
   assert.equal(await service.exited, 0);
   assert.ok(service.logs.some((l) => l.msg === 'shut down'));

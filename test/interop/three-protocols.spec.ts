@@ -25,18 +25,27 @@ test('grpc-js, curl (Connect JSON) and gRPC-Web reach the same handler with the 
   metadata.set('x-wx-openid', OPENID);
   metadata.set('x-wx-env', 'prod-1a2b');
   const viaGrpc = await grpcEcho(client, { message: 'ping' }, metadata);
-  const viaCurl = await curlConnect(service.httpUrl, '/wxmesh.echo.v1.EchoService/Echo', { message: 'ping' }, [
-    `X-WX-OPENID: ${OPENID}`,
-    'X-WX-ENV: prod-1a2b',
-  ]);
-  const viaWeb = await grpcWebEcho(service.httpUrl, { message: 'ping' }, { 'X-WX-OPENID': OPENID, 'X-WX-ENV': 'prod-1a2b' });
+  const viaCurl = await curlConnect(
+    service.httpUrl,
+    '/wxmesh.echo.v1.EchoService/Echo',
+    { message: 'ping' },
+    [`X-WX-OPENID: ${OPENID}`, 'X-WX-ENV: prod-1a2b'],
+  );
+  const viaWeb = await grpcWebEcho(
+    service.httpUrl,
+    { message: 'ping' },
+    { 'X-WX-OPENID': OPENID, 'X-WX-ENV': 'prod-1a2b' },
+  );
 
   const expected = { openid: OPENID, env: 'prod-1a2b' };
   assert.deepEqual({ openid: viaGrpc.wechat?.openid, env: viaGrpc.wechat?.env }, expected);
   assert.equal(viaCurl.status, 200);
   assert.deepEqual(viaCurl.body, { message: 'ping', wechat: expected });
   assert.equal(viaWeb.status, 0);
-  assert.deepEqual({ openid: viaWeb.messages[0]?.wechat?.openid, env: viaWeb.messages[0]?.wechat?.env }, expected);
+  assert.deepEqual(
+    { openid: viaWeb.messages[0]?.wechat?.openid, env: viaWeb.messages[0]?.wechat?.env },
+    expected,
+  );
 });
 
 test('InvalidArgument is gRPC status 3, Connect invalid_argument with HTTP 400, gRPC-Web status 3', async () => {

@@ -19,7 +19,9 @@ export const identity = (b: Buffer) => b;
 export function grpcEcho(
   client: grpc.Client,
   request: Parameters<typeof encode>[0],
-  metadata = new grpc.Metadata(), options: grpc.CallOptions = {}) {
+  metadata = new grpc.Metadata(),
+  options: grpc.CallOptions = {},
+) {
   return new Promise<EchoResponse>((resolve, reject) =>
     client.makeUnaryRequest(ECHO, identity, decode, encode(request), metadata, options, (err, res) =>
       err ? reject(err) : resolve(res!),
@@ -38,7 +40,7 @@ export function grpcWebFrame(payload: Buffer): Buffer {
 export function parseGrpcWeb(body: Buffer) {
   const messages: Buffer[] = [];
   let trailers: Record<string, string> = {};
-  for (let at = 0; at < body.length; ) {
+  for (let at = 0; at < body.length;) {
     const flags = body[at]!;
     const length = body.readUInt32BE(at + 1);
     const chunk = body.subarray(at + 5, at + 5 + length);
@@ -62,7 +64,9 @@ export function parseGrpcWeb(body: Buffer) {
 /** Unary Echo as a browser's gRPC-Web client sends it: fetch with a binary frame. */
 export async function grpcWebEcho(
   httpUrl: string,
-  request: Parameters<typeof encode>[0], headers: Record<string, string> = {}) {
+  request: Parameters<typeof encode>[0],
+  headers: Record<string, string> = {},
+) {
   const response = await fetch(`${httpUrl}${ECHO}`, {
     method: 'POST',
     headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1', ...headers },
@@ -74,9 +78,7 @@ export async function grpcWebEcho(
 }
 
 /** A Connect JSON call made by curl over HTTP/1.1, as the cloud gateway or a developer would. */
-export async function curlConnect(
-  httpUrl: string,
-  path: string, body: unknown, headers: string[] = []) {
+export async function curlConnect(httpUrl: string, path: string, body: unknown, headers: string[] = []) {
   const args = ['-sS', '--http1.1', '-o', '-', '-w', '\n%{http_code}', '-X', 'POST'];
   for (const h of ['Content-Type: application/json', ...headers]) args.push('-H', h);
   args.push('--data', JSON.stringify(body), `${httpUrl}${path}`);
@@ -84,4 +86,3 @@ export async function curlConnect(
   const i = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(i + 1)), body: JSON.parse(stdout.slice(0, i)) };
 }
-

@@ -23,7 +23,10 @@ export function createLazySignal(deadline: number | undefined, onCancel: (abort:
           const remaining = deadline - Date.now();
           if (remaining <= 0) controller.abort(new DOMException('deadline exceeded', 'TimeoutError'));
           else {
-            timer = setTimeout(() => controller!.abort(new DOMException('deadline exceeded', 'TimeoutError')), remaining);
+            timer = setTimeout(
+              () => controller!.abort(new DOMException('deadline exceeded', 'TimeoutError')),
+              remaining,
+            );
             timer.unref();
           }
         }

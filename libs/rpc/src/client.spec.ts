@@ -7,7 +7,14 @@ import { EchoService } from '@wxmesh/contracts';
 import { initTelemetry, type Telemetry } from '@wxmesh/telemetry';
 import { waitFor } from '@wxmesh/testing';
 import { Registry } from 'prom-client';
-import { createLogger, createPeerClient, defineService, echoService, RpcServer, type PeerClient } from './index.js';
+import {
+  createLogger,
+  createPeerClient,
+  defineService,
+  echoService,
+  RpcServer,
+  type PeerClient,
+} from './index.js';
 
 // Two real servers in one process: `edge` answers Echo by calling `backend` through the kit's
 // peer client, so what the backend sees is what the client forwarded.
@@ -23,7 +30,10 @@ before(async () => {
   telemetry = await initTelemetry({ serviceName: 'client-test', exporter, spanProcessor: 'simple' });
   backend = new RpcServer({ name: 'backend', services: [echoService], logger, registry: new Registry() });
   const backendPorts = await backend.start();
-  toBackend = createPeerClient(EchoService, { address: `127.0.0.1:${backendPorts.grpcPort}`, breaker: false });
+  toBackend = createPeerClient(EchoService, {
+    address: `127.0.0.1:${backendPorts.grpcPort}`,
+    breaker: false,
+  });
   const relay = defineService(EchoService, {
     echo: (request) => toBackend.echo({ message: `relayed ${request.message}`, delayMs: request.delayMs }),
   });
@@ -41,7 +51,10 @@ after(async () => {
 });
 
 test('the served call’s WeChat identity reaches the next hop without the handler passing it', async () => {
-  const response = await toEdge.echo({ message: 'hi' }, { wechat: { openid: 'o_caller', appid: 'wx1234567890abcdef' } });
+  const response = await toEdge.echo(
+    { message: 'hi' },
+    { wechat: { openid: 'o_caller', appid: 'wx1234567890abcdef' } },
+  );
   assert.equal(response.message, 'relayed hi');
   assert.equal(response.wechat?.openid, 'o_caller');
   assert.equal(response.wechat?.appid, 'wx1234567890abcdef');
@@ -49,10 +62,13 @@ test('the served call’s WeChat identity reaches the next hop without the handl
 
 test('the caller’s deadline caps the next hop: the backend stops at the edge’s deadline', async () => {
   const started = Date.now();
-  await assert.rejects(toEdge.echo({ message: 'slow', delayMs: 3000 }, { deadlineMs: 250 }), (err: ConnectError) => {
-    assert.equal(err.code, Code.DeadlineExceeded);
-    return true;
-  });
+  await assert.rejects(
+    toEdge.echo({ message: 'slow', delayMs: 3000 }, { deadlineMs: 250 }),
+    (err: ConnectError) => {
+      assert.equal(err.code, Code.DeadlineExceeded);
+      return true;
+    },
+  );
   assert.ok(Date.now() - started < 2000, 'failed at the deadline, not after the backend’s delay');
 });
 
@@ -64,7 +80,9 @@ test('one trace spans client → edge → backend', async () => {
     () => {
       const finished = exporter.getFinishedSpans();
       const root = finished.find((s) => s.kind === 2 && s.parentSpanContext === undefined);
-      const trace = root ? finished.filter((s) => s.spanContext().traceId === root.spanContext().traceId) : [];
+      const trace = root
+        ? finished.filter((s) => s.spanContext().traceId === root.spanContext().traceId)
+        : [];
       return trace.length >= 4 ? trace : undefined;
     },
     { message: 'the four spans of the traced call' },
@@ -91,7 +109,12 @@ test('a dead peer opens the breaker; open calls fail fast without dialling', asy
     address: `127.0.0.1:${port}`,
     breakerName: 'dead-peer',
     defaultDeadlineMs: 500,
-    breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeout: 60_000, registry: new Registry() },
+    breaker: {
+      volumeThreshold: 3,
+      errorThresholdPercentage: 50,
+      resetTimeout: 60_000,
+      registry: new Registry(),
+    },
   });
   for (let i = 0; i < 3; i++) {
     await assert.rejects(dead.echo({ message: 'x' }), (err: ConnectError) => err.code === Code.Unavailable);

@@ -84,13 +84,21 @@ function metadataFor(wechat: WeChatIdentity, spanContext: ReturnType<typeof cont
  * (a call never outlives its caller), a client span, and one circuit breaker per peer so a
  * dead peer fails fast with Unavailable instead of piling up timeouts.
  */
-export function createPeerClient<S extends DescService>(service: S, options: PeerClientOptions): PeerClient<S> {
+export function createPeerClient<S extends DescService>(
+  service: S,
+  options: PeerClientOptions,
+): PeerClient<S> {
   const client = new grpc.Client(options.address, grpc.credentials.createInsecure(), options.channelOptions);
   const tracer = options.tracer ?? trace.getTracer('wxmesh-peer-client');
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
   const methods: Record<string, unknown> = {};
 
-  const unaryCall = (method: DescMethod, signal: AbortSignal, request: Message, callOptions?: CallOptions) => {
+  const unaryCall = (
+    method: DescMethod,
+    signal: AbortSignal,
+    request: Message,
+    callOptions?: CallOptions,
+  ) => {
     const { active, wechat, deadline } = outgoing(callOptions, defaultDeadlineMs);
     const span = startRpcClientSpan(tracer, {
       system: 'grpc',

@@ -21,9 +21,11 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
 function failIfAsked(failCode: string): void {
   if (failCode === '') return;
   const code = Object.entries(Code).find(
-    ([name, value]) => typeof value === 'number' && name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase() === failCode,
+    ([name, value]) =>
+      typeof value === 'number' && name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase() === failCode,
   )?.[1] as Code | undefined;
-  if (code === undefined) throw new ConnectError(`fail_code: unknown code "${failCode}"`, Code.InvalidArgument);
+  if (code === undefined)
+    throw new ConnectError(`fail_code: unknown code "${failCode}"`, Code.InvalidArgument);
   if (code === Code.Internal) throw new Error('echo: deliberate unexpected failure');
   throw new ConnectError(`echo: failing with ${failCode} as asked`, code);
 }

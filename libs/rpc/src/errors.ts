@@ -19,15 +19,25 @@ function isNamed(err: unknown, name: string): err is CodedError {
  * unexpected exception's message can carry internals or secrets; the original is returned in
  * `cause` for the server's own log only.
  */
-export function toConnectError(err: unknown, deadline: number | undefined): { error: ConnectError; unexpected: boolean } {
+export function toConnectError(
+  err: unknown,
+  deadline: number | undefined,
+): { error: ConnectError; unexpected: boolean } {
   if (err instanceof ConnectError) return { error: err, unexpected: false };
   if (isNamed(err, 'BreakerOpenError')) {
     return {
-      error: new ConnectError('a dependency is unavailable (circuit open); retry with backoff', Code.Unavailable),
+      error: new ConnectError(
+        'a dependency is unavailable (circuit open); retry with backoff',
+        Code.Unavailable,
+      ),
       unexpected: false,
     };
   }
-  if ((isNamed(err, 'AbortError') || isNamed(err, 'TimeoutError')) && deadline !== undefined && Date.now() >= deadline) {
+  if (
+    (isNamed(err, 'AbortError') || isNamed(err, 'TimeoutError')) &&
+    deadline !== undefined &&
+    Date.now() >= deadline
+  ) {
     return { error: new ConnectError('deadline exceeded', Code.DeadlineExceeded), unexpected: false };
   }
   return { error: new ConnectError('internal error', Code.Internal), unexpected: true };
@@ -36,5 +46,9 @@ export function toConnectError(err: unknown, deadline: number | undefined): { er
 /** The canonical lower-case name of a status code as Connect spells it on the wire (`invalid_argument`); 0 is `ok`. */
 export function codeName(code: number): string {
   const name = Code[code];
-  return name === undefined ? (code === 0 ? 'ok' : `code_${code}`) : name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+  return name === undefined
+    ? code === 0
+      ? 'ok'
+      : `code_${code}`
+    : name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 }

@@ -38,9 +38,7 @@ export function grpcServiceDefinition(registration: ServiceRegistration): grpc.S
   return definition;
 }
 
-type ServerCall =
-  | grpc.ServerUnaryCall<Message, Message>
-  | grpc.ServerWritableStream<Message, Message>;
+type ServerCall = grpc.ServerUnaryCall<Message, Message> | grpc.ServerWritableStream<Message, Message>;
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof ConnectError) return { code: err.code as number, details: err.rawMessage };

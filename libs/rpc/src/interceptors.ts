@@ -80,7 +80,9 @@ export function validateInterceptor(validator: Validator): Interceptor {
     if (result.kind === 'valid') return next(inv);
     if (result.kind === 'invalid') {
       const details = result.error.violations.map((v) => v.toString()).join('; ');
-      return Promise.reject(new ConnectError(`invalid ${inv.method.input.name}: ${details}`, Code.InvalidArgument));
+      return Promise.reject(
+        new ConnectError(`invalid ${inv.method.input.name}: ${details}`, Code.InvalidArgument),
+      );
     }
     return Promise.reject(result.error);
   };

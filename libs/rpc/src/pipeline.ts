@@ -27,7 +27,10 @@ function toMessage(schema: DescMessage, value: unknown): Message {
 
 function terminal(method: DescMethod, handler: AnyHandler | undefined): Next {
   if (handler === undefined) {
-    const error = new ConnectError(`${method.parent.typeName}.${method.name} is not implemented`, Code.Unimplemented);
+    const error = new ConnectError(
+      `${method.parent.typeName}.${method.name} is not implemented`,
+      Code.Unimplemented,
+    );
     return () => Promise.reject(error);
   }
   if (method.methodKind === 'unary') {
@@ -61,4 +64,3 @@ export function buildInvokers(
   }
   return invokers;
 }
-

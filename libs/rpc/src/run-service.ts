@@ -31,7 +31,10 @@ export async function runService(
   config: ServiceRuntimeConfig,
   build: (deps: { logger: Logger }) => Promise<ServiceParts> | ServiceParts,
 ): Promise<{ server: RpcServer; ports: BoundPorts; logger: Logger }> {
-  const telemetry = await initTelemetry({ serviceName: name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const telemetry = await initTelemetry({
+    serviceName: name,
+    otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
   const logger = createLogger({ name, level: config.LOG_LEVEL });
   const parts = await build({ logger });
   const server = new RpcServer({

@@ -183,7 +183,8 @@ export class RpcServer {
     const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     const sweep = setInterval(() => this.httpServer.closeIdleConnections(), 50);
     const outcome = await Promise.race([idle, graceOver]);
-    if (outcome === 'timeout') logger.warn({ inFlight: this.inFlight }, 'grace period over: cutting in-flight calls');
+    if (outcome === 'timeout')
+      logger.warn({ inFlight: this.inFlight }, 'grace period over: cutting in-flight calls');
 
     // Unary calls are done (or out of time): stop accepting streams and let their last responses
     // flush, then cut what is still open. Long-lived streams (health Watch, Attach) would otherwise

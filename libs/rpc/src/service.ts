@@ -50,10 +50,15 @@ export type AnyHandler = (request: any, ctx: RpcContext) => any;
  * Client- and bidi-streaming methods are rejected here rather than at the first call: the mesh's
  * contracts do not use them, and a silent Unimplemented would surface only in production.
  */
-export function defineService<S extends DescService>(desc: S, handlers: ServiceHandlers<S>): ServiceRegistration {
+export function defineService<S extends DescService>(
+  desc: S,
+  handlers: ServiceHandlers<S>,
+): ServiceRegistration {
   for (const method of desc.methods) {
     if (method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming') {
-      throw new Error(`${desc.typeName}.${method.name}: ${method.methodKind} methods are not supported by the kit`);
+      throw new Error(
+        `${desc.typeName}.${method.name}: ${method.methodKind} methods are not supported by the kit`,
+      );
     }
   }
   return { desc, handlers: handlers as Record<string, AnyHandler | undefined> };

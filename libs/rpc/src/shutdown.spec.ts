@@ -15,7 +15,9 @@ interface HealthClient extends grpc.Client {
 }
 
 const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as unknown as {
-  grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };
+  grpc: {
+    health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } };
+  };
 };
 
 test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls are refused', async () => {
@@ -50,7 +52,10 @@ test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls a
     );
   const slow = echo(800);
   await waitFor(
-    async () => /wxmesh_rpc_server_in_flight 1/.test(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()),
+    async () =>
+      /wxmesh_rpc_server_in_flight 1/.test(
+        await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
+      ),
     { message: 'the slow call is in flight' },
   );
 

@@ -4,4 +4,6 @@ import { createBehaviourViewService } from './service.js';
 
 const config = loadConfigOrExit(defineConfig({ ...commonServiceConfig }));
 
-await runService('behaviour-projector', config, () => ({ services: [createBehaviourViewService(), echoService] }));
+await runService('behaviour-projector', config, () => ({
+  services: [createBehaviourViewService(), echoService],
+}));
