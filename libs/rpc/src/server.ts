@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { trace, type Tracer } from '@opentelemetry/api';
-import { createValidator, type Validator } from '@bufbuild/protovalidate';
+import type { Validator } from '@bufbuild/protovalidate';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import { createHealth, type Health } from './health.js';
 import { createHttpHandler, type HttpRoute } from './http-transport.js';
@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import { createRpcMetrics } from './metrics.js';
 import { buildInvokers, type Interceptor } from './pipeline.js';
 import { addReflection } from './reflection.js';
+import { createRequestValidator } from './validation.js';
 import type { ServiceRegistration } from './service.js';
 
 /** After the unary calls have drained, how long responses may flush before open streams are cut. */
@@ -85,7 +86,7 @@ export class RpcServer {
         isDraining: () => this.draining,
       }),
       track,
-      validateInterceptor(options.validator ?? createValidator()),
+      validateInterceptor(options.validator ?? createRequestValidator()),
       ...(options.interceptors ?? []),
     ]);
 
