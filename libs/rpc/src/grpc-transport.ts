@@ -1,8 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type Message } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
-import { wechatFromHeaders } from '@wxmesh/telemetry';
-import { createLazySignal } from './call-signal.js';
+import { wechatFromHeaders, type WeChatIdentity } from '@wxmesh/telemetry';
 import type { RpcContext } from './context.js';
 import type { Next } from './pipeline.js';
 import type { ServiceRegistration } from './service.js';
@@ -45,28 +44,111 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: 'internal error' };
 }
 
-function grpcContext(method: DescMethod, call: ServerCall) {
-  const rawDeadline = call.getDeadline();
-  const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
-  const deadline = Number.isFinite(deadlineMs) ? deadlineMs : undefined;
-  const metadata = call.metadata;
-  const header = (name: string): string | undefined => {
-    const value = metadata.get(name)[0];
+/**
+ * The RpcContext of a grpc-js call. A class rather than a literal with closures: it is built for
+ * every call, and prototype methods cost nothing per call. The AbortSignal (controller, deadline
+ * timer, cancellation listener) is made only when a handler first asks for it.
+ */
+class GrpcCallContext implements RpcContext {
+  readonly protocol = 'grpc' as const;
+  readonly service: string;
+  readonly method: string;
+  readonly wechat: WeChatIdentity;
+  readonly deadline: number | undefined;
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    method: DescMethod,
+    private readonly call: ServerCall,
+  ) {
+    this.service = method.parent.typeName;
+    this.method = method.name;
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.deadline = Number.isFinite(ms) ? ms : undefined;
+    this.wechat = wechatFromHeaders((name) => this.header(name));
+  }
+
+  header(name: string): string | undefined {
+    const value = this.call.metadata.get(name)[0];
     return typeof value === 'string' ? value : undefined;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      const cancelled = () => controller.abort(new DOMException('the call was cancelled', 'AbortError'));
+      if (this.call.cancelled) cancelled();
+      else this.call.once('cancelled', cancelled);
+      if (this.deadline !== undefined && !controller.signal.aborted) {
+        const expire = () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError'));
+        const remaining = this.deadline - Date.now();
+        if (remaining <= 0) expire();
+        else {
+          this.timer = setTimeout(expire, remaining);
+          this.timer.unref();
+        }
+      }
+    }
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
+
+async function serveUnary(
+  invoke: Next,
+  method: DescMethod,
+  call: grpc.ServerUnaryCall<Message, Message>,
+  callback: grpc.sendUnaryData<Message>,
+): Promise<void> {
+  const ctx = new GrpcCallContext(method, call);
+  let response: Message | undefined;
+  try {
+    response = await invoke({ method, request: call.request, ctx, send: undefined });
+  } catch (err) {
+    ctx.dispose();
+    callback(toStatus(err));
+    return;
+  }
+  ctx.dispose();
+  callback(null, response);
+}
+
+async function serveServerStream(
+  invoke: Next,
+  method: DescMethod,
+  call: grpc.ServerWritableStream<Message, Message>,
+): Promise<void> {
+  const ctx = new GrpcCallContext(method, call);
+  const send = (message: Message): Promise<void> => {
+    if (call.cancelled) return Promise.reject(new DOMException('the call was cancelled', 'AbortError'));
+    if (call.write(message)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        call.off('cancelled', onCancel);
+        resolve();
+      };
+      const onCancel = () => {
+        call.off('drain', onDrain);
+        reject(new DOMException('the call was cancelled', 'AbortError'));
+      };
+      call.once('drain', onDrain);
+      call.once('cancelled', onCancel);
+    });
   };
-  const lazy = createLazySignal(deadline, (abort) => call.once('cancelled', abort));
-  const ctx: RpcContext = {
-    service: method.parent.typeName,
-    method: method.name,
-    protocol: 'grpc',
-    wechat: wechatFromHeaders(header),
-    deadline,
-    get signal() {
-      return lazy.signal;
-    },
-    header,
-  };
-  return { ctx, dispose: lazy.dispose };
+  try {
+    await invoke({ method, request: call.request, ctx, send });
+    call.end();
+  } catch (err) {
+    if (!call.cancelled) call.emit('error', toStatus(err));
+  } finally {
+    ctx.dispose();
+  }
 }
 
 /** grpc-js handlers that run each call through the kit's invoker for its method. */
@@ -77,54 +159,11 @@ export function grpcHandlers(
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of registration.desc.methods) {
     const invoke = invokers.get(method)!;
-    if (method.methodKind === 'unary') {
-      implementation[method.localName] = (
-        call: grpc.ServerUnaryCall<Message, Message>,
-        callback: grpc.sendUnaryData<Message>,
-      ) => {
-        const { ctx, dispose } = grpcContext(method, call);
-        invoke({ method, request: call.request, ctx, send: undefined }).then(
-          (response) => {
-            dispose();
-            callback(null, response);
-          },
-          (err: unknown) => {
-            dispose();
-            callback(toStatus(err));
-          },
-        );
-      };
-    } else {
-      implementation[method.localName] = (call: grpc.ServerWritableStream<Message, Message>) => {
-        const { ctx, dispose } = grpcContext(method, call);
-        const send = (message: Message): Promise<void> => {
-          if (call.cancelled) return Promise.reject(new DOMException('the call was cancelled', 'AbortError'));
-          if (call.write(message)) return Promise.resolve();
-          return new Promise((resolve, reject) => {
-            const onDrain = () => {
-              call.off('cancelled', onCancel);
-              resolve();
-            };
-            const onCancel = () => {
-              call.off('drain', onDrain);
-              reject(new DOMException('the call was cancelled', 'AbortError'));
-            };
-            call.once('drain', onDrain);
-            call.once('cancelled', onCancel);
-          });
-        };
-        invoke({ method, request: call.request, ctx, send }).then(
-          () => {
-            dispose();
-            call.end();
-          },
-          (err: unknown) => {
-            dispose();
-            if (!call.cancelled) call.emit('error', toStatus(err));
-          },
-        );
-      };
-    }
+    implementation[method.localName] =
+      method.methodKind === 'unary'
+        ? (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) =>
+            void serveUnary(invoke, method, call, callback)
+        : (call: grpc.ServerWritableStream<Message, Message>) => void serveServerStream(invoke, method, call);
   }
   return implementation;
 }

@@ -21,8 +21,10 @@ export function observeInterceptor(deps: {
   metrics: RpcMetrics;
   logger: Logger;
   isDraining: () => boolean;
+  /** Told when a unary call starts and ends, so a drain can wait for exactly those calls. */
+  unaryCalls?: { enter(): void; exit(): void };
 }): Interceptor {
-  const { tracer, metrics, logger, isDraining } = deps;
+  const { tracer, metrics, logger, isDraining, unaryCalls } = deps;
   const draining = new ConnectError('server is shutting down; retry on another replica', Code.Unavailable);
   return (next) => async (inv) => {
     const { ctx } = inv;
@@ -37,6 +39,8 @@ export function observeInterceptor(deps: {
       wechat: ctx.wechat,
     });
     const callContext = withRpcContext(span.context, ctx);
+    const unary = inv.send === undefined;
+    if (unary) unaryCalls?.enter();
     metrics.inFlight(1);
     let code = 0;
     let message: string | undefined;
@@ -56,6 +60,7 @@ export function observeInterceptor(deps: {
     } finally {
       const seconds = (performance.now() - started) / 1000;
       metrics.inFlight(-1);
+      if (unary) unaryCalls?.exit();
       metrics.observe(ctx.service, ctx.method, ctx.protocol, code, seconds);
       endRpcSpan(span.span, { code, message });
       if (logger.isLevelEnabled('debug')) {

@@ -68,24 +68,20 @@ export class RpcServer {
     this.registry = options.registry ?? defaultRegistry;
     const metrics = createRpcMetrics(this.registry);
     this.health = createHealth(options.services.map((s) => s.desc.typeName));
-    // Counts unary calls only: streams are long-lived by nature and are cut at the end of a drain.
-    const track: Interceptor = (next) => async (inv) => {
-      if (inv.send !== undefined) return next(inv);
-      this.inFlight++;
-      try {
-        return await next(inv);
-      } finally {
-        if (--this.inFlight === 0) this.onIdle?.();
-      }
-    };
     const invokers = buildInvokers(options.services, [
       observeInterceptor({
         tracer: options.tracer ?? trace.getTracer(options.name),
         metrics,
         logger: options.logger,
         isDraining: () => this.draining,
+        // Streams are long-lived by nature; the drain waits for unary calls and then cuts streams.
+        unaryCalls: {
+          enter: () => this.inFlight++,
+          exit: () => {
+            if (--this.inFlight === 0) this.onIdle?.();
+          },
+        },
       }),
-      track,
       validateInterceptor(options.validator ?? createRequestValidator()),
       ...(options.interceptors ?? []),
     ]);
