@@ -30,7 +30,7 @@ export function observeInterceptor(deps: {
     const { ctx } = inv;
     const started = performance.now();
     // Trace parent, baggage and the WeChat identity (as baggage) from the request headers.
-    const parent = extractContext(ctx.header);
+    const parent = extractContext((name) => ctx.header(name));
     const span = startRpcServerSpan(tracer, {
       system: RPC_SYSTEM[ctx.protocol],
       service: ctx.service,
