@@ -124,3 +124,14 @@ test('a dead peer opens the breaker; open calls fail fast without dialling', asy
   assert.ok(performance.now() - started < 50, 'rejected without a network attempt');
   dead.close();
 });
+
+test('a server stream through the peer client yields every message, then ends', async () => {
+  const got: string[] = [];
+  for await (const response of toBackend.echoStream(
+    { message: 's', repeat: 3 },
+    { wechat: { openid: 'o_s' } },
+  )) {
+    got.push(`${response.message}:${response.wechat?.openid}`);
+  }
+  assert.deepEqual(got, ['s#0:o_s', 's#1:o_s', 's#2:o_s']);
+});

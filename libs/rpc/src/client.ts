@@ -61,23 +61,6 @@ function fromServiceError(err: grpc.ServiceError): ConnectError {
   return new ConnectError(err.details || err.message, err.code as number as Code);
 }
 
-function outgoing(options: CallOptions | undefined, defaultDeadlineMs: number) {
-  const active = context.active();
-  const served = currentRpcContext(active);
-  const wechat = options?.wechat ?? served?.wechat ?? wechatFromBaggage(active);
-  let deadline = Date.now() + (options?.deadlineMs ?? defaultDeadlineMs);
-  if (served?.deadline !== undefined && served.deadline < deadline) deadline = served.deadline;
-  return { active, wechat, deadline };
-}
-
-function metadataFor(wechat: WeChatIdentity, spanContext: ReturnType<typeof context.active>) {
-  const metadata = new grpc.Metadata();
-  const set = (name: string, value: string) => metadata.set(name, value);
-  wechatToHeaders(wechat, set);
-  injectHeaders(set, spanContext);
-  return metadata;
-}
-
 /**
  * A client for one peer service over grpc-js with what every east-west call needs: the served
  * call's WeChat identity and trace context forwarded as metadata, its deadline propagated
@@ -92,14 +75,24 @@ export function createPeerClient<S extends DescService>(
   const tracer = options.tracer ?? trace.getTracer('wxmesh-peer-client');
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
   const methods: Record<string, unknown> = {};
+  const codecs = new Map(
+    service.methods.map((m) => [
+      m,
+      {
+        path: `/${service.typeName}/${m.name}`,
+        serialize: grpcSerializer(m.input),
+        deserialize: grpcDeserializer(m.output),
+      },
+    ]),
+  );
 
-  const unaryCall = (
-    method: DescMethod,
-    signal: AbortSignal,
-    request: Message,
-    callOptions?: CallOptions,
-  ) => {
-    const { active, wechat, deadline } = outgoing(callOptions, defaultDeadlineMs);
+  /** What every outgoing call starts with: identity, deadline, client span, metadata. */
+  const begin = (method: DescMethod, callOptions: CallOptions | undefined, fallbackDeadlineMs: number) => {
+    const active = context.active();
+    const served = currentRpcContext(active);
+    const wechat = callOptions?.wechat ?? served?.wechat ?? wechatFromBaggage(active);
+    let deadline = Date.now() + (callOptions?.deadlineMs ?? fallbackDeadlineMs);
+    if (served?.deadline !== undefined && served.deadline < deadline) deadline = served.deadline;
     const span = startRpcClientSpan(tracer, {
       system: 'grpc',
       service: service.typeName,
@@ -107,12 +100,26 @@ export function createPeerClient<S extends DescService>(
       parentContext: active,
       wechat,
     });
-    const metadata = metadataFor(wechat, span.context);
+    const metadata = new grpc.Metadata();
+    const set = (name: string, value: string) => metadata.set(name, value);
+    wechatToHeaders(wechat, set);
+    injectHeaders(set, span.context);
+    return { span, metadata, deadline };
+  };
+
+  const unaryCall = (
+    method: DescMethod,
+    signal: AbortSignal,
+    request: Message,
+    callOptions?: CallOptions,
+  ) => {
+    const { span, metadata, deadline } = begin(method, callOptions, defaultDeadlineMs);
+    const codec = codecs.get(method)!;
     return new Promise<Message>((resolve, reject) => {
       const call = client.makeUnaryRequest<Message, Message>(
-        `/${service.typeName}/${method.name}`,
-        grpcSerializer(method.input),
-        grpcDeserializer(method.output),
+        codec.path,
+        codec.serialize,
+        codec.deserialize,
         request,
         metadata,
         { deadline },
@@ -165,23 +172,15 @@ export function createPeerClient<S extends DescService>(
   }
 
   async function* serverStream(method: DescMethod, request: Message, callOptions?: CallOptions) {
-    const { active, wechat, deadline } = outgoing(
-      { ...callOptions, deadlineMs: callOptions?.deadlineMs ?? Number.MAX_SAFE_INTEGER / 2 },
-      defaultDeadlineMs,
-    );
-    const span = startRpcClientSpan(tracer, {
-      system: 'grpc',
-      service: service.typeName,
-      method: method.name,
-      parentContext: active,
-      wechat,
-    });
+    // A stream has no deadline of its own unless asked for; the caller's deadline still caps it.
+    const { span, metadata, deadline } = begin(method, callOptions, Number.MAX_SAFE_INTEGER / 2);
+    const codec = codecs.get(method)!;
     const call = client.makeServerStreamRequest<Message, Message>(
-      `/${service.typeName}/${method.name}`,
-      grpcSerializer(method.input),
-      grpcDeserializer(method.output),
+      codec.path,
+      codec.serialize,
+      codec.deserialize,
       request,
-      metadataFor(wechat, span.context),
+      metadata,
       deadline > Date.now() + 365 * 86_400_000 ? {} : { deadline },
     );
     const cancel = () => call.cancel();
