@@ -1,6 +1,7 @@
 // A server process for the benchmarks, started by the bench driver with `fork` so it can report
 // its own CPU time over IPC: `kit` is the wxmesh kit serving the echo service with tracing on
-// (BatchSpanProcessor exporting OTLP to the driver's sink), `bare` is a plain grpc-js server with
+// (BatchSpanProcessor exporting OTLP to the driver's sink), `kit-notrace` the same with tracing a
+// no-op (to show what tracing itself costs), `bare` is a plain grpc-js server with
 // the same protobuf-es codec and nothing else.
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type Message } from '@bufbuild/protobuf';
@@ -10,13 +11,13 @@ import { initTelemetry } from '@wxmesh/telemetry';
 
 const kind = process.argv[2];
 
-async function startKit(): Promise<number> {
+async function startKit(tracing: boolean): Promise<number> {
   const telemetry = await initTelemetry({
     serviceName: 'bench-kit',
-    otlpEndpoint: process.env.BENCH_OTLP_ENDPOINT,
+    otlpEndpoint: tracing ? process.env.BENCH_OTLP_ENDPOINT : undefined,
     spanProcessor: 'batch',
   });
-  if (!telemetry.enabled) throw new Error('the kit bench needs tracing on (BENCH_OTLP_ENDPOINT)');
+  if (tracing && !telemetry.enabled) throw new Error('the kit bench needs tracing on (BENCH_OTLP_ENDPOINT)');
   const server = new RpcServer({
     name: 'bench-kit',
     services: [echoService],
@@ -58,7 +59,7 @@ function startBare(): Promise<number> {
   );
 }
 
-const port = kind === 'kit' ? await startKit() : await startBare();
+const port = kind === 'bare' ? await startBare() : await startKit(kind === 'kit');
 process.on('message', (message) => {
   if (message === 'cpu') process.send!({ cpu: process.cpuUsage() });
   if (message === 'exit') process.exit(0);

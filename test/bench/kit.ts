@@ -11,7 +11,7 @@ import { encode } from '../support/clients.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 interface BenchServer {
   child: ChildProcess;
@@ -19,7 +19,7 @@ interface BenchServer {
   cpu(): Promise<number>;
 }
 
-async function startServer(kind: 'kit' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
+async function startServer(kind: 'kit' | 'kit-notrace' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
   const child = fork(serverBundle, [kind], {
     execArgv: (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     env: { ...process.env, BENCH_OTLP_ENDPOINT: otlpEndpoint },
@@ -100,21 +100,23 @@ await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
 const otlpEndpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
 
 const kit = await startServer('kit', otlpEndpoint);
+const untraced = await startServer('kit-notrace', otlpEndpoint);
 const bare = await startServer('bare', otlpEndpoint);
-await load(kit.port, Math.min(5_000, CALLS));
-await load(bare.port, Math.min(5_000, CALLS));
+for (const server of [kit, untraced, bare]) await load(server.port, Math.min(5_000, CALLS));
 
 const kitPerCall: number[] = [];
+const untracedPerCall: number[] = [];
 const barePerCall: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   kitPerCall.push((await measure(kit)) / CALLS);
+  untracedPerCall.push((await measure(untraced)) / CALLS);
   barePerCall.push((await measure(bare)) / CALLS);
 }
-kit.child.send('exit');
-bare.child.send('exit');
+for (const server of [kit, untraced, bare]) server.child.send('exit');
 sink.close();
 
 const kitUs = median(kitPerCall);
+const untracedUs = median(untracedPerCall);
 const bareUs = median(barePerCall);
 console.log(
   `kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only`,
@@ -122,8 +124,13 @@ console.log(
 console.log(
   `  kit grpc port (tracing on, batch OTLP export; ${exports} export requests): ${kitUs.toFixed(1)} µs CPU/call`,
 );
+console.log(
+  `  kit grpc port, tracing off (no-op):                        ${untracedUs.toFixed(1)} µs CPU/call`,
+);
 console.log(`  bare grpc-js echo server:                                  ${bareUs.toFixed(1)} µs CPU/call`);
 console.log(`  ratio kit/bare: ${(kitUs / bareUs).toFixed(2)} (target <= 1.3)`);
+console.log(`  ratio kit without tracing/bare: ${(untracedUs / bareUs).toFixed(2)}`);
+const rounds = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
 console.log(
-  `  rounds kit: ${kitPerCall.map((x) => x.toFixed(1)).join(', ')}  bare: ${barePerCall.map((x) => x.toFixed(1)).join(', ')}`,
+  `  rounds kit: ${rounds(kitPerCall)}  no-trace: ${rounds(untracedPerCall)}  bare: ${rounds(barePerCall)}`,
 );
