@@ -1,4 +1,5 @@
-// `npm test` (inside scripts/with-infra.ts): lint, typecheck and test every project through Nx,
+// `npm test` (inside scripts/with-infra.ts): the prettier check, then lint, typecheck and test every
+// project through Nx,
 // then one closing line for the whole workspace — `N passed, N failed, N skipped` — summed from
 // the JUnit files each project's test run writes.
 import { spawnSync } from 'node:child_process';
@@ -7,6 +8,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const results = `${root}tmp/test-results`;
+const format = spawnSync('npx', ['prettier', '--check', '--log-level', 'warn', '.'], {
+  cwd: root,
+  stdio: 'inherit',
+});
 const nx = spawnSync(
   'npx',
   ['nx', 'run-many', '-t', 'lint', 'typecheck', 'test', '--outputStyle=stream', ...process.argv.slice(2)],
@@ -25,7 +30,7 @@ for (const file of existsSync(results) ? readdirSync(results).filter((f) => f.en
     else passed++;
   }
 }
-const exitCode = nx.status ?? 1;
+const exitCode = (nx.status ?? 1) || (format.status ?? 1);
 if (exitCode !== 0 && failed === 0) failed = 1; // lint/typecheck or a crashed runner failed: never report green
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(exitCode);

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type Message } from '@bufbuild/protobuf';
 import { EchoRequestSchema, EchoResponseSchema, type EchoRequest } from '@wxmesh/contracts';
 import { createLogger, echoService, RpcServer } from '@wxmesh/rpc';
-import { initTelemetry } from '@wxmesh/telemetry';
+import { initTelemetry, WECHAT_HEADERS } from '@wxmesh/telemetry';
 
 const kind = process.argv[2];
 
@@ -48,8 +48,15 @@ function startBare(): Promise<number> {
       },
     },
     {
-      echo: (call: grpc.ServerUnaryCall<EchoRequest, Message>, callback: grpc.sendUnaryData<Message>) =>
-        callback(null, create(EchoResponseSchema, { message: call.request.message })),
+      // The same answer the kit's echo gives: the message and the caller's WeChat identity.
+      echo: (call: grpc.ServerUnaryCall<EchoRequest, Message>, callback: grpc.sendUnaryData<Message>) => {
+        const wechat: Record<string, string> = {};
+        for (const [field, { header }] of Object.entries(WECHAT_HEADERS)) {
+          const value = call.metadata.get(header)[0];
+          if (typeof value === 'string') wechat[field] = value;
+        }
+        callback(null, create(EchoResponseSchema, { message: call.request.message, wechat }));
+      },
     },
   );
   return new Promise((resolve, reject) =>
