@@ -1,12 +1,8 @@
 // `npm start`: the whole mesh on this machine. Starts real Redis and Kafka (or uses REDIS_URL /
 // KAFKA_BROKERS), every service as its own process on fixed local ports, shows that each one
 // answers on both ports, then runs until Ctrl-C and stops everything gracefully.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { startInfra } from '@wxmesh/testing';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import type { ChildProcess } from 'node:child_process';
+import { startInfra, startServiceProcess } from '@wxmesh/testing';
 
 const SERVICES = [
   { name: 'wechat-sandbox', grpc: 50060, http: 8090 },
@@ -20,22 +16,6 @@ const SERVICES = [
 const peerEnv = Object.fromEntries(
   SERVICES.map((s) => [`${s.name.toUpperCase().replace(/-/g, '_')}_ADDR`, `127.0.0.1:${s.grpc}`]),
 );
-
-function startService(spec: (typeof SERVICES)[number], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: `${root}services/${spec.name}`,
-    env: { ...env, HOST: '127.0.0.1', GRPC_PORT: String(spec.grpc), HTTP_PORT: String(spec.http) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ready = new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${spec.name} exited with code ${code} before serving`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      process.stdout.write(`[${spec.name}] ${line}\n`);
-      if (line.includes('"msg":"serving"')) resolve();
-    });
-  });
-  return { child, ready };
-}
 
 async function showWorking(): Promise<void> {
   console.log('\nwxmesh is up:');
@@ -60,8 +40,8 @@ async function showWorking(): Promise<void> {
 }
 
 const infra = await startInfra({ redis: true, kafka: true });
-const env = {
-  ...process.env,
+const env: Record<string, string> = {
+  ...(process.env as Record<string, string>),
   ...peerEnv,
   REDIS_URL: infra.redisUrl,
   KAFKA_BROKERS: infra.kafkaBrokers,
@@ -91,9 +71,16 @@ process.on('SIGINT', () => void (stopping || stop(0)));
 process.on('SIGTERM', () => void (stopping || stop(0)));
 
 try {
-  const started = SERVICES.map((spec) => startService(spec, env));
+  const started = await Promise.all(
+    SERVICES.map((spec) =>
+      startServiceProcess(spec.name, {
+        env: { ...env, GRPC_PORT: String(spec.grpc), HTTP_PORT: String(spec.http) },
+        onLine: (line) => process.stdout.write(`[${spec.name}] ${line}\n`),
+        onStderr: (chunk) => process.stderr.write(chunk),
+      }),
+    ),
+  );
   children.push(...started.map((s) => s.child));
-  await Promise.all(started.map((s) => s.ready));
   for (const child of children) {
     child.once('exit', (code, signal) => {
       if (!stopping) {

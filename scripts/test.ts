@@ -12,6 +12,11 @@ const format = spawnSync('npx', ['prettier', '--check', '--log-level', 'warn', '
   cwd: root,
   stdio: 'inherit',
 });
+// The workspace scripts belong to no Nx project; typecheck and lint them here.
+const scripts = spawnSync('sh', ['-c', 'npx tsc -p scripts && npx eslint scripts'], {
+  cwd: root,
+  stdio: 'inherit',
+});
 const nx = spawnSync(
   'npx',
   ['nx', 'run-many', '-t', 'lint', 'typecheck', 'test', '--outputStyle=stream', ...process.argv.slice(2)],
@@ -30,7 +35,7 @@ for (const file of existsSync(results) ? readdirSync(results).filter((f) => f.en
     else passed++;
   }
 }
-const exitCode = (nx.status ?? 1) || (format.status ?? 1);
+const exitCode = (nx.status ?? 1) || (format.status ?? 1) || (scripts.status ?? 1);
 if (exitCode !== 0 && failed === 0) failed = 1; // lint/typecheck or a crashed runner failed: never report green
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(exitCode);

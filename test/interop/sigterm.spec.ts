@@ -3,9 +3,8 @@ import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { EchoRequestSchema, EchoResponseSchema, type EchoResponse } from '@wxmesh/contracts';
-import { waitFor } from '@wxmesh/testing';
+import { startServiceProcess, waitFor, type ServiceProcess } from '@wxmesh/testing';
 import { healthClient } from '../support/standard-clients.js';
-import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 
 let service: ServiceProcess | undefined;
 after(() => {
@@ -13,7 +12,7 @@ after(() => {
 });
 
 test('SIGTERM during a slow call: the call finishes, health goes NOT_SERVING, the process exits 0', async () => {
-  service = await startServiceProcess('session', { SHUTDOWN_GRACE_MS: '10000' });
+  service = await startServiceProcess('session', { env: { SHUTDOWN_GRACE_MS: '10000' } });
   const client = new grpc.Client(service.grpcAddress, grpc.credentials.createInsecure());
   const health = healthClient(service.grpcAddress);
   const statuses: string[] = [];

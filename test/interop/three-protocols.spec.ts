@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import { curlConnect, grpcEcho, grpcWebEcho } from '../support/clients.js';
-import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 
 // The acceptance path against a real service process: one RPC reached by a generic grpc-js
 // client, by curl posting Connect JSON over HTTP/1.1, and by a gRPC-Web request.

@@ -11,3 +11,4 @@ export {
 export { startInfra, type Infra, type InfraOptions } from './infra.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { freePort } from './free-port.js';
+export { startServiceProcess, type ServiceProcess, type StartServiceOptions } from './service-process.js';

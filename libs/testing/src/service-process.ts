@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** A service started as its own process, the way `npm start` and Kubernetes run it. */
 export interface ServiceProcess {
@@ -15,15 +15,27 @@ export interface ServiceProcess {
   readonly exited: Promise<number | string>;
 }
 
+/** Options of {@link startServiceProcess}. */
+export interface StartServiceOptions {
+  /** Extra environment; `GRPC_PORT`/`HTTP_PORT` default to 0 (OS-picked). */
+  readonly env?: Record<string, string>;
+  readonly timeoutMs?: number;
+  /** Called with every stdout line, e.g. to show the service's log. */
+  readonly onLine?: (line: string) => void;
+  /** Called with whatever the service writes to stderr (it is also kept for start-up errors). */
+  readonly onStderr?: (chunk: string) => void;
+}
+
 /**
- * Starts `services/<name>/src/main.ts` on OS-picked ports and resolves once it logs `serving`.
- * Fails with the process's own output when it exits first or takes longer than `timeoutMs`.
+ * Starts `services/<name>/src/main.ts` as its own process (as `npm start` and Kubernetes run it)
+ * and resolves once it logs `serving`, with the ports it bound. Fails with the process's own
+ * output when it exits first or takes longer than `timeoutMs`.
  */
 export async function startServiceProcess(
   name: string,
-  env: Record<string, string> = {},
-  timeoutMs = 20_000,
+  options: StartServiceOptions = {},
 ): Promise<ServiceProcess> {
+  const { env = {}, timeoutMs = 20_000, onLine, onStderr } = options;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: `${root}services/${name}`,
     env: { ...process.env, HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
@@ -31,7 +43,10 @@ export async function startServiceProcess(
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+    onStderr?.(chunk.toString());
+  });
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
@@ -45,6 +60,7 @@ export async function startServiceProcess(
       reject(new Error(`${name} exited (${code}) before serving\n${stderr}`));
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      onLine?.(line);
       let entry: Record<string, unknown>;
       try {
         entry = JSON.parse(line) as Record<string, unknown>;
