@@ -61,6 +61,8 @@ class GrpcCallContext implements RpcContext {
   constructor(
     method: DescMethod,
     private readonly call: ServerCall,
+    /** For streams: the server's "ending streams" signal, so a drain can end them with a status. */
+    private readonly streamStop?: AbortSignal,
   ) {
     this.service = method.parent.typeName;
     this.method = method.name;
@@ -82,6 +84,11 @@ class GrpcCallContext implements RpcContext {
       const cancelled = () => controller.abort(new DOMException('the call was cancelled', 'AbortError'));
       if (this.call.cancelled) cancelled();
       else this.call.once('cancelled', cancelled);
+      const stop = this.streamStop;
+      if (stop !== undefined) {
+        if (stop.aborted) controller.abort(stop.reason);
+        else stop.addEventListener('abort', () => controller.abort(stop.reason), { once: true });
+      }
       if (this.deadline !== undefined && !controller.signal.aborted) {
         const expire = () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError'));
         const remaining = this.deadline - Date.now();
@@ -123,8 +130,9 @@ async function serveServerStream(
   invoke: Next,
   method: DescMethod,
   call: grpc.ServerWritableStream<Message, Message>,
+  streamStop: AbortSignal,
 ): Promise<void> {
-  const ctx = new GrpcCallContext(method, call);
+  const ctx = new GrpcCallContext(method, call, streamStop);
   const send = (message: Message): Promise<void> => {
     if (call.cancelled) return Promise.reject(new DOMException('the call was cancelled', 'AbortError'));
     if (call.write(message)) return Promise.resolve();
@@ -155,6 +163,7 @@ async function serveServerStream(
 export function grpcHandlers(
   registration: ServiceRegistration,
   invokers: Map<DescMethod, Next>,
+  streamStop: AbortSignal,
 ): grpc.UntypedServiceImplementation {
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of registration.desc.methods) {
@@ -163,7 +172,8 @@ export function grpcHandlers(
       method.methodKind === 'unary'
         ? (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) =>
             void serveUnary(invoke, method, call, callback)
-        : (call: grpc.ServerWritableStream<Message, Message>) => void serveServerStream(invoke, method, call);
+        : (call: grpc.ServerWritableStream<Message, Message>) =>
+            void serveServerStream(invoke, method, call, streamStop);
   }
   return implementation;
 }

@@ -15,7 +15,7 @@ export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => boolean |
 
 const PROTOCOLS: Record<string, RpcProtocol> = { connect: 'connect', 'grpc-web': 'grpc_web', grpc: 'grpc' };
 
-function connectContext(method: DescMethod, hctx: HandlerContext): RpcContext {
+function connectContext(method: DescMethod, hctx: HandlerContext, streamStop?: AbortSignal): RpcContext {
   const timeoutMs = hctx.timeoutMs();
   const headers = hctx.requestHeader;
   const header = (name: string): string | undefined => headers.get(name) ?? undefined;
@@ -25,7 +25,7 @@ function connectContext(method: DescMethod, hctx: HandlerContext): RpcContext {
     protocol: PROTOCOLS[hctx.protocolName] ?? 'connect',
     wechat: wechatFromHeaders(header),
     deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
-    signal: hctx.signal,
+    signal: streamStop === undefined ? hctx.signal : AbortSignal.any([hctx.signal, streamStop]),
     header,
   };
 }
@@ -83,7 +83,11 @@ async function* pullStream(run: (send: (message: Message) => Promise<void>) => P
   }
 }
 
-function connectRoutes(services: readonly ServiceRegistration[], invokers: Map<DescMethod, Next>) {
+function connectRoutes(
+  services: readonly ServiceRegistration[],
+  invokers: Map<DescMethod, Next>,
+  streamStop: AbortSignal,
+) {
   return (router: ConnectRouter) => {
     for (const { desc } of services) {
       const implementation: Record<string, unknown> = {};
@@ -94,7 +98,9 @@ function connectRoutes(services: readonly ServiceRegistration[], invokers: Map<D
             ? (request: Message, hctx: HandlerContext) =>
                 invoke({ method, request, ctx: connectContext(method, hctx), send: undefined })
             : (request: Message, hctx: HandlerContext) =>
-                pullStream((send) => invoke({ method, request, ctx: connectContext(method, hctx), send }));
+                pullStream((send) =>
+                  invoke({ method, request, ctx: connectContext(method, hctx, streamStop), send }),
+                );
       }
       router.service(desc, implementation as never);
     }
@@ -109,10 +115,12 @@ export function createHttpHandler(options: {
   services: readonly ServiceRegistration[];
   invokers: Map<DescMethod, Next>;
   routes: readonly HttpRoute[];
+  /** Aborted when a drain ends the server's streams. */
+  streamStop: AbortSignal;
 }) {
   const { routes } = options;
   return connectNodeAdapter({
-    routes: connectRoutes(options.services, options.invokers),
+    routes: connectRoutes(options.services, options.invokers, options.streamStop),
     connect: true,
     grpcWeb: true,
     grpc: false,

@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { trace, type Tracer } from '@opentelemetry/api';
 import type { Validator } from '@bufbuild/protovalidate';
 import { register as defaultRegistry, type Registry } from 'prom-client';
@@ -17,6 +18,12 @@ import type { ServiceRegistration } from './service.js';
 
 /** After the unary calls have drained, how long responses may flush before open streams are cut. */
 const STREAM_CUT_DELAY_MS = 500;
+
+/** The status a server stream ends with when its replica shuts down. */
+const STREAMS_ENDING = new ConnectError(
+  'server is shutting down; reconnect to another replica',
+  Code.Unavailable,
+);
 
 export interface RpcServerOptions {
   /** Service name for logs, metrics and the tracer. */
@@ -62,6 +69,7 @@ export class RpcServer {
   private inFlight = 0;
   private onIdle: (() => void) | undefined;
   private shutdownPromise: Promise<void> | undefined;
+  private readonly streamStop = new AbortController();
 
   constructor(options: RpcServerOptions) {
     this.options = options;
@@ -88,7 +96,10 @@ export class RpcServer {
 
     this.grpcServer = new grpc.Server();
     for (const registration of options.services) {
-      this.grpcServer.addService(grpcServiceDefinition(registration), grpcHandlers(registration, invokers));
+      this.grpcServer.addService(
+        grpcServiceDefinition(registration),
+        grpcHandlers(registration, invokers, this.streamStop.signal),
+      );
     }
     this.health.addToServer(this.grpcServer);
     addReflection(
@@ -101,6 +112,7 @@ export class RpcServer {
         services: options.services,
         invokers,
         routes: [this.operationalRoute, ...(options.httpRoutes ?? [])],
+        streamStop: this.streamStop.signal,
       }),
     );
   }
@@ -183,9 +195,10 @@ export class RpcServer {
     if (outcome === 'timeout')
       logger.warn({ inFlight: this.inFlight }, 'grace period over: cutting in-flight calls');
 
-    // Unary calls are done (or out of time): stop accepting streams and let their last responses
-    // flush, then cut what is still open. Long-lived streams (health Watch, Attach) would otherwise
-    // hold the listeners open forever.
+    // Unary calls are done (or out of time). Tell the kit's streams to end with Unavailable (clients
+    // reconnect to another replica), let last responses flush, then cut what is still open: health
+    // Watch streams and handlers that ignore their signal would hold the listeners open forever.
+    this.streamStop.abort(STREAMS_ENDING);
     const grpcClosed = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
     const flushed = await Promise.race([
       Promise.all([grpcClosed, httpClosed]).then(() => true),

@@ -70,3 +70,36 @@ test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls a
   health.close();
   await telemetry.shutdown();
 });
+
+test('shutdown ends open server streams with Unavailable, telling clients to reconnect', async () => {
+  const telemetry = await initTelemetry({ serviceName: 'stream-drain-test' });
+  const server = new RpcServer({
+    name: 'stream-drain-test',
+    services: [echoService],
+    logger: createLogger({ name: 'stream-drain-test', level: 'silent' }),
+    registry: new Registry(),
+  });
+  const { grpcPort } = await server.start();
+  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  const stream = client.makeServerStreamRequest(
+    '/wxmesh.echo.v1.EchoService/EchoStream',
+    (b: Buffer) => b,
+    (b: Buffer) => fromBinary(EchoResponseSchema, b),
+    Buffer.from(
+      toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'live', repeat: 100, delayMs: 50 })),
+    ),
+  );
+  const received: string[] = [];
+  const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+  stream.on('data', (m: EchoResponse) => received.push(m.message));
+  await waitFor(() => received.length >= 2, { message: 'the stream is flowing' });
+
+  const stopped = server.shutdown();
+  const error = await ended;
+  assert.equal(error.code, grpc.status.UNAVAILABLE);
+  assert.match(error.details, /reconnect/);
+  assert.ok(received.length < 100, 'the stream ended early, not by running out');
+  await stopped;
+  client.close();
+  await telemetry.shutdown();
+});
