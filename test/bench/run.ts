@@ -1,0 +1,14 @@
+// `npm run bench`: every benchmark, one after another, each printing its numbers as ratios
+// against a bare baseline measured in the same run. Infrastructure (Redis, Kafka) is started by
+// scripts/with-infra.ts around this script for the benchmarks that need it.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BENCHMARKS = ['kit.ts'];
+
+for (const file of BENCHMARKS) {
+  console.log(`\n== ${file}`);
+  execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(file, import.meta.url))], {
+    stdio: 'inherit',
+  });
+}
