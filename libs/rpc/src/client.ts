@@ -22,6 +22,7 @@ import {
 } from '@wxmesh/telemetry';
 import { currentRpcContext } from './context.js';
 import { grpcDeserializer, grpcSerializer } from './grpc-transport.js';
+import { methodPath } from './service.js';
 
 /** Per-call options of a peer client. */
 export interface CallOptions {
@@ -79,7 +80,7 @@ export function createPeerClient<S extends DescService>(
     service.methods.map((m) => [
       m,
       {
-        path: `/${service.typeName}/${m.name}`,
+        path: methodPath(m),
         serialize: grpcSerializer(m.input),
         deserialize: grpcDeserializer(m.output),
       },

@@ -4,7 +4,7 @@ import { ConnectError } from '@connectrpc/connect';
 import { wechatFromHeaders, type WeChatIdentity } from '@wxmesh/telemetry';
 import type { RpcContext } from './context.js';
 import type { Next } from './pipeline.js';
-import type { ServiceRegistration } from './service.js';
+import { methodPath, type ServiceRegistration } from './service.js';
 
 /** protobuf-es codec in the shape grpc-js expects; the Buffer wraps the encoded bytes without copying. */
 export function grpcSerializer(schema: DescMessage) {
@@ -24,7 +24,7 @@ export function grpcServiceDefinition(registration: ServiceRegistration): grpc.S
   const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
   for (const method of registration.desc.methods) {
     definition[method.localName] = {
-      path: `/${registration.desc.typeName}/${method.name}`,
+      path: methodPath(method),
       requestStream: false,
       responseStream: method.methodKind === 'server_streaming',
       requestSerialize: grpcSerializer(method.input),
