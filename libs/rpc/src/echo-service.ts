@@ -1,6 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { EchoService } from '@wxmesh/contracts';
 import type { RpcContext } from './context.js';
+import { codeName } from './errors.js';
 import { defineService } from './service.js';
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {
@@ -20,10 +21,9 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
 
 function failIfAsked(failCode: string): void {
   if (failCode === '') return;
-  const code = Object.entries(Code).find(
-    ([name, value]) =>
-      typeof value === 'number' && name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase() === failCode,
-  )?.[1] as Code | undefined;
+  const code = Object.values(Code).find(
+    (value) => typeof value === 'number' && codeName(value) === failCode,
+  ) as Code | undefined;
   if (code === undefined)
     throw new ConnectError(`fail_code: unknown code "${failCode}"`, Code.InvalidArgument);
   if (code === Code.Internal) throw new Error('echo: deliberate unexpected failure');

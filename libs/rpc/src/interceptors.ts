@@ -29,8 +29,9 @@ export function observeInterceptor(deps: {
   return (next) => async (inv) => {
     const { ctx } = inv;
     const started = performance.now();
-    // Trace parent, baggage and the WeChat identity (as baggage) from the request headers.
-    const parent = extractContext((name) => ctx.header(name));
+    // Trace parent and baggage from the request headers, the WeChat identity (parsed once by
+    // the transport) as baggage.
+    const parent = extractContext((name) => ctx.header(name), undefined, ctx.wechat);
     const span = startRpcServerSpan(tracer, {
       system: RPC_SYSTEM[ctx.protocol],
       service: ctx.service,

@@ -1,18 +1,14 @@
+import type { CommonServiceConfig } from '@wxmesh/config';
 import { initTelemetry } from '@wxmesh/telemetry';
 import { createLogger, type Logger } from './logger.js';
 import { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
 import { installShutdown } from './shutdown.js';
-import type { LevelWithSilent } from 'pino';
 
-/** The configuration fields every service's composition root hands to {@link runService}. */
-export interface ServiceRuntimeConfig {
-  readonly HOST: string;
-  readonly GRPC_PORT: number;
-  readonly HTTP_PORT: number;
-  readonly LOG_LEVEL: LevelWithSilent;
-  readonly SHUTDOWN_GRACE_MS: number;
-  readonly OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
-}
+/** The fields of the shared service configuration that {@link runService} uses. */
+export type ServiceRuntimeConfig = Pick<
+  CommonServiceConfig,
+  'HOST' | 'GRPC_PORT' | 'HTTP_PORT' | 'LOG_LEVEL' | 'SHUTDOWN_GRACE_MS' | 'OTEL_EXPORTER_OTLP_ENDPOINT'
+>;
 
 /** What a service contributes once telemetry and the logger exist: its services and what to close. */
 export interface ServiceParts extends Pick<RpcServerOptions, 'services' | 'httpRoutes' | 'interceptors'> {

@@ -10,6 +10,7 @@ import {
   wechatFromBaggage,
   wechatFromHeaders,
   wechatToHeaders,
+  type WeChatIdentity,
   withWeChatBaggage,
 } from './wechat-identity.js';
 
@@ -47,11 +48,15 @@ export function injectHeaders(set: HeaderSetter, ctx: Context = context.active()
  * `tracestate`), the `baggage` entries, and the WeChat identity from the `x-wx-*` headers,
  * which replaces any `wechat.*` entries of the `baggage` header (only the `x-wx-*` headers
  * are policed by the mesh). Extracts into `base`, the root context by default, so a request
- * never inherits whatever happened to be active when it arrived.
+ * never inherits whatever happened to be active when it arrived. A caller that has already
+ * parsed the identity from the same headers passes it as `wechat` instead of parsing twice.
  */
-export function extractContext(get: HeaderGetter, base: Context = ROOT_CONTEXT): Context {
-  const extracted = propagation.extract(base, get, GETTER);
-  return withWeChatBaggage(extracted, wechatFromHeaders(get));
+export function extractContext(
+  get: HeaderGetter,
+  base: Context = ROOT_CONTEXT,
+  wechat: WeChatIdentity = wechatFromHeaders(get),
+): Context {
+  return withWeChatBaggage(propagation.extract(base, get, GETTER), wechat);
 }
 
 /**
