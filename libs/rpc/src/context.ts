@@ -24,6 +24,12 @@ export interface RpcContext {
   readonly signal: AbortSignal;
   /** A request header / metadata value by lower-case name (first value only). */
   header(name: string): string | undefined;
+  /**
+   * Ends the call now with `reason` (a ConnectError keeps its code): `signal` fires, and a server
+   * stream stops at once even while a write waits for a client that is not reading. This is how a
+   * handler sheds a slow consumer instead of buffering for it without limit.
+   */
+  abort(reason: Error): void;
 }
 
 const RPC_CONTEXT_KEY = createContextKey('wxmesh.rpc.context');

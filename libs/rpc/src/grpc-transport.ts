@@ -77,6 +77,11 @@ class GrpcCallContext implements RpcContext {
     return typeof value === 'string' ? value : undefined;
   }
 
+  abort(reason: Error): void {
+    this.signal; // makes the controller
+    this.controller!.abort(reason);
+  }
+
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       const controller = new AbortController();

@@ -19,14 +19,18 @@ function connectContext(method: DescMethod, hctx: HandlerContext, streamStop?: A
   const timeoutMs = hctx.timeoutMs();
   const headers = hctx.requestHeader;
   const header = (name: string): string | undefined => headers.get(name) ?? undefined;
+  const own = new AbortController();
+  const signals = [hctx.signal, own.signal];
+  if (streamStop !== undefined) signals.push(streamStop);
   return {
     service: method.parent.typeName,
     method: method.name,
     protocol: PROTOCOLS[hctx.protocolName] ?? 'connect',
     wechat: wechatFromHeaders(header),
     deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
-    signal: streamStop === undefined ? hctx.signal : AbortSignal.any([hctx.signal, streamStop]),
+    signal: AbortSignal.any(signals),
     header,
+    abort: (reason) => own.abort(reason),
   };
 }
 

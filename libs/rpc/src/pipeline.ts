@@ -39,8 +39,22 @@ function terminal(method: DescMethod, handler: AnyHandler | undefined): Next {
   return async (inv) => {
     const send = inv.send;
     if (send === undefined) throw new Error(`${method.name}: a server stream needs a send function`);
-    for await (const value of handler(inv.request, inv.ctx) as AsyncIterable<unknown>) {
-      await send(toMessage(method.output, value));
+    // A write waiting on a client that does not read must still end when the call is aborted
+    // (ctx.abort, a drain, the deadline): race each write against the signal.
+    const { signal } = inv.ctx;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason as unknown);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    try {
+      for await (const value of handler(inv.request, inv.ctx) as AsyncIterable<unknown>) {
+        await Promise.race([send(toMessage(method.output, value)), aborted]);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort!);
     }
     return undefined;
   };

@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { EchoRequestSchema, EchoResponseSchema, type EchoResponse } from '@wxmesh/contracts';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { EchoRequestSchema, EchoResponseSchema, EchoService, type EchoResponse } from '@wxmesh/contracts';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { Registry } from 'prom-client';
 import { initTelemetry } from '@wxmesh/telemetry';
 import { waitFor } from '@wxmesh/testing';
-import { createLogger, echoService, RpcServer } from './index.js';
+import { createLogger, defineService, echoService, RpcServer } from './index.js';
 
 interface HealthClient extends grpc.Client {
   Watch(request: { service: string }): grpc.ClientReadableStream<{ status: string }>;
@@ -101,5 +102,54 @@ test('shutdown ends open server streams with Unavailable, telling clients to rec
   assert.ok(received.length < 100, 'the stream ended early, not by running out');
   await stopped;
   client.close();
+  await telemetry.shutdown();
+});
+
+test('ctx.abort ends a server stream whose client stopped reading, with the handler’s status', async () => {
+  const telemetry = await initTelemetry({ serviceName: 'abort-test' });
+  let handlerFinished = false;
+  let yielded = 0;
+  const flood = defineService(EchoService, {
+    async *echoStream(_request, ctx) {
+      const big = 'x'.repeat(256 * 1024);
+      setTimeout(
+        () => ctx.abort(new ConnectError('live channel buffer full', Code.ResourceExhausted)),
+        300,
+      ).unref();
+      try {
+        for (;;) {
+          yielded++;
+          yield { message: big };
+        }
+      } finally {
+        handlerFinished = true;
+      }
+    },
+  });
+  const server = new RpcServer({
+    name: 'abort-test',
+    services: [flood],
+    logger: createLogger({ name: 'abort-test', level: 'silent' }),
+    registry: new Registry(),
+  });
+  const { grpcPort } = await server.start();
+  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  const stream = client.makeServerStreamRequest(
+    '/wxmesh.echo.v1.EchoService/EchoStream',
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+    Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'flood' }))),
+  );
+  stream.pause();
+  await waitFor(() => handlerFinished, { message: 'the blocked handler was ended by ctx.abort' });
+  assert.ok(yielded < 2000, `the handler stopped while blocked on a slow client (yielded ${yielded})`);
+  const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+  stream.on('data', () => {});
+  stream.resume();
+  const error = await ended;
+  assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(error.details, /buffer full/);
+  client.close();
+  await server.shutdown();
   await telemetry.shutdown();
 });
