@@ -1,0 +1,28 @@
+export {
+  BEHAVIOUR_DLQ_TOPIC,
+  BEHAVIOUR_TOPIC,
+  ensureBehaviourTopics,
+  type EnsuredBehaviourTopics,
+  type EnsuredTopic,
+  type EnsureTopicsOptions,
+} from './topics.js';
+export {
+  behaviourEvent,
+  decodeBehaviourEvent,
+  encodeBehaviourEvent,
+  eventType,
+  InvalidBehaviourEventError,
+  SCHEMA_VERSION,
+  validateBehaviourEvent,
+  type BehaviourEventInit,
+  type BehaviourPayload,
+  type BehaviourPayloadInit,
+  type EventViolation,
+} from './envelope.js';
+export {
+  createEventProducer,
+  EventsNotAcknowledgedError,
+  type EventProducer,
+  type EventProducerOptions,
+} from './producer.js';
+export type { EventsLogger } from './logger.js';
