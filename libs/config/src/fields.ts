@@ -60,17 +60,17 @@ export function port(): EnvField<number> {
   return integer({ min: 0, max: 65535 });
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
  * A positive duration in whole milliseconds. Accepts a bare number of milliseconds (`1500`) or a
- * number with a unit: `500ms`, `5s`, `1.5s`, `2m`, `1h`.
+ * number with a unit: `500ms`, `5s`, `1.5s`, `2m`, `1h`, `7d`.
  * Hand-written rather than the `ms` package because that one also accepts prose ("2 days", "1y")
  * and negative values, which we would rather reject at startup.
  */
 export function duration(): EnvField<number> {
-  return envField('a positive duration such as 1500, 500ms, 5s, 2m or 1h', (raw) => {
+  return envField('a positive duration such as 1500, 500ms, 5s, 2m, 1h or 7d', (raw) => {
     const match = DURATION.exec(raw);
     if (!match) return undefined;
     const unit = (match[2] ?? 'ms').toLowerCase();

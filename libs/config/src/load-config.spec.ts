@@ -124,9 +124,10 @@ describe('field helpers', () => {
       '1.5s': 1500,
       '2m': 120_000,
       '1h': 3_600_000,
+      '7d': 604_800_000,
     };
     for (const [raw, ms] of Object.entries(cases)) assert.equal(one(duration(), raw), ms, raw);
-    for (const bad of ['0', '0s', '-5s', '5d', 'abc', '2 days']) {
+    for (const bad of ['0', '0s', '-5s', '5w', 'abc', '2 days']) {
       assert.match(configError(() => one(duration(), bad)).message, /V: expected a positive duration/, bad);
     }
   });
