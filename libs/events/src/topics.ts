@@ -1,3 +1,4 @@
+import { retry } from '@wxmesh/resilience';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { SILENT_LOGGER, type EventsLogger } from './logger.js';
 
@@ -5,6 +6,17 @@ import { SILENT_LOGGER, type EventsLogger } from './logger.js';
 export const BEHAVIOUR_TOPIC = 'wxmesh.behaviour.v1';
 /** Where consumers park behaviour records they cannot apply. */
 export const BEHAVIOUR_DLQ_TOPIC = 'wxmesh.behaviour.v1.dlq';
+
+// A topic another process created a moment ago may have no leader yet ("This server does not host
+// this topic-partition", retriable): creating again is a no-op and metadata is a read, so both are
+// retried briefly. This is what lets several replicas start at once.
+const RETRIABLE_METADATA = {
+  retries: 10,
+  baseMs: 100,
+  maxMs: 1_000,
+  idempotent: true,
+  isRetryable: (err: unknown) => (err as { retriable?: boolean }).retriable === true,
+};
 
 /** Options of {@link ensureBehaviourTopics}. */
 export interface EnsureTopicsOptions {
@@ -88,17 +100,19 @@ export async function ensureBehaviourTopics(
       names.map((topic) =>
         existing.has(topic)
           ? false
-          : admin
-              .createTopics({
-                topics: [{ topic, numPartitions: partitions, replicationFactor, configEntries }],
-                waitForLeaders: true,
-              })
-              .catch((err: unknown) => {
-                throw creationError(topic, err);
-              }),
+          : retry(
+              () =>
+                admin.createTopics({
+                  topics: [{ topic, numPartitions: partitions, replicationFactor, configEntries }],
+                  waitForLeaders: true,
+                }),
+              RETRIABLE_METADATA,
+            ).catch((err: unknown) => {
+              throw creationError(topic, err);
+            }),
       ),
     );
-    const metadata = await admin.fetchTopicMetadata({ topics: [...names] });
+    const metadata = await retry(() => admin.fetchTopicMetadata({ topics: [...names] }), RETRIABLE_METADATA);
     const [behaviour, dlq] = names.map((topic, i): EnsuredTopic => {
       const found = metadata.topics.find((t) => t.name === topic);
       if (found === undefined)
