@@ -15,15 +15,20 @@ function isNamed(err: unknown, name: string): err is CodedError {
  *
  * A ConnectError keeps its code and message on every transport. Known infrastructure
  * failures get the code a client can act on (an open breaker is Unavailable, a passed deadline
- * is DeadlineExceeded). Everything else becomes Internal with a fixed message, because an
+ * is DeadlineExceeded, the call's own cancellation is Canceled). Everything else becomes Internal with a fixed message, because an
  * unexpected exception's message can carry internals or secrets; the original is returned in
  * `cause` for the server's own log only.
  */
 export function toConnectError(
   err: unknown,
   deadline: number | undefined,
+  signal?: AbortSignal,
 ): { error: ConnectError; unexpected: boolean } {
   if (err instanceof ConnectError) return { error: err, unexpected: false };
+  // The call's own signal fired (the caller went away): the failure is the cancellation itself.
+  if (signal?.aborted && err === signal.reason && !(deadline !== undefined && Date.now() >= deadline)) {
+    return { error: new ConnectError('the call was cancelled', Code.Canceled), unexpected: false };
+  }
   if (isNamed(err, 'BreakerOpenError')) {
     return {
       error: new ConnectError(

@@ -78,11 +78,14 @@ class GrpcCallContext implements RpcContext {
   }
 
   abort(reason: Error): void {
-    this.signal; // makes the controller
-    this.controller!.abort(reason);
+    this.controllerFor().abort(reason);
   }
 
   get signal(): AbortSignal {
+    return this.controllerFor().signal;
+  }
+
+  private controllerFor(): AbortController {
     if (this.controller === undefined) {
       const controller = new AbortController();
       this.controller = controller;
@@ -104,7 +107,7 @@ class GrpcCallContext implements RpcContext {
         }
       }
     }
-    return this.controller.signal;
+    return this.controller;
   }
 
   dispose(): void {

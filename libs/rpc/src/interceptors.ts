@@ -49,7 +49,7 @@ export function observeInterceptor(deps: {
       if (isDraining()) throw draining;
       return await context.with(callContext, next, undefined, inv);
     } catch (err) {
-      const mapped = toConnectError(err, ctx.deadline);
+      const mapped = toConnectError(err, ctx.deadline, unary ? undefined : ctx.signal);
       code = mapped.error.code;
       message = mapped.error.rawMessage;
       if (mapped.unexpected) {

@@ -12,6 +12,12 @@ export type ServiceRuntimeConfig = Pick<
 
 /** What a service contributes once telemetry and the logger exist: its services and what to close. */
 export interface ServiceParts extends Pick<RpcServerOptions, 'services' | 'httpRoutes' | 'interceptors'> {
+  /**
+   * Runs the moment a shutdown begins, alongside the server's drain (health is already
+   * NOT_SERVING): withdraw what other replicas rely on, e.g. the session service's presence, so
+   * peers stop routing here at once rather than when the drain is over.
+   */
+  readonly onDrain?: () => Promise<unknown>;
   /** Closed in order after the server has drained (clients, Redis, Kafka producers ...). */
   readonly closers?: ReadonlyArray<{ name: string; run: () => Promise<unknown> }>;
 }
@@ -50,7 +56,13 @@ export async function runService(
     logger,
     timeoutMs: config.SHUTDOWN_GRACE_MS + 10_000,
     steps: [
-      { name: 'server', run: () => server.shutdown() },
+      {
+        name: 'server',
+        run: () => {
+          const drained = server.shutdown(); // flips health synchronously, before onDrain starts
+          return Promise.all([drained, parts.onDrain?.()]);
+        },
+      },
       ...(parts.closers ?? []),
       { name: 'telemetry', run: () => telemetry.shutdown() },
     ],
