@@ -1,7 +1,95 @@
-import { commonServiceConfig, defineConfig, loadConfigOrExit } from '@wxmesh/config';
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { loadConfigOrExit } from '@wxmesh/config';
+import { createEventProducer, ensureBehaviourTopics } from '@wxmesh/events';
 import { echoService, runService } from '@wxmesh/rpc';
+import { createEventSink } from './adapters/event-sink.js';
+import { createPresenceStore } from './adapters/presence-store.js';
+import { createRelay } from './adapters/relay.js';
+import { createSessionStore } from './adapters/session-store.js';
+import { defaultReplicaId, sessionConfigSchema } from './config.js';
+import { LiveHub } from './live/hub.js';
+import { createReplica } from './live/replica.js';
 import { createSessionService } from './service.js';
+import { createSessionManager } from './session-manager.js';
 
-const config = loadConfigOrExit(defineConfig({ ...commonServiceConfig }));
+const config = loadConfigOrExit(sessionConfigSchema);
 
-await runService('session', config, () => ({ services: [createSessionService(), echoService] }));
+await runService('session', config, async ({ logger }) => {
+  const now = Date.now;
+  const replicaId = config.REPLICA_ID ?? defaultReplicaId();
+  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
+  const subscriber = redis.duplicate();
+  await Promise.all([redis.connect(), subscriber.connect()]);
+
+  const kafka = new Kafka({
+    clientId: `session-${replicaId}`,
+    brokers: config.KAFKA_BROKERS,
+    logLevel: logLevel.WARN,
+  });
+  if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
+  const producer = createEventProducer({ kafka, producer: 'session', logger });
+  await producer.connect();
+  const events = createEventSink(producer, logger);
+
+  // The relay hands other replicas' requests to this replica's channels, and the replica sends
+  // through the relay: the handlers below run only once both exist.
+  const relay = createRelay({
+    publisher: redis,
+    subscriber,
+    replicaId,
+    handlers: {
+      deliver: (...args) => replica.deliverHere(...args),
+      sessionEnded: (...args) => replica.endSessionHere(...args),
+    },
+    onError: (err) => logger.warn({ err }, 'relay message failed'),
+  });
+  const replica = createReplica({
+    replicaId,
+    presence: createPresenceStore(redis, { ttlMs: config.PRESENCE_TTL, retentionMs: config.SESSION_MAX_AGE }),
+    relay,
+    events,
+    hub: new LiveHub(),
+    now,
+    logger,
+    heartbeatIntervalMs: config.PRESENCE_HEARTBEAT_INTERVAL,
+    channelBuffer: config.CHANNEL_BUFFER,
+    keepaliveMs: config.CHANNEL_KEEPALIVE,
+    deliverTimeoutMs: config.DELIVER_TIMEOUT,
+  });
+  await relay.start();
+  await replica.start();
+
+  const sessions = createSessionManager({
+    store: createSessionStore(redis, { retentionMs: config.SESSION_RETENTION }),
+    events,
+    policy: {
+      idleTtlMs: config.SESSION_IDLE_TTL,
+      maxAgeMs: config.SESSION_MAX_AGE,
+      maxPerUser: config.SESSION_MAX_PER_USER,
+      attributesMaxBytes: config.SESSION_ATTRIBUTES_MAX_BYTES,
+    },
+    now,
+    random: randomBytes,
+    eventLeaseMs: 30_000,
+    onSessionEnded: replica.endSessionChannels,
+    logger,
+  });
+  const sweeper = setInterval(() => {
+    sessions.sweep().catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
+  }, config.SWEEP_INTERVAL);
+  sweeper.unref();
+
+  logger.info({ replica: replicaId }, 'session replica ready');
+  return {
+    services: [createSessionService({ sessions, replica, now }), echoService],
+    onDrain: () => replica.withdraw(),
+    closers: [
+      { name: 'sweeper', run: async () => clearInterval(sweeper) },
+      { name: 'relay', run: () => relay.close() },
+      { name: 'kafka', run: () => producer.disconnect() },
+      { name: 'redis', run: () => redis.quit() },
+    ],
+  };
+});

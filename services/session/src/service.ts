@@ -1,10 +1,120 @@
-import { SessionService } from '@wxmesh/contracts';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { DeliverStatus, PresenceStatus, RevokeReason, SessionService } from '@wxmesh/contracts';
 import { defineService } from '@wxmesh/rpc';
+import type { UserPresence } from './adapters/presence-store.js';
+import type { EndReason } from './domain/session-record.js';
+import type { Replica } from './live/replica.js';
+import type { SessionManager, SessionView } from './session-manager.js';
+
+const REVOKE_REASONS: Partial<Record<RevokeReason, EndReason>> = {
+  [RevokeReason.LOGOUT]: 'logout',
+  [RevokeReason.REVOCATION]: 'revocation',
+};
+
+function toSession({ openid, sessionId, record }: SessionView) {
+  return {
+    sessionId,
+    appid: record.a,
+    openid,
+    unionid: record.u,
+    createdAt: timestampFromMs(record.c),
+    lastActiveAt: timestampFromMs(record.l),
+    expiresAt: timestampFromMs(record.e),
+    maxExpiresAt: timestampFromMs(record.m),
+    attributes: record.at,
+  };
+}
+
+function toPresence(user: UserPresence) {
+  return {
+    openid: user.openid,
+    status: user.channelCount > 0 ? PresenceStatus.ONLINE : PresenceStatus.OFFLINE,
+    replicaIds: [...user.replicas.keys()].sort(),
+    channelCount: user.channelCount,
+    lastSeenAt: user.lastSeenAt === undefined ? undefined : timestampFromMs(user.lastSeenAt),
+  };
+}
 
 /**
- * The session handlers, bound to the generated `SessionService` descriptor and mounted by the kit on
- * both ports. Methods not written yet answer Unimplemented with the method's name.
+ * The session handlers, bound to the generated `SessionService` descriptor and mounted by the
+ * kit on both ports. Request shape (sizes, patterns, required fields) is checked by the
+ * contract's protovalidate rules before a handler runs.
  */
-export function createSessionService() {
-  return defineService(SessionService, {});
+export function createSessionService(deps: {
+  sessions: SessionManager;
+  replica: Replica;
+  now: () => number;
+}) {
+  const { sessions, replica, now } = deps;
+  return defineService(SessionService, {
+    async createSession(request) {
+      const created = await sessions.create(request);
+      return {
+        session: toSession(created.session),
+        sessionToken: created.token,
+        evictedSessionIds: created.evicted,
+      };
+    },
+
+    async getSession(request) {
+      return { session: toSession(await sessions.resolve(request.sessionToken)) };
+    },
+
+    async touchSession(request) {
+      return { session: toSession(await sessions.touch(request.sessionToken)) };
+    },
+
+    async revokeSession(request) {
+      const reason = REVOKE_REASONS[request.reason]!;
+      const { target } = request;
+      if (target.case === 'sessionToken')
+        return { revoked: await sessions.revokeByToken(target.value, reason) };
+      if (target.case === 'session') {
+        return { revoked: await sessions.revokeById(target.value.openid, target.value.sessionId, reason) };
+      }
+      throw new ConnectError('target: name the session by session_token or by session', Code.InvalidArgument);
+    },
+
+    async listSessions(request) {
+      return { sessions: (await sessions.list(request.openid)).map(toSession) };
+    },
+
+    async getPresence(request) {
+      const [user] = await replica.read([request.openid]);
+      return { presence: toPresence(user!) };
+    },
+
+    async getPresenceBatch(request) {
+      return { presences: (await replica.read(request.openids)).map(toPresence) };
+    },
+
+    async *attach(request, ctx) {
+      let session: SessionView;
+      try {
+        session = await sessions.resolve(request.sessionToken);
+      } catch (err) {
+        if (err instanceof ConnectError && err.code === Code.NotFound)
+          throw new ConnectError(err.rawMessage, Code.Unauthenticated);
+        throw err;
+      }
+      yield* replica.attach(session, ctx.signal, (reason) => ctx.abort(reason));
+    },
+
+    async deliver(request, ctx) {
+      const result = await replica.deliver(
+        request.openid,
+        { deliveryId: request.deliveryId, kind: request.kind, payload: request.payload, sentAt: now() },
+        ctx.deadline,
+      );
+      return {
+        status: !result.online
+          ? DeliverStatus.OFFLINE
+          : result.written > 0
+            ? DeliverStatus.DELIVERED
+            : DeliverStatus.FAILED,
+        deliveredChannels: result.written,
+      };
+    },
+  });
 }

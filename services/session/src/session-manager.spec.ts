@@ -1,0 +1,283 @@
+// The session lifecycle against real Redis and Kafka, with a controllable clock: sliding and
+// absolute expiry, the per-user cap and revocation under concurrency, and events that survive a
+// Kafka outage.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { SessionEndReason, type BehaviourEvent } from '@wxmesh/contracts';
+import { createEventProducer, ensureBehaviourTopics, type EventProducer } from '@wxmesh/events';
+import { createLogger } from '@wxmesh/rpc';
+import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
+import { Redis } from 'ioredis';
+import kafkajs from 'kafkajs';
+import { APPID, collectEvents, openidOf } from '../test/support.js';
+import { createEventSink } from './adapters/event-sink.js';
+import { createSessionStore } from './adapters/session-store.js';
+import type { SessionPolicy } from './domain/session-record.js';
+import { createSessionManager } from './session-manager.js';
+
+const MINUTE = 60_000;
+const POLICY: SessionPolicy = {
+  idleTtlMs: 10 * MINUTE,
+  maxAgeMs: 30 * MINUTE,
+  maxPerUser: 3,
+  attributesMaxBytes: 256,
+};
+const LEASE_MS = 5_000;
+const logger = createLogger({ name: 'session-manager-test', level: 'silent' });
+
+let infra: Infra<{ redis: true; kafka: true }>;
+let redis: Redis;
+let producer: EventProducer;
+let topic: Awaited<ReturnType<typeof collectEvents>>;
+let clock = Date.now();
+const now = () => clock;
+const ended: Array<{ openid: string; sessionId: string }> = [];
+
+function manager(events = createEventSink(producer, logger)) {
+  return createSessionManager({
+    store: createSessionStore(redis, { retentionMs: 60 * MINUTE }),
+    events,
+    policy: POLICY,
+    now,
+    random: randomBytes,
+    eventLeaseMs: LEASE_MS,
+    onSessionEnded: async (openid, sessionId) => {
+      ended.push({ openid, sessionId });
+    },
+    logger,
+  });
+}
+
+before(async () => {
+  infra = await startInfra({ redis: true, kafka: true });
+  // A database of its own: the sweeper here runs on a fake clock and must not touch other tests' sessions.
+  redis = new Redis(infra.redisUrl, { db: 7, enableAutoPipelining: true });
+  await redis.flushdb();
+  const kafka = new kafkajs.Kafka({
+    clientId: 'session-manager-test',
+    brokers: infra.kafkaBrokers.split(','),
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+  await ensureBehaviourTopics(kafka);
+  producer = createEventProducer({ kafka, producer: 'session' });
+  await producer.connect();
+  topic = await collectEvents(infra.kafkaBrokers);
+});
+
+after(async () => {
+  await topic?.stop();
+  await producer?.disconnect();
+  redis?.disconnect();
+  await infra?.stop();
+});
+
+const eventsOf = (openid: string, kind: BehaviourEvent['payload']['case']) =>
+  topic.events.filter((e) => e.wechat?.openid === openid && e.payload.case === kind);
+
+async function notFound(p: Promise<unknown>) {
+  await assert.rejects(
+    p,
+    (err: ConnectError) => err.code === Code.NotFound && /log in again/.test(err.rawMessage),
+  );
+}
+
+test('sliding idle expiry, capped by the absolute max age', async () => {
+  const sessions = manager();
+  const openid = openidOf('sliding');
+  const t0 = clock;
+  const { token, session } = await sessions.create({
+    appid: APPID,
+    openid,
+    unionid: '',
+    attributes: { device: 'ios' },
+  });
+  assert.equal(session.record.e, t0 + 10 * MINUTE);
+  assert.equal(session.record.m, t0 + 30 * MINUTE);
+
+  clock = t0 + 9 * MINUTE;
+  assert.equal(
+    (await sessions.resolve(token)).sessionId,
+    session.sessionId,
+    'alive just before the idle expiry',
+  );
+  assert.deepEqual((await sessions.resolve(token)).record.at, { device: 'ios' });
+  const touched = await sessions.touch(token);
+  assert.equal(touched.record.e, t0 + 19 * MINUTE, 'touch slides the idle expiry');
+  assert.equal(touched.record.l, clock);
+
+  clock = t0 + 18 * MINUTE;
+  await sessions.touch(token);
+  clock = t0 + 27 * MINUTE;
+  const late = await sessions.touch(token);
+  assert.equal(late.record.e, t0 + 30 * MINUTE, 'never past the max age');
+  clock = t0 + 30 * MINUTE;
+  await notFound(sessions.resolve(token));
+  await notFound(sessions.touch(token));
+
+  // Left untouched, a session dies at its idle expiry.
+  const idle = await sessions.create({ appid: APPID, openid: openidOf('idle'), unionid: '', attributes: {} });
+  clock += 10 * MINUTE;
+  await notFound(sessions.resolve(idle.token));
+});
+
+test('expiry is reported once by the sweeper and the session is cleared', async () => {
+  const sessions = manager();
+  const openid = openidOf('expires');
+  const { session } = await sessions.create({ appid: APPID, openid, unionid: '', attributes: {} });
+  clock += 10 * MINUTE + 1;
+  await sessions.sweep();
+  await sessions.sweep();
+  await waitFor(() => eventsOf(openid, 'sessionEnded').length > 0, {
+    timeoutMs: 15_000,
+    message: 'SessionEnded on the topic',
+  });
+  const [endedEvent, ...more] = eventsOf(openid, 'sessionEnded');
+  assert.equal(more.length, 0, 'reported once');
+  assert.equal(
+    endedEvent!.payload.case === 'sessionEnded' && endedEvent!.payload.value.reason,
+    SessionEndReason.EXPIRY,
+  );
+  assert.equal(endedEvent!.eventId, `session:${session.sessionId}:ended`);
+  assert.deepEqual(await redis.hkeys(`wxm:session:{${openid}}:sessions`), [], 'nothing left of the session');
+  assert.ok(
+    ended.some((e) => e.sessionId === session.sessionId),
+    'its live channels were told to close',
+  );
+});
+
+test('per-user cap under concurrent logins: oldest evicted, each eviction reported once', async () => {
+  const sessions = manager();
+  const openid = openidOf('cap');
+  const created = await Promise.all(
+    Array.from({ length: 12 }, () => sessions.create({ appid: APPID, openid, unionid: '', attributes: {} })),
+  );
+  const live = await sessions.list(openid);
+  assert.equal(live.length, POLICY.maxPerUser);
+  const evicted = created.flatMap((c) => c.evicted);
+  assert.equal(
+    new Set(evicted).size,
+    12 - POLICY.maxPerUser,
+    'every session beyond the cap evicted exactly once',
+  );
+  const liveIds = new Set(live.map((s) => s.sessionId));
+  for (const id of evicted) assert.ok(!liveIds.has(id));
+  for (const c of created) {
+    if (evicted.includes(c.session.sessionId)) await notFound(sessions.resolve(c.token));
+    else assert.equal((await sessions.resolve(c.token)).sessionId, c.session.sessionId);
+  }
+  await waitFor(
+    () =>
+      eventsOf(openid, 'sessionEnded').length >= evicted.length &&
+      eventsOf(openid, 'sessionStarted').length >= 12,
+    {
+      timeoutMs: 15_000,
+      message: 'SessionStarted x12 and SessionEnded per eviction',
+    },
+  );
+  const endedIds = eventsOf(openid, 'sessionEnded').map(
+    (e) => e.payload.case === 'sessionEnded' && e.payload.value.sessionId,
+  );
+  assert.deepEqual([...endedIds].sort(), [...evicted].sort());
+  for (const e of eventsOf(openid, 'sessionEnded'))
+    assert.equal(e.payload.case === 'sessionEnded' && e.payload.value.reason, SessionEndReason.EVICTION);
+});
+
+test('revocation under concurrency: one winner, effective at once, reported once', async () => {
+  const sessions = manager();
+  const openid = openidOf('revoke');
+  const { token, session } = await sessions.create({ appid: APPID, openid, unionid: '', attributes: {} });
+  const results = await Promise.all([
+    ...Array.from({ length: 8 }, () => sessions.revokeByToken(token, 'logout')),
+    ...Array.from({ length: 8 }, () =>
+      sessions.touch(token).then(
+        () => 'touched',
+        () => 'refused',
+      ),
+    ),
+  ]);
+  assert.equal(results.slice(0, 8).filter((r) => r === true).length, 1, 'exactly one revoke ended it');
+  await notFound(sessions.resolve(token));
+  await notFound(sessions.touch(token));
+  assert.equal(await sessions.revokeById(openid, session.sessionId, 'revocation'), false, 'idempotent');
+  await waitFor(() => eventsOf(openid, 'sessionEnded').length > 0, {
+    timeoutMs: 15_000,
+    message: 'SessionEnded(LOGOUT)',
+  });
+  const endedEvents = eventsOf(openid, 'sessionEnded');
+  assert.equal(endedEvents.length, 1);
+  assert.equal(
+    endedEvents[0]!.payload.case === 'sessionEnded' && endedEvents[0]!.payload.value.reason,
+    SessionEndReason.LOGOUT,
+  );
+});
+
+test('a token with the right user and id but the wrong secret is refused', async () => {
+  const sessions = manager();
+  const { token } = await sessions.create({
+    appid: APPID,
+    openid: openidOf('forge'),
+    unionid: '',
+    attributes: {},
+  });
+  const [openid, sid, secret] = token.split('.') as [string, string, string];
+  const forged = `${openid}.${sid}.${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+  await notFound(sessions.resolve(forged));
+  await notFound(sessions.touch(forged));
+  assert.equal(await sessions.revokeByToken(forged, 'logout'), false);
+  assert.ok(await sessions.resolve(token), 'the real token still works');
+});
+
+test('oversized attributes are refused with InvalidArgument and nothing is stored', async () => {
+  const sessions = manager();
+  const openid = openidOf('fat');
+  await assert.rejects(
+    sessions.create({ appid: APPID, openid, unionid: '', attributes: { blob: 'x'.repeat(300) } }),
+    (err: ConnectError) =>
+      err.code === Code.InvalidArgument && /304 bytes .* over the 256-byte limit/.test(err.rawMessage),
+  );
+  assert.deepEqual(await sessions.list(openid), []);
+});
+
+test('events owed when Kafka was down are emitted by the sweeper, same ids, nothing lost', async () => {
+  const down = createEventProducer({
+    kafka: new kafkajs.Kafka({
+      clientId: 'down',
+      brokers: ['127.0.0.1:1'],
+      retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 },
+      connectionTimeout: 200,
+      logLevel: kafkajs.logLevel.NOTHING,
+    }),
+    producer: 'session',
+  });
+  const offline = manager(createEventSink(down, logger));
+  const openid = openidOf('outage');
+  const first = await offline.create({ appid: APPID, openid, unionid: '', attributes: {} });
+  assert.equal(
+    await offline.revokeByToken(first.token, 'logout'),
+    true,
+    'the state change does not wait for Kafka',
+  );
+  const second = await offline.create({ appid: APPID, openid, unionid: '', attributes: {} });
+  await notFound(offline.resolve(first.token));
+  assert.ok(await offline.resolve(second.token));
+
+  const healthy = manager();
+  assert.equal(await healthy.sweep(), 0, 'nothing is due before the lease runs out');
+  clock += LEASE_MS + 1;
+  await healthy.sweep();
+  await waitFor(
+    () => eventsOf(openid, 'sessionStarted').length === 2 && eventsOf(openid, 'sessionEnded').length === 1,
+    { timeoutMs: 15_000, message: 'both SessionStarted and the SessionEnded reached Kafka' },
+  );
+  assert.deepEqual(
+    eventsOf(openid, 'sessionStarted')
+      .map((e) => e.eventId)
+      .sort(),
+    [`session:${first.session.sessionId}:started`, `session:${second.session.sessionId}:started`].sort(),
+  );
+  assert.equal(eventsOf(openid, 'sessionEnded')[0]!.eventId, `session:${first.session.sessionId}:ended`);
+  await healthy.sweep();
+  assert.equal(eventsOf(openid, 'sessionStarted').length, 2, 'settled: not emitted again');
+});
