@@ -1,8 +1,23 @@
 import { commonServiceConfig, defineConfig, loadConfigOrExit } from '@wxmesh/config';
 import { echoService, runService } from '@wxmesh/rpc';
+import { createFaults } from './faults.js';
+import { endpointsRoute } from './http.js';
+import { createMiniProgramApi } from './mp/index.js';
+import { createPayApi } from './pay/index.js';
 
 const config = loadConfigOrExit(defineConfig({ ...commonServiceConfig }));
 
-// The WeChat API paths (jscode2session, token, Pay ...) arrive with the domain issues; until then
-// the sandbox serves the kit's health, metrics and echo so the mesh's topology is complete.
-await runService('wechat-sandbox', config, () => ({ services: [echoService] }));
+await runService('wechat-sandbox', config, () => {
+  const now = Date.now;
+  const faults = createFaults();
+  const mp = createMiniProgramApi({ now });
+  const pay = createPayApi({ now });
+  return {
+    services: [echoService],
+    httpRoutes: [
+      endpointsRoute(faults.endpoints),
+      endpointsRoute([...mp.endpoints, ...pay.endpoints], faults.before),
+    ],
+    closers: [{ name: 'pay', run: () => pay.close() }],
+  };
+});

@@ -1,0 +1,100 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRoute } from '@wxmesh/rpc';
+
+/** A parsed request as the sandbox's handlers see it. */
+export interface SandboxRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage['headers'];
+  /** The raw body bytes (WeChat Pay signatures are over these exact bytes). */
+  readonly body: Buffer;
+}
+
+/** What a handler answers: a status, headers and a body (objects are sent as JSON). */
+export interface SandboxResponse {
+  readonly status?: number;
+  readonly headers?: Record<string, string>;
+  readonly body?: unknown;
+}
+
+export type SandboxHandler = (req: SandboxRequest) => SandboxResponse | Promise<SandboxResponse>;
+
+/** One endpoint: method + exact path. */
+export interface Endpoint {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly handler: SandboxHandler;
+}
+
+/** Bodies larger than this are refused (413) before they are buffered further. */
+const MAX_BODY_BYTES = 1 << 20;
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Writes a handler's answer. */
+export function send(res: ServerResponse, answer: SandboxResponse): void {
+  const { status = 200, headers = {}, body } = answer;
+  if (body === undefined) {
+    res.writeHead(status, headers).end();
+  } else if (Buffer.isBuffer(body) || typeof body === 'string') {
+    res.writeHead(status, headers).end(body);
+  } else {
+    res
+      .writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
+      .end(JSON.stringify(body));
+  }
+}
+
+/**
+ * Middleware run before every endpoint (fault injection): return an answer to short-circuit, or
+ * undefined to let the endpoint run.
+ */
+export type Before = (req: SandboxRequest) => Promise<SandboxResponse | 'hang' | undefined>;
+
+/** Mounts endpoints as one kit HttpRoute (the sandbox serves them on its `http` port). */
+export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before): HttpRoute {
+  const table = new Map(endpoints.map((e) => [`${e.method} ${e.path}`, e.handler]));
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const handler = table.get(`${req.method} ${url.pathname}`);
+    if (handler === undefined) return false;
+    const body = await readBody(req);
+    if (body === undefined) {
+      send(res, { status: 413, body: { errcode: 44002, errmsg: 'request body too large' } });
+      return true;
+    }
+    const request: SandboxRequest = {
+      method: req.method!,
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body,
+    };
+    const injected = await before?.(request);
+    if (injected === 'hang') return true; // never answered; the client's timeout must cope
+    send(res, injected ?? (await handler(request)));
+    return true;
+  };
+}
+
+/** The JSON body of a request, or undefined when it is not a JSON object. */
+export function jsonBody(req: SandboxRequest): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(req.body.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
