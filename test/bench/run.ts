@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['kit.ts'];
+const BENCHMARKS = ['kit.ts', 'session.ts'];
 
 for (const file of BENCHMARKS) {
   console.log(`\n== ${file}`);

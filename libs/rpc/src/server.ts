@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -73,6 +74,8 @@ export class RpcServer {
 
   constructor(options: RpcServerOptions) {
     this.options = options;
+    // Every open server stream listens on this one signal; thousands of streams are normal.
+    setMaxListeners(0, this.streamStop.signal);
     this.registry = options.registry ?? defaultRegistry;
     const metrics = createRpcMetrics(this.registry);
     this.health = createHealth(options.services.map((s) => s.desc.typeName));

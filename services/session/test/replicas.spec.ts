@@ -2,8 +2,16 @@
 // processes on one Redis and Kafka, users attached across them, deliveries from any replica.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Code } from '@connectrpc/connect';
-import { DeliverStatus, PresenceStatus, UserOfflineReason } from '@wxmesh/contracts';
+import {
+  AttachRequestSchema,
+  AttachResponseSchema,
+  DeliverStatus,
+  PresenceStatus,
+  UserOfflineReason,
+} from '@wxmesh/contracts';
 import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
 import {
   APPID,
@@ -291,4 +299,48 @@ test('SIGTERM a replica: its streams end with Unavailable "reconnect", its users
     timeoutMs: 15_000,
     message: 'UserOffline(REPLICA_SHUTDOWN) for each user',
   });
+});
+
+test('a client that stops reading is cut off with ResourceExhausted, not buffered without limit', async () => {
+  const slow = await startReplica(infra, `r-${RUN}-slow`, {
+    ...FAST_PRESENCE,
+    CHANNEL_BUFFER: '4',
+    DELIVER_TIMEOUT: '1s',
+  });
+  replicas.push(slow);
+  const user = openidOf('slow');
+  const token = await login(slow, user);
+  const client = new grpc.Client(slow.process.grpcAddress, grpc.credentials.createInsecure());
+  const stream = client.makeServerStreamRequest(
+    '/wxmesh.session.v1.SessionService/Attach',
+    (b: Buffer) => b,
+    (b: Buffer) => fromBinary(AttachResponseSchema, b),
+    Buffer.from(toBinary(AttachRequestSchema, create(AttachRequestSchema, { sessionToken: token }))),
+  );
+  const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+  await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+  stream.pause(); // the Attached item arrived; from now on the client reads nothing
+
+  const payload = new Uint8Array(64 * 1024).fill(7);
+  const outcomes = await Promise.all(
+    Array.from({ length: 60 }, (_, n) =>
+      slow.client.deliver({ openid: user, deliveryId: `slow-${n}`, kind: 'k', payload }),
+    ),
+  );
+  const statuses = outcomes.map((o) => o.status);
+  assert.ok(statuses.includes(DeliverStatus.FAILED), 'deliveries the channel could not take are FAILED');
+  await waitFor(
+    async () => (await slow.client.getPresence({ openid: user })).presence!.status === PresenceStatus.OFFLINE,
+    { message: 'the cut-off user reads offline' },
+  );
+  stream.on('data', () => {});
+  stream.resume();
+  const error = await ended;
+  assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(error.details, /buffer full \(4 messages\)/);
+  await waitFor(() => offlineReported(user, UserOfflineReason.OVERFLOW), {
+    timeoutMs: 15_000,
+    message: 'UserOffline(OVERFLOW) on the topic',
+  });
+  client.close();
 });
