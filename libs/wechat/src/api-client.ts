@@ -1,0 +1,72 @@
+import { WeChatApiError, WeChatUnavailableError } from './errors.js';
+
+/** Options of {@link createWeChatApi}. */
+export interface WeChatApiOptions {
+  /** `https://api.weixin.qq.com` in production; the sandbox's URL in tests and local runs. */
+  readonly baseUrl: string;
+  /** Injectable for tests; defaults to the global fetch. */
+  readonly fetch?: typeof fetch;
+}
+
+/** Query values; undefined entries are left out. */
+export type Query = Record<string, string | undefined>;
+
+/**
+ * The HTTP layer of every WeChat API call: JSON in, JSON out, errcode → {@link WeChatApiError},
+ * transport failures and HTTP errors → {@link WeChatUnavailableError}. It does no retries and no
+ * breaking: callers wrap it in their breaker and token-refresh policy. Errors name the API path
+ * only; query strings carry secrets and never leave this function.
+ */
+export function createWeChatApi(options: WeChatApiOptions) {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const doFetch = options.fetch ?? fetch;
+
+  async function call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    query: Query,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    const url = new URL(base + path);
+    for (const [key, value] of Object.entries(query))
+      if (value !== undefined) url.searchParams.set(key, value);
+    let response: Response;
+    try {
+      response = await doFetch(url, {
+        method,
+        signal,
+        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw new WeChatUnavailableError(
+        path,
+        (err as Error).name === 'TypeError' ? 'connection failed' : (err as Error).name,
+      );
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new WeChatUnavailableError(path, `HTTP ${response.status}`);
+    }
+    let json: Record<string, unknown>;
+    try {
+      json = (await response.json()) as Record<string, unknown>;
+    } catch {
+      throw new WeChatUnavailableError(path, 'response is not JSON');
+    }
+    const errcode = typeof json.errcode === 'number' ? json.errcode : 0;
+    if (errcode !== 0) throw new WeChatApiError(path, errcode, String(json.errmsg ?? ''));
+    return json as T;
+  }
+
+  return {
+    get: <T>(path: string, query: Query, signal?: AbortSignal) =>
+      call<T>('GET', path, query, undefined, signal),
+    post: <T>(path: string, query: Query, body: unknown, signal?: AbortSignal) =>
+      call<T>('POST', path, query, body, signal),
+  };
+}
+
+export type WeChatApi = ReturnType<typeof createWeChatApi>;
