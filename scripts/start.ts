@@ -2,7 +2,13 @@
 // KAFKA_BROKERS), every service as its own process on fixed local ports, shows that each one
 // answers on both ports, then runs until Ctrl-C and stops everything gracefully.
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startInfra, startServiceProcess } from '@wxmesh/testing';
+
+/** The demo mini-program the sandbox and auth-verify both know locally. */
+const DEMO_APPID = 'wx0123456789abcdef';
 
 const SERVICES = [
   { name: 'wechat-sandbox', grpc: 50060, http: 8090 },
@@ -16,6 +22,51 @@ const SERVICES = [
 const peerEnv = Object.fromEntries(
   SERVICES.map((s) => [`${s.name.toUpperCase().replace(/-/g, '_')}_ADDR`, `127.0.0.1:${s.grpc}`]),
 );
+
+/**
+ * Local secrets, made once per checkout under tmp/ (never committed): the demo app's AppSecret,
+ * shared with the sandbox, and auth-verify's at-rest encryption key.
+ */
+function devSecrets(): Record<string, string> {
+  const dir = fileURLToPath(new URL('../tmp/dev-secrets/', import.meta.url));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = (name: string, make: () => string) => {
+    const path = `${dir}${name}`;
+    if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600 });
+    return path;
+  };
+  const appSecret = randomBytes(16).toString('hex');
+  const appSecretFile = file('app-secret', () => `${DEMO_APPID}=${appSecret}\n`);
+  const secret = /=(\S+)/.exec(readFileSync(appSecretFile, 'utf8'))![1]!;
+  return {
+    WECHAT_APP_SECRET_FILE: appSecretFile,
+    SESSION_KEY_ENCRYPTION_KEY_FILE: file('session-key-encryption-key', () =>
+      randomBytes(32).toString('base64'),
+    ),
+    SANDBOX_APPS: `${DEMO_APPID}:${secret}`,
+    WECHAT_API_BASE_URL: `http://127.0.0.1:${SERVICES[0].http}`,
+  };
+}
+
+/** A demo login through the real path: sandbox code → auth-verify.Login → session → VerifySession. */
+async function demoLogin(): Promise<void> {
+  const sandbox = `http://127.0.0.1:${SERVICES[0].http}`;
+  const auth = `http://127.0.0.1:${SERVICES[1].http}/wxmesh.auth.v1.AuthVerifyService`;
+  const post = async (url: string, body: unknown) => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const fixture = await post(`${sandbox}/sandbox/mp/js-codes`, { appid: DEMO_APPID, openid: 'o_demo_user' });
+  const login = await post(`${auth}/Login`, { appid: DEMO_APPID, jsCode: fixture.js_code });
+  const verified = await post(`${auth}/VerifySession`, { sessionToken: login.sessionToken });
+  console.log(
+    `\ndemo login: wx.login code -> Login -> session ${String(login.sessionId)} for ${String(verified.openid)}`,
+  );
+}
 
 async function showWorking(): Promise<void> {
   console.log('\nwxmesh is up:');
@@ -36,6 +87,7 @@ async function showWorking(): Promise<void> {
   console.log(
     `       -d '{"message":"hi"}' http://127.0.0.1:${SERVICES[2].http}/wxmesh.echo.v1.EchoService/Echo`,
   );
+  await demoLogin();
   console.log('Ctrl-C stops the mesh.\n');
 }
 
@@ -43,6 +95,7 @@ const infra = await startInfra({ redis: true, kafka: true });
 const env: Record<string, string> = {
   ...(process.env as Record<string, string>),
   ...peerEnv,
+  ...devSecrets(),
   REDIS_URL: infra.redisUrl,
   KAFKA_BROKERS: infra.kafkaBrokers,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
@@ -71,7 +124,8 @@ process.on('SIGINT', () => void (stopping || stop(0)));
 process.on('SIGTERM', () => void (stopping || stop(0)));
 
 try {
-  const started = await Promise.all(
+  // allSettled, so a service that fails to start does not leave the others running unseen.
+  const results = await Promise.allSettled(
     SERVICES.map((spec) =>
       startServiceProcess(spec.name, {
         env: { ...env, GRPC_PORT: String(spec.grpc), HTTP_PORT: String(spec.http) },
@@ -80,7 +134,9 @@ try {
       }),
     ),
   );
-  children.push(...started.map((s) => s.child));
+  for (const result of results) if (result.status === 'fulfilled') children.push(result.value.child);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
   for (const child of children) {
     child.once('exit', (code, signal) => {
       if (!stopping) {

@@ -1,7 +1,105 @@
-import { commonServiceConfig, defineConfig, loadConfigOrExit } from '@wxmesh/config';
-import { echoService, runService } from '@wxmesh/rpc';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { loadConfigOrExit } from '@wxmesh/config';
+import { SessionService } from '@wxmesh/contracts';
+import { createEventProducer, ensureBehaviourTopics } from '@wxmesh/events';
+import { createPeerClient, echoService, runService } from '@wxmesh/rpc';
+import { createWeChatApi } from '@wxmesh/wechat';
+import { createCentralToken } from './adapters/central-token.js';
+import { createOAuthStore } from './adapters/oauth-store.js';
+import { loadSecrets } from './adapters/secrets.js';
+import { createWeChatGateway } from './adapters/wechat-gateway.js';
+import { authConfigSchema } from './config.js';
 import { createAuthVerifyService } from './service.js';
 
-const config = loadConfigOrExit(defineConfig({ ...commonServiceConfig }));
+const config = loadConfigOrExit(authConfigSchema);
 
-await runService('auth-verify', config, () => ({ services: [createAuthVerifyService(), echoService] }));
+await runService('auth-verify', config, async ({ logger }) => {
+  const now = Date.now;
+  const secrets = await loadSecrets(
+    { appSecrets: config.WECHAT_APP_SECRET_FILE, encryptionKey: config.SESSION_KEY_ENCRYPTION_KEY_FILE },
+    (err) => logger.error({ err }, 'secret file reload failed; keeping the previous value'),
+  );
+  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
+  const kafka = new Kafka({
+    clientId: 'auth-verify',
+    brokers: config.KAFKA_BROKERS,
+    logLevel: logLevel.WARN,
+  });
+  if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
+  const events = createEventProducer({ kafka, producer: 'auth-verify', logger });
+  await events.connect();
+  const wechat = createWeChatGateway(createWeChatApi({ baseUrl: config.WECHAT_API_BASE_URL }), {
+    timeoutMs: config.WECHAT_TIMEOUT,
+    resetMs: config.WECHAT_BREAKER_RESET,
+  });
+  const session = createPeerClient(SessionService, { address: config.SESSION_ADDR });
+  const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
+
+  const accessTokens = createCentralToken({
+    redis,
+    box: secrets.box,
+    kind: 'access_token',
+    now,
+    refreshBeforeMs: config.TOKEN_REFRESH_BEFORE,
+    onBackgroundError,
+    fetch: async (appid, force) => {
+      const answer = await wechat.post<{ access_token: string; expires_in: number }>(
+        '/cgi-bin/stable_token',
+        {},
+        { grant_type: 'client_credential', appid, secret: secrets.appSecret(appid), force_refresh: force },
+      );
+      return { value: answer.access_token, expiresAt: now() + answer.expires_in * 1000 };
+    },
+  });
+  const jsapiTickets = createCentralToken({
+    redis,
+    box: secrets.box,
+    kind: 'jsapi_ticket',
+    now,
+    refreshBeforeMs: config.TOKEN_REFRESH_BEFORE,
+    onBackgroundError,
+    fetch: async (appid) => {
+      const token = await accessTokens.get(appid);
+      const answer = await wechat.get<{ ticket: string; expires_in: number }>('/cgi-bin/ticket/getticket', {
+        access_token: token.value,
+        type: 'jsapi',
+      });
+      return { value: answer.ticket, expiresAt: now() + answer.expires_in * 1000 };
+    },
+  });
+
+  // Proactive refresh: configured apps' tokens are renewed before they expire even when idle.
+  const proactive = setInterval(() => {
+    for (const appid of secrets.appids()) {
+      accessTokens.get(appid).catch(onBackgroundError);
+    }
+  }, 60_000);
+  proactive.unref();
+
+  return {
+    services: [
+      createAuthVerifyService({
+        redis,
+        secrets,
+        wechat,
+        session,
+        accessTokens,
+        jsapiTickets,
+        oauth: createOAuthStore(redis, secrets.box, { now, reuseGraceMs: config.OAUTH_REUSE_GRACE }),
+        events,
+        logger,
+        now,
+        sessionKeyTtlMs: config.SESSION_KEY_TTL,
+        oauthRefreshTtlMs: config.OAUTH_REFRESH_TTL,
+      }),
+      echoService,
+    ],
+    closers: [
+      { name: 'timers', run: async () => clearInterval(proactive) },
+      { name: 'clients', run: async () => (session.close(), wechat.close(), secrets.close()) },
+      { name: 'kafka', run: () => events.disconnect() },
+      { name: 'redis', run: () => redis.quit() },
+    ],
+  };
+});

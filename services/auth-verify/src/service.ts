@@ -1,10 +1,362 @@
-import { AuthVerifyService } from '@wxmesh/contracts';
-import { defineService } from '@wxmesh/rpc';
+import { createHash, randomBytes } from 'node:crypto';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { AuthVerifyService, type SessionService } from '@wxmesh/contracts';
+import { behaviourEvent, type EventProducer } from '@wxmesh/events';
+import { defineService, type Logger, type PeerClient } from '@wxmesh/rpc';
+import {
+  decryptOpenData,
+  jsapiSignature,
+  UserDataError,
+  verifyRawDataSignature,
+  WeChatApiError,
+} from '@wxmesh/wechat';
+import type { Redis } from 'ioredis';
+import type { CentralTokens } from './adapters/central-token.js';
+import type { OAuthStore } from './adapters/oauth-store.js';
+import type { Secrets } from './adapters/secrets.js';
+import { weChatFailure, type WeChatGateway } from './adapters/wechat-gateway.js';
+
+/** What the handlers need; built by main.ts. */
+export interface AuthDeps {
+  readonly redis: Redis;
+  readonly secrets: Secrets;
+  readonly wechat: WeChatGateway;
+  readonly session: PeerClient<typeof SessionService>;
+  readonly accessTokens: CentralTokens;
+  readonly jsapiTickets: CentralTokens;
+  readonly oauth: OAuthStore;
+  readonly events: EventProducer;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly sessionKeyTtlMs: number;
+  readonly oauthRefreshTtlMs: number;
+}
+
+const UNKNOWN_SESSION = 'session token is unknown, expired or revoked; log in again';
+const sessionKeyKey = (openid: string, appid: string) => `wxm:auth:{${openid}}:session_key:${appid}`;
 
 /**
- * The auth-verify handlers, bound to the generated `AuthVerifyService` descriptor and mounted by the kit on
- * both ports. Methods not written yet answer Unimplemented with the method's name.
+ * The auth-verify handlers. WeChat calls go through the gateway's breaker; calls that carry the
+ * central access_token retry once after a refresh when WeChat says the token is dead
+ * (40001/42001/40014). The session_key never leaves this service: it is sealed at rest and used
+ * only inside DecryptUserData.
  */
-export function createAuthVerifyService() {
-  return defineService(AuthVerifyService, {});
+export function createAuthVerifyService(deps: AuthDeps) {
+  const { redis, secrets, wechat, session, accessTokens, jsapiTickets, oauth, events, logger, now } = deps;
+
+  function appSecret(appid: string): string {
+    const secret = secrets.appSecret(appid);
+    if (secret === undefined) {
+      throw new ConnectError(`appid ${appid} is not configured in this mesh`, Code.FailedPrecondition);
+    }
+    return secret;
+  }
+
+  async function withAccessToken<T>(appid: string, call: (token: string) => Promise<T>): Promise<T> {
+    const first = await accessTokens.get(appid);
+    try {
+      return await call(first.value);
+    } catch (err) {
+      if (!(err instanceof WeChatApiError && err.isTokenError)) throw err;
+      const { token } = await accessTokens.invalidate(appid, first.value);
+      return call(token.value);
+    }
+  }
+
+  async function emit(event: Parameters<typeof behaviourEvent>[0]) {
+    // Best-effort: the user's action succeeded; a lost analytics event must not fail it. The id is
+    // derived from the action, so a retried request re-emits the same id.
+    await events
+      .emit(behaviourEvent(event))
+      .catch((err: unknown) =>
+        logger.warn({ err, eventId: event.eventId }, 'behaviour event not acknowledged'),
+      );
+  }
+
+  async function liveSession(token: string) {
+    try {
+      return (await session.getSession({ sessionToken: token })).session!;
+    } catch (err) {
+      if (err instanceof ConnectError && err.code === Code.NotFound)
+        throw new ConnectError(UNKNOWN_SESSION, Code.Unauthenticated);
+      throw err;
+    }
+  }
+
+  const wechatCall = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      throw weChatFailure(err);
+    }
+  };
+
+  return defineService(AuthVerifyService, {
+    async login(request) {
+      const secret = appSecret(request.appid);
+      const answer = await wechatCall(() =>
+        wechat.get<{ openid: string; session_key: string; unionid?: string }>('/sns/jscode2session', {
+          appid: request.appid,
+          secret,
+          js_code: request.jsCode,
+          grant_type: 'authorization_code',
+        }),
+      );
+      const key = sessionKeyKey(answer.openid, request.appid);
+      // A new login replaces the user's session_key, as WeChat itself does.
+      await redis.set(key, secrets.box.seal(answer.session_key, key), 'PX', deps.sessionKeyTtlMs);
+      const created = await session.createSession({
+        appid: request.appid,
+        openid: answer.openid,
+        unionid: answer.unionid ?? '',
+        attributes: request.attributes,
+      });
+      const s = created.session!;
+      await emit({
+        eventId: `login:${s.sessionId}`,
+        aggregateId: `user:${answer.openid}`,
+        occurredAt: now(),
+        producer: 'auth-verify',
+        wechat: {
+          openid: answer.openid,
+          appid: request.appid,
+          ...(answer.unionid ? { unionid: answer.unionid } : {}),
+        },
+        payload: { case: 'userLoggedIn', value: { sessionId: s.sessionId } },
+      });
+      return {
+        sessionToken: created.sessionToken,
+        sessionId: s.sessionId,
+        openid: answer.openid,
+        unionid: answer.unionid ?? '',
+        expiresAt: s.expiresAt,
+        maxExpiresAt: s.maxExpiresAt,
+      };
+    },
+
+    async verifySession(request) {
+      try {
+        const s = request.touch
+          ? (await session.touchSession({ sessionToken: request.sessionToken })).session!
+          : (await session.getSession({ sessionToken: request.sessionToken })).session!;
+        return {
+          sessionId: s.sessionId,
+          appid: s.appid,
+          openid: s.openid,
+          unionid: s.unionid,
+          expiresAt: s.expiresAt,
+        };
+      } catch (err) {
+        if (err instanceof ConnectError && err.code === Code.NotFound)
+          throw new ConnectError(UNKNOWN_SESSION, Code.Unauthenticated);
+        throw err;
+      }
+    },
+
+    async decryptUserData(request) {
+      const s = await liveSession(request.sessionToken);
+      const key = sessionKeyKey(s.openid, s.appid);
+      const sealed = await redis.get(key);
+      const sessionKey = sealed === null ? undefined : secrets.box.open(sealed, key);
+      if (sessionKey === undefined) {
+        throw new ConnectError(
+          'no session_key is held for this session; log in again',
+          Code.FailedPrecondition,
+        );
+      }
+      try {
+        if (request.rawData !== '' || request.signature !== '') {
+          verifyRawDataSignature(request.rawData, request.signature, sessionKey);
+        }
+        const opened = decryptOpenData(sessionKey, request.encryptedData, request.iv, s.appid);
+        return { dataJson: opened.json, watermarkTime: timestampFromMs(opened.watermark.timestamp * 1000) };
+      } catch (err) {
+        if (!(err instanceof UserDataError)) throw err;
+        const code = {
+          malformed: Code.InvalidArgument,
+          signature: Code.FailedPrecondition,
+          decrypt: Code.FailedPrecondition,
+          watermark: Code.InvalidArgument,
+        }[err.reason];
+        const hint =
+          err.reason === 'signature'
+            ? '; the session_key may have been replaced by a later wx.login: log in again'
+            : '';
+        throw new ConnectError(`${err.message}${hint}`, code);
+      }
+    },
+
+    async getPhoneNumber(request) {
+      const s = await liveSession(request.sessionToken);
+      const answer = await wechatCall(() =>
+        withAccessToken(s.appid, (token) =>
+          wechat.post<{ phone_info: { phoneNumber: string; purePhoneNumber: string; countryCode: string } }>(
+            '/wxa/business/getuserphonenumber',
+            { access_token: token },
+            { code: request.code },
+          ),
+        ),
+      );
+      const info = answer.phone_info;
+      await emit({
+        eventId: `phone:${createHash('sha256').update(`${s.appid} ${request.code}`).digest('base64url').slice(0, 32)}`,
+        aggregateId: `user:${s.openid}`,
+        occurredAt: now(),
+        producer: 'auth-verify',
+        wechat: { openid: s.openid, appid: s.appid, ...(s.unionid ? { unionid: s.unionid } : {}) },
+        payload: { case: 'phoneNumberBound', value: { countryCode: info.countryCode } },
+      });
+      return {
+        phoneNumber: info.phoneNumber,
+        purePhoneNumber: info.purePhoneNumber,
+        countryCode: info.countryCode,
+      };
+    },
+
+    async exchangeOAuthCode(request) {
+      const secret = appSecret(request.appid);
+      const answer = await wechatCall(() =>
+        wechat.get<{
+          access_token: string;
+          expires_in: number;
+          refresh_token: string;
+          openid: string;
+          scope: string;
+          is_snapshotuser?: number;
+          unionid?: string;
+        }>('/sns/oauth2/access_token', {
+          appid: request.appid,
+          secret,
+          code: request.code,
+          grant_type: 'authorization_code',
+        }),
+      );
+      const at = now();
+      const chain = {
+        appid: request.appid,
+        openid: answer.openid,
+        unionid: answer.unionid ?? '',
+        scopes: answer.scope
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+        snapshotUser: answer.is_snapshotuser === 1,
+        accessToken: answer.access_token,
+        accessExpiresAt: at + answer.expires_in * 1000,
+        wechatRefreshToken: answer.refresh_token,
+        refreshExpiresAt: at + deps.oauthRefreshTtlMs,
+      };
+      const refreshToken = await oauth.create(chain);
+      await emit({
+        eventId: `oauth:${refreshToken.split('.')[0]}`,
+        aggregateId: `user:${answer.openid}`,
+        occurredAt: at,
+        producer: 'auth-verify',
+        wechat: {
+          openid: answer.openid,
+          appid: request.appid,
+          ...(answer.unionid ? { unionid: answer.unionid } : {}),
+        },
+        payload: {
+          case: 'oauthAuthorized',
+          value: { scopes: chain.scopes, snapshotUser: chain.snapshotUser },
+        },
+      });
+      return { grant: grantOf(chain, refreshToken) };
+    },
+
+    async refreshOAuthToken(request) {
+      const result = await oauth.rotate(request.appid, request.refreshToken);
+      switch (result.kind) {
+        case 'unknown':
+          throw new ConnectError(
+            'refresh token is unknown or expired; authorise again',
+            Code.Unauthenticated,
+          );
+        case 'revoked':
+          throw new ConnectError(
+            'this grant was revoked after a refresh token was reused; authorise again',
+            Code.Unauthenticated,
+          );
+        case 'reused':
+          throw new ConnectError(
+            'refresh token was already used: the grant is now revoked as a precaution; authorise again',
+            Code.Unauthenticated,
+          );
+        case 'concurrent':
+          throw new ConnectError(
+            'refresh token was just rotated by a concurrent request; use that result',
+            Code.Aborted,
+          );
+      }
+      const answer = await wechatCall(() =>
+        wechat.get<{ access_token: string; expires_in: number }>('/sns/oauth2/refresh_token', {
+          appid: request.appid,
+          grant_type: 'refresh_token',
+          refresh_token: result.chain.wechatRefreshToken,
+        }),
+      );
+      const accessExpiresAt = now() + answer.expires_in * 1000;
+      await oauth.updateAccess(result.refreshToken, answer.access_token, accessExpiresAt);
+      return {
+        grant: grantOf(
+          { ...result.chain, accessToken: answer.access_token, accessExpiresAt },
+          result.refreshToken,
+        ),
+      };
+    },
+
+    async signJsapi(request) {
+      appSecret(request.appid);
+      const ticket = await wechatCall(() => jsapiTickets.get(request.appid));
+      const timestamp = Math.floor(now() / 1000);
+      const nonceStr = randomBytes(12).toString('base64url');
+      const { signature, signedUrl } = jsapiSignature({
+        ticket: ticket.value,
+        nonceStr,
+        timestamp,
+        url: request.url,
+      });
+      return { appid: request.appid, timestamp: BigInt(timestamp), nonceStr, signature, signedUrl };
+    },
+
+    async getAccessToken(request) {
+      appSecret(request.appid);
+      const token = await wechatCall(() => accessTokens.get(request.appid));
+      return { accessToken: token.value, expiresAt: timestampFromMs(token.expiresAt) };
+    },
+
+    async invalidateAccessToken(request) {
+      appSecret(request.appid);
+      const { token, refreshed } = await wechatCall(() =>
+        accessTokens.invalidate(request.appid, request.accessToken),
+      );
+      return { refreshed, accessToken: token.value, expiresAt: timestampFromMs(token.expiresAt) };
+    },
+  });
+}
+
+function grantOf(
+  chain: {
+    openid: string;
+    unionid: string;
+    scopes: string[];
+    snapshotUser: boolean;
+    accessToken: string;
+    accessExpiresAt: number;
+    refreshExpiresAt: number;
+  },
+  refreshToken: string,
+) {
+  return {
+    openid: chain.openid,
+    unionid: chain.unionid,
+    scopes: chain.scopes,
+    accessToken: chain.accessToken,
+    accessTokenExpiresAt: timestampFromMs(chain.accessExpiresAt),
+    refreshToken,
+    refreshTokenExpiresAt: timestampFromMs(chain.refreshExpiresAt),
+    snapshotUser: chain.snapshotUser,
+  };
 }

@@ -9,6 +9,8 @@ export interface SandboxRequest {
   readonly headers: IncomingMessage['headers'];
   /** The raw body bytes (WeChat Pay signatures are over these exact bytes). */
   readonly body: Buffer;
+  /** Values of the endpoint path's `{name}` segments (URI-decoded). */
+  readonly params: Readonly<Record<string, string>>;
 }
 
 /** What a handler answers: a status, headers and a body (objects are sent as JSON). */
@@ -20,7 +22,7 @@ export interface SandboxResponse {
 
 export type SandboxHandler = (req: SandboxRequest) => SandboxResponse | Promise<SandboxResponse>;
 
-/** One endpoint: method + exact path. */
+/** One endpoint: method + exact path, or a path with `{name}` segments (each matches one segment). */
 export interface Endpoint {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly path: string;
@@ -63,11 +65,37 @@ export type Before = (req: SandboxRequest) => Promise<SandboxResponse | 'hang' |
 
 /** Mounts endpoints as one kit HttpRoute (the sandbox serves them on its `http` port). */
 export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before): HttpRoute {
-  const table = new Map(endpoints.map((e) => [`${e.method} ${e.path}`, e.handler]));
+  const table = new Map(
+    endpoints.filter((e) => !e.path.includes('{')).map((e) => [`${e.method} ${e.path}`, e.handler]),
+  );
+  const patterns = endpoints
+    .filter((e) => e.path.includes('{'))
+    .map((e) => {
+      const names: string[] = [];
+      const source = e.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, name: string) => {
+        names.push(name);
+        return '([^/]+)';
+      });
+      return { method: e.method, regex: new RegExp(`^${source}$`), names, handler: e.handler };
+    });
+  const match = (method: string | undefined, path: string) => {
+    const exact = table.get(`${method} ${path}`);
+    if (exact !== undefined) return { handler: exact, params: {} };
+    for (const p of patterns) {
+      const m = p.method === method ? p.regex.exec(path) : null;
+      if (m)
+        return {
+          handler: p.handler,
+          params: Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])),
+        };
+    }
+    return undefined;
+  };
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://sandbox');
-    const handler = table.get(`${req.method} ${url.pathname}`);
-    if (handler === undefined) return false;
+    const found = match(req.method, url.pathname);
+    if (found === undefined) return false;
+    const { handler, params } = found;
     const body = await readBody(req);
     if (body === undefined) {
       send(res, { status: 413, body: { errcode: 44002, errmsg: 'request body too large' } });
@@ -79,6 +107,7 @@ export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before):
       query: url.searchParams,
       headers: req.headers,
       body,
+      params,
     };
     const injected = await before?.(request);
     if (injected === 'hang') return true; // never answered; the client's timeout must cope

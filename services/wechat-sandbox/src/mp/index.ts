@@ -1,6 +1,32 @@
+import { randomBytes } from 'node:crypto';
 import type { Endpoint } from '../http.js';
+import { createMpApiEndpoints } from './api.js';
+import { createMpControlEndpoints } from './control.js';
+import { createErrorReply } from './errors.js';
+import { createMpStore, type MpApp } from './store.js';
 
-/** The WeChat Official Accounts / Mini Program API side of the sandbox (filled in by the auth-verify work). */
-export function createMiniProgramApi(_deps: { now: () => number }): { endpoints: Endpoint[] } {
-  return { endpoints: [] };
+export { sandboxApps } from './config.js';
+export { MP_APIS, MP_LIMITS, type MpApp, type MpCounters, type QuotaKey } from './store.js';
+
+/**
+ * The WeChat Mini Program / Official Account API side of the sandbox: jscode2session, access_token
+ * and stable_token, getuserphonenumber, the jsapi_ticket, web OAuth2 and checksession, behaving as
+ * WeChat documents them (single-use codes, token overlap windows, quotas, errcodes).
+ *
+ * `endpoints` are the WeChat paths: mount them behind fault injection and call counting.
+ * `control` is the JSON control API under `/sandbox/mp/`: mount it without either. `now` is the
+ * sandbox's base clock (the control API adds an offset to it); `apps` are registered at start and
+ * after every reset; `random` defaults to node:crypto.
+ */
+export function createMiniProgramApi(deps: {
+  now: () => number;
+  apps?: readonly MpApp[];
+  random?: (size: number) => Buffer;
+}): { endpoints: Endpoint[]; control: Endpoint[] } {
+  const random = deps.random ?? randomBytes;
+  const store = createMpStore({ now: deps.now, random, apps: deps.apps ?? [] });
+  return {
+    endpoints: createMpApiEndpoints(store, createErrorReply(random)),
+    control: createMpControlEndpoints(store, random),
+  };
 }

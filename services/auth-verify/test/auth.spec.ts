@@ -1,0 +1,403 @@
+// auth-verify end to end: real processes (the WeChat sandbox, session, auth-verify replicas) on
+// real Redis and Kafka. Every span the services export and every log line they write is kept and
+// scanned at the end for secrets.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { AuthVerifyService } from '@wxmesh/contracts';
+import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
+import kafkajs from 'kafkajs';
+import { startInfra, startServiceProcess, waitFor, type Infra, type ServiceProcess } from '@wxmesh/testing';
+
+const RUN = randomBytes(3).toString('hex');
+const APPID = 'wx00112233445566aa';
+const OTHER_APPID = 'wx99887766554433ff';
+const APP_SECRET = `app-secret-${randomBytes(12).toString('hex')}`;
+const ENCRYPTION_KEY = randomBytes(32).toString('base64');
+
+let infra: Infra<{ redis: true; kafka: true }>;
+let sandbox: ServiceProcess;
+let session: ServiceProcess;
+const auths: ServiceProcess[] = [];
+let auth: Client<typeof AuthVerifyService>;
+let spans: Server;
+const spanBodies: Buffer[] = [];
+const secretsSeen = new Set<string>([APP_SECRET, ENCRYPTION_KEY]);
+let authEnv: Record<string, string>;
+
+async function sandboxCall(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${sandbox.httpUrl}${path}`, {
+    method,
+    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`sandbox ${method} ${path}: ${res.status} ${text}`);
+  return text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
+}
+
+async function jsCode(openid: string, sessionKey = randomBytes(16).toString('base64')) {
+  secretsSeen.add(sessionKey);
+  const fixture = await sandboxCall('POST', '/sandbox/mp/js-codes', {
+    appid: APPID,
+    openid,
+    session_key: sessionKey,
+  });
+  return fixture!.js_code as string;
+}
+
+async function calls(path: string): Promise<number> {
+  const counts = (await sandboxCall('GET', '/sandbox/calls'))!;
+  return (counts[path] as number | undefined) ?? 0;
+}
+
+function startAuth() {
+  return startServiceProcess('auth-verify', { env: authEnv, timeoutMs: 30_000 });
+}
+
+const errorMessages: string[] = [];
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    const error = ConnectError.from(err);
+    errorMessages.push(error.rawMessage);
+    return Code[error.code]!;
+  }
+}
+
+before(async () => {
+  infra = await startInfra({ redis: true, kafka: true });
+  spans = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      spanBodies.push(Buffer.concat(chunks));
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => spans.listen(0, '127.0.0.1', resolve));
+  const otlp = `http://127.0.0.1:${(spans.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'auth-verify-test-'));
+  writeFileSync(join(dir, 'app-secret'), `${APPID}=${APP_SECRET}\n${OTHER_APPID}=other-${APP_SECRET}\n`);
+  writeFileSync(join(dir, 'encryption-key'), ENCRYPTION_KEY);
+  const shared = {
+    REDIS_URL: infra.redisUrl,
+    KAFKA_BROKERS: infra.kafkaBrokers,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
+  };
+  sandbox = await startServiceProcess('wechat-sandbox', {
+    env: { ...shared, SANDBOX_APPS: `${APPID}:${APP_SECRET},${OTHER_APPID}:other-${APP_SECRET}` },
+  });
+  session = await startServiceProcess('session', { env: shared, timeoutMs: 30_000 });
+  authEnv = {
+    ...shared,
+    LOG_LEVEL: 'debug',
+    SESSION_ADDR: session.grpcAddress,
+    WECHAT_API_BASE_URL: sandbox.httpUrl,
+    WECHAT_APP_SECRET_FILE: join(dir, 'app-secret'),
+    SESSION_KEY_ENCRYPTION_KEY_FILE: join(dir, 'encryption-key'),
+    WECHAT_TIMEOUT: '300ms',
+    WECHAT_BREAKER_RESET: '1s',
+  };
+  auths.push(await startAuth());
+  auth = createClient(AuthVerifyService, createGrpcTransport({ baseUrl: `http://${auths[0]!.grpcAddress}` }));
+});
+
+after(async () => {
+  for (const p of [...auths, session, sandbox]) if (p && p.child.exitCode === null) p.child.kill('SIGKILL');
+  spans?.close();
+  await infra?.stop();
+});
+
+test('Login → VerifySession, and codes are single-use', async () => {
+  const openid = `o_${RUN}_login`;
+  const code = await jsCode(openid);
+  const login = await auth.login({ appid: APPID, jsCode: code, attributes: { device: 'test' } });
+  secretsSeen.add(login.sessionToken);
+  assert.equal(login.openid, openid);
+  assert.ok(login.sessionToken.length > 40);
+  const verified = await auth.verifySession({ sessionToken: login.sessionToken });
+  assert.deepEqual([verified.openid, verified.appid, verified.sessionId], [openid, APPID, login.sessionId]);
+  const touched = await auth.verifySession({ sessionToken: login.sessionToken, touch: true });
+  assert.ok(touched.expiresAt!.seconds >= verified.expiresAt!.seconds);
+
+  assert.equal(await codeOf(auth.login({ appid: APPID, jsCode: code })), 'InvalidArgument', 'a reused code');
+  await assert.rejects(
+    auth.login({ appid: APPID, jsCode: 'never-issued' }),
+    (err: ConnectError) => err.code === Code.InvalidArgument && /invalid or expired/.test(err.rawMessage),
+  );
+  assert.equal(await codeOf(auth.login({ appid: APPID, jsCode: '' })), 'InvalidArgument', 'an empty code');
+  assert.equal(await codeOf(auth.login({ appid: 'wx0000000000000000', jsCode: 'x' })), 'FailedPrecondition');
+  assert.equal(
+    await codeOf(auth.verifySession({ sessionToken: `${openid}.${'A'.repeat(22)}.${'B'.repeat(43)}` })),
+    'Unauthenticated',
+  );
+});
+
+test('DecryptUserData: verifies and decrypts with the stored session_key; a later login replaces it', async () => {
+  const openid = `o_${RUN}_decrypt`;
+  const first = await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
+  secretsSeen.add(first.sessionToken);
+  const sealed = (await sandboxCall('POST', '/sandbox/mp/user-data', {
+    appid: APPID,
+    openid,
+    data: { nickName: 'Band' },
+  }))!;
+  const opened = await auth.decryptUserData({
+    sessionToken: first.sessionToken,
+    encryptedData: sealed.encryptedData as string,
+    iv: sealed.iv as string,
+    rawData: sealed.rawData as string,
+    signature: sealed.signature as string,
+  });
+  assert.equal(JSON.parse(opened.dataJson).nickName, 'Band');
+
+  const bad = (over: Record<string, string>) =>
+    codeOf(
+      auth.decryptUserData({
+        sessionToken: first.sessionToken,
+        encryptedData: sealed.encryptedData as string,
+        iv: sealed.iv as string,
+        ...over,
+      }),
+    );
+  assert.equal(await bad({ encryptedData: 'not*base64' }), 'InvalidArgument');
+  assert.equal(await bad({ iv: 'AAAA' }), 'InvalidArgument', 'iv of the wrong length');
+  assert.equal(
+    await bad({ rawData: sealed.rawData as string, signature: 'f'.repeat(40) }),
+    'FailedPrecondition',
+  );
+  const foreign = (await sandboxCall('POST', '/sandbox/mp/user-data', {
+    appid: APPID,
+    openid,
+    data: { a: 1 },
+    watermarkAppid: OTHER_APPID,
+  }))!;
+  assert.equal(
+    await bad({ encryptedData: foreign.encryptedData as string, iv: foreign.iv as string }),
+    'InvalidArgument',
+  );
+
+  // wx.login again: WeChat issues a new session_key and auth-verify replaces the stored one.
+  await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
+  await assert.rejects(
+    auth.decryptUserData({
+      sessionToken: first.sessionToken,
+      encryptedData: sealed.encryptedData as string,
+      iv: sealed.iv as string,
+    }),
+    (err: ConnectError) => err.code === Code.FailedPrecondition && /wx\.login again/.test(err.rawMessage),
+  );
+});
+
+test('GetPhoneNumber uses the central token and retries once when WeChat says it expired', async () => {
+  const openid = `o_${RUN}_phone`;
+  const login = await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
+  secretsSeen.add(login.sessionToken);
+  const phone = async () =>
+    (await sandboxCall('POST', '/sandbox/mp/phone-codes', { appid: APPID, purePhoneNumber: '13800138000' }))!
+      .code as string;
+  const got = await auth.getPhoneNumber({ sessionToken: login.sessionToken, code: await phone() });
+  assert.deepEqual([got.purePhoneNumber, got.countryCode], ['13800138000', '86']);
+
+  // Two hours pass at WeChat: the cached token is now expired there (42001), though not yet by our clock.
+  const fetchesBefore = await calls('/cgi-bin/stable_token');
+  await sandboxCall('POST', '/sandbox/mp/clock', { advanceMs: 7_300_000 });
+  const again = await auth.getPhoneNumber({ sessionToken: login.sessionToken, code: await phone() });
+  assert.equal(again.purePhoneNumber, '13800138000');
+  assert.equal(
+    await calls('/cgi-bin/stable_token'),
+    fetchesBefore + 1,
+    'one refresh, then the retry succeeded',
+  );
+  assert.equal(
+    await codeOf(auth.getPhoneNumber({ sessionToken: login.sessionToken, code: 'no-such-code' })),
+    'InvalidArgument',
+  );
+});
+
+test('OAuth: 20 concurrent refreshes with one token give one winner; reusing a spent token later revokes the chain', async () => {
+  const openid = `o_${RUN}_oauth`;
+  const code = (await sandboxCall('POST', '/sandbox/mp/oauth-codes', {
+    appid: APPID,
+    openid,
+    scope: 'snsapi_userinfo',
+  }))!.code as string;
+  const { grant } = await auth.exchangeOAuthCode({ appid: APPID, code });
+  secretsSeen.add(grant!.refreshToken);
+  secretsSeen.add(grant!.accessToken);
+  assert.deepEqual(grant!.scopes, ['snsapi_userinfo']);
+  const results = await Promise.allSettled(
+    Array.from({ length: 20 }, () =>
+      auth.refreshOAuthToken({ appid: APPID, refreshToken: grant!.refreshToken }),
+    ),
+  );
+  const winners = results.filter((r) => r.status === 'fulfilled');
+  assert.equal(winners.length, 1, 'exactly one winner');
+  for (const r of results)
+    if (r.status === 'rejected') assert.equal(ConnectError.from(r.reason).code, Code.Aborted);
+  const next = (winners[0] as PromiseFulfilledResult<{ grant?: { refreshToken: string } }>).value.grant!
+    .refreshToken;
+  secretsSeen.add(next);
+  assert.notEqual(next, grant!.refreshToken);
+
+  // Outside the concurrency grace, presenting the spent token again is a reuse: the chain dies.
+  await waitFor(
+    async () =>
+      (await codeOf(auth.refreshOAuthToken({ appid: APPID, refreshToken: grant!.refreshToken }))) ===
+      'Unauthenticated',
+    {
+      timeoutMs: 5_000,
+      message: 'the spent token is refused once the grace has passed',
+    },
+  );
+  assert.equal(
+    await codeOf(auth.refreshOAuthToken({ appid: APPID, refreshToken: next })),
+    'Unauthenticated',
+    'the whole chain is revoked',
+  );
+});
+
+test('8 replicas: one token fetch for a cold app, one refresh for 50 reports of a dead token', async () => {
+  const more = await Promise.all(Array.from({ length: 7 }, () => startAuth()));
+  auths.push(...more);
+  const clients = auths
+    .slice(0, 8)
+    .map((p) => createClient(AuthVerifyService, createGrpcTransport({ baseUrl: `http://${p.grpcAddress}` })));
+
+  // OTHER_APPID has never had a token: all 8 ask at once.
+  const coldBefore = await calls('/cgi-bin/stable_token');
+  const cold = await Promise.all(clients.map((c) => c.getAccessToken({ appid: OTHER_APPID })));
+  assert.equal(await calls('/cgi-bin/stable_token'), coldBefore + 1, 'exactly one fetch from WeChat');
+  assert.equal(new Set(cold.map((t) => t.accessToken)).size, 1, 'all 8 got the same token');
+  secretsSeen.add(cold[0]!.accessToken);
+  // Make WeChat's current token expire (by WeChat's clock and ours): advance past its life.
+  await sandboxCall('POST', '/sandbox/mp/clock', { advanceMs: 7_300_000 });
+  const first = await auth.getAccessToken({ appid: APPID });
+  const dead = first.accessToken;
+  secretsSeen.add(dead);
+  const before = await calls('/cgi-bin/stable_token');
+  const invalidations = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      clients[i % clients.length]!.invalidateAccessToken({ appid: APPID, accessToken: dead }),
+    ),
+  );
+  assert.equal(
+    invalidations.filter((r) => r.refreshed).length,
+    1,
+    'one refresh for 50 reports of one dead token',
+  );
+  assert.equal(await calls('/cgi-bin/stable_token'), before + 1);
+  const fresh = new Set(invalidations.map((r) => r.accessToken));
+  assert.equal(fresh.size, 1, 'everyone got the same new token');
+  assert.ok(!fresh.has(dead));
+  for (const t of fresh) secretsSeen.add(t);
+
+  const tokens = await Promise.all(clients.map((c) => c.getAccessToken({ appid: APPID })));
+  assert.equal(new Set(tokens.map((t) => t.accessToken)).size, 1, 'all 8 replicas share one token');
+  assert.equal(await calls('/cgi-bin/stable_token'), before + 1, 'and none fetched its own');
+});
+
+test('SignJsapi: WeChat accepts the signature; the #fragment is not signed', async () => {
+  const url = 'https://shop.example.com/pay?x=1#section';
+  const signed = await auth.signJsapi({ appid: APPID, url });
+  assert.equal(signed.signedUrl, 'https://shop.example.com/pay?x=1');
+  const verdict = await sandboxCall('POST', '/sandbox/mp/jsapi/verify', {
+    appid: APPID,
+    url,
+    noncestr: signed.nonceStr,
+    timestamp: Number(signed.timestamp),
+    signature: signed.signature,
+  });
+  assert.equal(verdict!.valid, true);
+});
+
+test('WeChat down: the breaker opens, Login fails fast with Unavailable, VerifySession still works, then it heals', async () => {
+  const openid = `o_${RUN}_breaker`;
+  const login = await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
+  secretsSeen.add(login.sessionToken);
+  await sandboxCall('POST', '/sandbox/faults', { path: '/sns/jscode2session', status: 503 });
+  let fastMs = Number.POSITIVE_INFINITY;
+  await waitFor(
+    async () => {
+      const started = performance.now();
+      const code = await codeOf(auth.login({ appid: APPID, jsCode: await jsCode(openid) }));
+      const ms = performance.now() - started;
+      assert.equal(code, 'Unavailable');
+      if ((await calls('/sns/jscode2session')) > 0 && ms < fastMs) fastMs = ms;
+      return ms < 50;
+    },
+    { timeoutMs: 10_000, message: 'Login fails fast once the breaker is open' },
+  );
+  assert.ok(fastMs < 50, `Login answered Unavailable in ${fastMs.toFixed(1)} ms while open`);
+  assert.equal(
+    (await auth.verifySession({ sessionToken: login.sessionToken })).openid,
+    openid,
+    'VerifySession unaffected',
+  );
+
+  await sandboxCall('DELETE', '/sandbox/faults');
+  await waitFor(
+    async () => (await codeOf(auth.login({ appid: APPID, jsCode: await jsCode(openid) }))) === 'OK',
+    {
+      timeoutMs: 10_000,
+      message: 'Login recovers through half-open once WeChat heals',
+    },
+  );
+});
+
+test('UserLoggedIn, PhoneNumberBound and OAuthAuthorized are on the behaviour topic', async () => {
+  const kafka = new kafkajs.Kafka({
+    clientId: `auth-test-${RUN}`,
+    brokers: infra.kafkaBrokers.split(','),
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+  const consumer = kafka.consumer({ groupId: `auth-test-${RUN}` });
+  const seen = new Map<string, Set<string>>();
+  await consumer.connect();
+  await consumer.subscribe({ topic: BEHAVIOUR_TOPIC, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const event = decodeBehaviourEvent(message.value!);
+      if (event.producer !== 'auth-verify' || !event.wechat?.openid.startsWith(`o_${RUN}_`)) return;
+      if (!seen.has(event.payload.case!)) seen.set(event.payload.case!, new Set());
+      seen.get(event.payload.case!)!.add(event.wechat.openid);
+    },
+  });
+  try {
+    await waitFor(
+      () =>
+        seen.get('userLoggedIn')?.has(`o_${RUN}_login`) === true &&
+        seen.get('phoneNumberBound')?.has(`o_${RUN}_phone`) === true &&
+        seen.get('oauthAuthorized')?.has(`o_${RUN}_oauth`) === true,
+      { timeoutMs: 20_000, message: 'the three auth events for this run' },
+    );
+  } finally {
+    await consumer.disconnect();
+  }
+});
+
+test('no secret in any log line or exported span', async () => {
+  await waitFor(() => spanBodies.length > 0, { timeoutMs: 15_000, message: 'spans were exported' });
+  // The sandbox is WeChat's side and holds these secrets legitimately; the mesh's processes must not.
+  const logs = [...auths, session].flatMap((p) => p.logs.map((l) => JSON.stringify(l)));
+  assert.ok(logs.length > 20, 'logs were captured');
+  assert.ok(errorMessages.length > 10, 'error answers were captured');
+  const spanText = Buffer.concat(spanBodies).toString('latin1');
+  for (const secret of secretsSeen) {
+    for (const line of logs)
+      assert.ok(!line.includes(secret), `a log line contains a secret: ${line.slice(0, 200)}`);
+    assert.ok(!spanText.includes(secret), 'an exported span contains a secret');
+    for (const message of errorMessages)
+      assert.ok(!message.includes(secret), `an error message contains a secret: ${message}`);
+  }
+});
