@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['kit.ts', 'session.ts'];
+const BENCHMARKS = ['kit.ts', 'session.ts', 'auth.ts'];
 
 for (const file of BENCHMARKS) {
   console.log(`\n== ${file}`);

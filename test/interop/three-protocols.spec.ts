@@ -11,7 +11,7 @@ let service: ServiceProcess;
 let client: grpc.Client;
 
 before(async () => {
-  service = await startServiceProcess('auth-verify');
+  service = await startServiceProcess('message-router');
   client = new grpc.Client(service.grpcAddress, grpc.credentials.createInsecure());
 });
 after(async () => {
@@ -58,9 +58,9 @@ test('InvalidArgument is gRPC status 3, Connect invalid_argument with HTTP 400, 
 });
 
 test('a domain RPC not built yet answers Unimplemented, naming the method', async () => {
-  const viaCurl = await curlConnect(service.httpUrl, '/wxmesh.auth.v1.AuthVerifyService/VerifySession', {
-    sessionToken: 'tok_0123456789abcdef',
+  const viaCurl = await curlConnect(service.httpUrl, '/wxmesh.router.v1.MessageRouterService/GetDelivery', {
+    deliveryId: 'dl_0123456789abcdef',
   });
   assert.equal(viaCurl.body.code, 'unimplemented');
-  assert.match(viaCurl.body.message, /VerifySession/);
+  assert.match(viaCurl.body.message, /GetDelivery/);
 });
