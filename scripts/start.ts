@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startInfra, startServiceProcess } from '@wxmesh/testing';
+import { writeDevPaymentSecrets } from '../services/payment-callback/scripts/dev-keys.js';
 
 /** The demo mini-program the sandbox and auth-verify both know locally. */
 const DEMO_APPID = 'wx0123456789abcdef';
@@ -27,7 +28,7 @@ const peerEnv = Object.fromEntries(
  * Local secrets, made once per checkout under tmp/ (never committed): the demo app's AppSecret,
  * shared with the sandbox, and auth-verify's at-rest encryption key.
  */
-function devSecrets(): Record<string, string> {
+async function devSecrets(): Promise<Record<string, string>> {
   const dir = fileURLToPath(new URL('../tmp/dev-secrets/', import.meta.url));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = (name: string, make: () => string) => {
@@ -38,7 +39,13 @@ function devSecrets(): Record<string, string> {
   const appSecret = randomBytes(16).toString('hex');
   const appSecretFile = file('app-secret', () => `${DEMO_APPID}=${appSecret}\n`);
   const secret = /=(\S+)/.exec(readFileSync(appSecretFile, 'utf8'))![1]!;
+  // WeChat Pay: a merchant key, an APIv3 key and the sandbox's platform keys, fresh each run.
+  const pay = await writeDevPaymentSecrets(`${dir}pay`);
   return {
+    ...pay.paymentCallback,
+    ...pay.sandbox,
+    WECHATPAY_BASE_URL: `http://127.0.0.1:${SERVICES[0].http}`,
+    WECHATPAY_NOTIFY_URL: `http://127.0.0.1:${SERVICES[4].http}/webhooks/wechatpay/notify`,
     WECHAT_APP_SECRET_FILE: appSecretFile,
     SESSION_KEY_ENCRYPTION_KEY_FILE: file('session-key-encryption-key', () =>
       randomBytes(32).toString('base64'),
@@ -95,7 +102,7 @@ const infra = await startInfra({ redis: true, kafka: true });
 const env: Record<string, string> = {
   ...(process.env as Record<string, string>),
   ...peerEnv,
-  ...devSecrets(),
+  ...(await devSecrets()),
   REDIS_URL: infra.redisUrl,
   KAFKA_BROKERS: infra.kafkaBrokers,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',

@@ -13,7 +13,7 @@ await runService('wechat-sandbox', config, () => {
   const now = Date.now;
   const faults = createFaults();
   const mp = createMiniProgramApi({ now, apps: config.SANDBOX_APPS });
-  const pay = createPayApi({ now });
+  const pay = createPayApi({ now, env: process.env });
   return {
     services: [echoService],
     httpRoutes: [

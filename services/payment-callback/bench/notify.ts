@@ -4,7 +4,7 @@
 // same run. Each server is its own process; its CPU time is read from /proc, so the load
 // generator's cost is not counted. Needs REDIS_URL and KAFKA_BROKERS (npm run bench provides them).
 //
-//   node --import tsx test/bench/payment.ts
+//   node --import tsx services/payment-callback/bench/notify.ts
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import * as pay from '@wxmesh/wechat-pay';
+import { writeDevPaymentSecrets } from '../scripts/dev-keys.js';
 
 const NOTIFICATIONS = Number(process.env.BENCH_NOTIFICATIONS ?? 2_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -58,17 +60,6 @@ async function main() {
     return failures;
   }
 
-  // The crypto helpers are loaded from the payment scope's own modules at run time: this harness
-  // only drives HTTP, it does not link WeChat Pay code into the shared test project.
-  const devKeysModule = fileURLToPath(
-    new URL('../../services/payment-callback/scripts/dev-keys.ts', import.meta.url),
-  );
-  const payLib = fileURLToPath(new URL('../../libs/wechat-pay/src/index.ts', import.meta.url));
-  const { writeDevPaymentSecrets } = (await import(
-    devKeysModule
-  )) as typeof import('../../services/payment-callback/scripts/dev-keys.js');
-  const pay = (await import(payLib)) as typeof import('../../libs/wechat-pay/src/index.js');
-
   const dir = await mkdtemp(join(tmpdir(), 'wxmesh-pay-bench-'));
   const secrets = await writeDevPaymentSecrets(dir);
   const children: Array<ServiceProcess | ChildProcess> = [];
@@ -78,7 +69,7 @@ async function main() {
     });
     children.push(sandbox);
     const httpPort = await freePort();
-    const notifyUrl = `http://127.0.0.1:${httpPort}/wechatpay/notify`;
+    const notifyUrl = `http://127.0.0.1:${httpPort}/webhooks/wechatpay/notify`;
     const service = await startServiceProcess('payment-callback', {
       env: {
         ...secrets.paymentCallback,
@@ -173,7 +164,7 @@ async function main() {
     if (failures > 0) throw new Error(`${failures} notifications were not answered 204`);
 
     const barePort = await barePortReady;
-    const bareUrl = `http://127.0.0.1:${barePort}/wechatpay/notify`;
+    const bareUrl = `http://127.0.0.1:${barePort}/webhooks/wechatpay/notify`;
     await load(bareUrl, requests.slice(0, 200));
     const bareBefore = cpuSeconds(bare.pid!);
     const t1 = Date.now();

@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpRoute, Logger } from '@wxmesh/rpc';
+import {
+  DEFAULT_MAX_SKEW_SECONDS,
+  decryptResource,
+  ResourceDecryptionError,
+  signatureHeadersOf,
+  verifyWechatpaySignature,
+  type EncryptedResource,
+} from '@wxmesh/wechat-pay';
+import { Counter, register } from 'prom-client';
+import type { PaymentSecrets } from './adapters/secrets.js';
+import type { PaymentStore } from './adapters/payment-store.js';
+import type { RefundResource, TransactionResource } from './domain/order.js';
+import type { NotificationOutcome, Payments } from './payments.js';
+
+/** Notification bodies are small JSON; anything larger is refused before it is buffered. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+const outcomes =
+  (register.getSingleMetric('wxmesh_payment_notifications_total') as Counter<'outcome'> | undefined) ??
+  new Counter({
+    name: 'wxmesh_payment_notifications_total',
+    help: 'WeChat Pay notifications by outcome (applied, duplicate, anomaly, ignored, rejected_<reason>, failed, overloaded, timeout).',
+    labelNames: ['outcome'],
+  });
+
+class Answer {
+  constructor(
+    readonly status: number,
+    readonly message: string,
+  ) {}
+}
+
+/** A bounded work queue: at most `concurrency` running and `maxQueued` waiting; beyond that, refuse. */
+export function createWorkQueue(concurrency: number, maxQueued: number) {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async run<T>(work: () => Promise<T>): Promise<T> {
+      if (running >= concurrency) {
+        if (waiting.length >= maxQueued)
+          throw new Answer(503, 'too many notifications in progress; retry later');
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      } else running++;
+      try {
+        return await work();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else running--;
+      }
+    },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Answer(413, 'notification body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function reply(res: ServerResponse, status: number, message?: string): void {
+  if (res.headersSent || res.destroyed) return;
+  if (status === 204) {
+    res.writeHead(204).end();
+    return;
+  }
+  res
+    .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+    .end(JSON.stringify({ code: 'FAIL', message }));
+}
+
+/**
+ * The WeChat Pay notify webhook (`POST <path>` on the http port). In order, with no side effect
+ * before the signature is proven: the four `Wechatpay-*` headers, no SIGNTEST probe, timestamp
+ * within 300 s, the key `Wechatpay-Serial` names, the signature over the raw body bytes; then the
+ * nonce (a nonce reused for different content within the window is refused; the same signed
+ * message redelivered is not), the resource decrypted with the APIv3 key(s), and the effect
+ * applied through {@link Payments} (deduplicated on transaction_id / refund_id).
+ *
+ * Answers: 204 only once the state change is in Redis and its event acknowledged by Kafka (or
+ * there was nothing to do); 4xx for anything that is not a genuine notification; 5xx
+ * `{"code":"FAIL","message":...}` so WeChat Pay retries when the effect is not durable yet,
+ * the work queue is full, or `deadlineMs` passed (always well inside WeChat's 5 s).
+ */
+export function createNotifyWebhook(deps: {
+  path: string;
+  secrets: PaymentSecrets;
+  store: PaymentStore;
+  payments: Payments;
+  now: () => number;
+  logger: Logger;
+  deadlineMs: number;
+  queue: ReturnType<typeof createWorkQueue>;
+}): HttpRoute {
+  const { path, secrets, store, payments, now, logger, deadlineMs, queue } = deps;
+  const nonceWindowMs = 2 * DEFAULT_MAX_SKEW_SECONDS * 1000;
+
+  async function handle(req: IncomingMessage): Promise<NotificationOutcome> {
+    const body = await readBody(req);
+    const headers = signatureHeadersOf(req.headers);
+    const verified = verifyWechatpaySignature(secrets.platformKeys(), headers, body, { nowMs: now() });
+    if (!verified.ok) {
+      outcomes.inc({ outcome: `rejected_${verified.reason}` });
+      logger.warn({ reason: verified.reason, serial: headers.serial }, 'notification rejected');
+      throw new Answer(
+        verified.reason === 'missing-header' || verified.reason === 'bad-timestamp' ? 400 : 401,
+        verified.detail,
+      );
+    }
+    const contentFp = createHash('sha256').update(`${verified.timestamp}\n`).update(body).digest('base64url');
+    if (!(await store.claimNonce(verified.nonce, contentFp, nonceWindowMs))) {
+      outcomes.inc({ outcome: 'rejected_nonce-reused' });
+      throw new Answer(401, 'Wechatpay-Nonce was already used for another message');
+    }
+    let notification: { id?: string; event_type?: string; resource?: EncryptedResource };
+    try {
+      notification = JSON.parse(body.toString('utf8')) as typeof notification;
+    } catch {
+      throw new Answer(400, 'body is not JSON');
+    }
+    if (typeof notification.event_type !== 'string' || typeof notification.resource?.ciphertext !== 'string')
+      throw new Answer(400, 'not a WeChat Pay notification (event_type and resource required)');
+    let plain: unknown;
+    try {
+      plain = JSON.parse(decryptResource(secrets.apiV3Keys(), notification.resource).toString('utf8'));
+    } catch (err) {
+      // Genuinely signed by WeChat Pay, yet not decryptable: our APIv3 key is wrong or rotating.
+      // 5xx so WeChat retries once the key is fixed.
+      const why = err instanceof ResourceDecryptionError ? err.message : 'resource is not JSON';
+      logger.error({ notificationId: notification.id, why }, 'notification resource could not be decrypted');
+      throw new Answer(500, 'resource could not be decrypted');
+    }
+    const type = notification.event_type;
+    if (type.startsWith('TRANSACTION.'))
+      return payments.applyTransaction(plain as TransactionResource, 'notify');
+    if (type.startsWith('REFUND.')) return payments.applyRefund(plain as RefundResource);
+    logger.info({ type, notificationId: notification.id }, 'notification type not handled; acknowledged');
+    return 'ignored';
+  }
+
+  return async (req, res) => {
+    if (req.method !== 'POST' || req.url?.split('?', 1)[0] !== path) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Answer(503, 'not done within the deadline; retry')), deadlineMs);
+    });
+    try {
+      const outcome = await Promise.race([queue.run(() => handle(req)), deadline]);
+      outcomes.inc({ outcome });
+      reply(res, 204);
+    } catch (err) {
+      if (err instanceof Answer) {
+        if (err.status >= 500)
+          outcomes.inc({ outcome: err.status === 503 ? 'overloaded_or_timeout' : 'failed' });
+        reply(res, err.status, err.message);
+      } else {
+        outcomes.inc({ outcome: 'failed' });
+        logger.warn({ err }, 'notification not applied; WeChat Pay will retry');
+        reply(
+          res,
+          500,
+          err instanceof Error && err.name === 'NotDurableError' ? err.message : 'not applied; retry',
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return true;
+  };
+}
