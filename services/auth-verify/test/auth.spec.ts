@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { AuthVerifyService } from '@wxmesh/contracts';
+import { toJson } from '@bufbuild/protobuf';
+import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
 import kafkajs from 'kafkajs';
 import { startInfra, startServiceProcess, waitFor, type Infra, type ServiceProcess } from '@wxmesh/testing';
@@ -43,8 +44,10 @@ async function sandboxCall(method: string, path: string, body?: unknown) {
   return text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
 }
 
+const sessionKeys = new Set<string>();
 async function jsCode(openid: string, sessionKey = randomBytes(16).toString('base64')) {
   secretsSeen.add(sessionKey);
+  sessionKeys.add(sessionKey);
   const fixture = await sandboxCall('POST', '/sandbox/mp/js-codes', {
     appid: APPID,
     openid,
@@ -63,6 +66,7 @@ function startAuth() {
 }
 
 const errorMessages: string[] = [];
+const responses: string[] = [];
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -109,7 +113,20 @@ before(async () => {
     WECHAT_BREAKER_RESET: '1s',
   };
   auths.push(await startAuth());
-  auth = createClient(AuthVerifyService, createGrpcTransport({ baseUrl: `http://${auths[0]!.grpcAddress}` }));
+  auth = createClient(
+    AuthVerifyService,
+    createGrpcTransport({
+      baseUrl: `http://${auths[0]!.grpcAddress}`,
+      // Every answer is kept for the secret scan at the end.
+      interceptors: [
+        (next) => async (req) => {
+          const res = await next(req);
+          if (!res.stream) responses.push(JSON.stringify(toJson(res.method.output, res.message)));
+          return res;
+        },
+      ],
+    }),
+  );
 });
 
 after(async () => {
@@ -131,6 +148,15 @@ test('Login → VerifySession, and codes are single-use', async () => {
   assert.ok(touched.expiresAt!.seconds >= verified.expiresAt!.seconds);
 
   assert.equal(await codeOf(auth.login({ appid: APPID, jsCode: code })), 'InvalidArgument', 'a reused code');
+  const sessions = createClient(
+    SessionService,
+    createGrpcTransport({ baseUrl: `http://${session.grpcAddress}` }),
+  );
+  assert.equal(
+    (await sessions.listSessions({ openid })).sessions.length,
+    1,
+    'the refused login wrote nothing',
+  );
   await assert.rejects(
     auth.login({ appid: APPID, jsCode: 'never-issued' }),
     (err: ConnectError) => err.code === Code.InvalidArgument && /invalid or expired/.test(err.rawMessage),
@@ -172,6 +198,11 @@ test('DecryptUserData: verifies and decrypts with the stored session_key; a late
     );
   assert.equal(await bad({ encryptedData: 'not*base64' }), 'InvalidArgument');
   assert.equal(await bad({ iv: 'AAAA' }), 'InvalidArgument', 'iv of the wrong length');
+  assert.equal(
+    await bad({ encryptedData: 'A'.repeat(64 * 1024 + 4) }),
+    'InvalidArgument',
+    'an oversized payload',
+  );
   assert.equal(
     await bad({ rawData: sealed.rawData as string, signature: 'f'.repeat(40) }),
     'FailedPrecondition',
@@ -392,6 +423,7 @@ test('no secret in any log line or exported span', async () => {
   const logs = [...auths, session].flatMap((p) => p.logs.map((l) => JSON.stringify(l)));
   assert.ok(logs.length > 20, 'logs were captured');
   assert.ok(errorMessages.length > 10, 'error answers were captured');
+  assert.ok(responses.length > 10, 'answers were captured');
   const spanText = Buffer.concat(spanBodies).toString('latin1');
   for (const secret of secretsSeen) {
     for (const line of logs)
