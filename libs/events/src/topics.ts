@@ -101,11 +101,14 @@ export async function ensureBehaviourTopics(
         existing.has(topic)
           ? false
           : retry(
-              () =>
-                admin.createTopics({
-                  topics: [{ topic, numPartitions: partitions, replicationFactor, configEntries }],
-                  waitForLeaders: true,
-                }),
+              // A retry after a retriable failure finds the topic that attempt created: still ours.
+              (attempt) =>
+                admin
+                  .createTopics({
+                    topics: [{ topic, numPartitions: partitions, replicationFactor, configEntries }],
+                    waitForLeaders: true,
+                  })
+                  .then((created) => created || attempt > 1),
               RETRIABLE_METADATA,
             ).catch((err: unknown) => {
               throw creationError(topic, err);
