@@ -26,3 +26,11 @@ export {
   type EventProducerOptions,
 } from './producer.js';
 export type { EventsLogger } from './logger.js';
+export {
+  createEventConsumer,
+  DLQ_HEADERS,
+  KNOWN_EVENT_TYPES,
+  type ConsumedEvent,
+  type EventConsumer,
+  type EventConsumerOptions,
+} from './consumer.js';

@@ -90,6 +90,10 @@ export function validateInterceptor(validator: Validator): Interceptor {
         new ConnectError(`invalid ${inv.method.input.name}: ${details}`, Code.InvalidArgument),
       );
     }
-    return Promise.reject(result.error);
+    // A rule that fails to evaluate (e.g. a CEL timestamp() on a malformed date that passed a
+    // looser pattern) is still about the request's content, not a server fault.
+    return Promise.reject(
+      new ConnectError(`invalid ${inv.method.input.name}: ${result.error.message}`, Code.InvalidArgument),
+    );
   };
 }

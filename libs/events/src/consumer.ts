@@ -1,0 +1,451 @@
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { BehaviourEventSchema, type BehaviourEvent } from '@wxmesh/contracts';
+import { extractKafkaContext, wechatSpanAttributes } from '@wxmesh/telemetry';
+import kafkajs, {
+  type ConsumerConfig,
+  type EachBatchPayload,
+  type IHeaders,
+  type Kafka,
+  type KafkaMessage,
+} from 'kafkajs';
+import { register as globalRegister, type Registry } from 'prom-client';
+import {
+  decodeBehaviourEvent,
+  eventType,
+  identityOf,
+  SCHEMA_VERSION,
+  validateBehaviourEvent,
+} from './envelope.js';
+import { SILENT_LOGGER, type EventsLogger } from './logger.js';
+import { consumerMetrics } from './consumer-metrics.js';
+import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from './topics.js';
+
+/**
+ * Every payload type this build of the schema knows (`wxmesh.behaviour.v1.UserLoggedIn`, ...): the
+ * default registry of {@link createEventConsumer}. A record of any other type comes from a newer
+ * producer and is skipped, not failed.
+ */
+export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(
+  BehaviourEventSchema.fields.flatMap((field) =>
+    field.oneof?.name === 'payload' && field.message !== undefined ? [field.message.typeName] : [],
+  ),
+);
+
+/** One decoded, valid event handed to {@link EventConsumerOptions.apply}. */
+export interface ConsumedEvent {
+  readonly event: BehaviourEvent;
+  /** The payload's type name, e.g. `wxmesh.behaviour.v1.UserLoggedIn`. */
+  readonly type: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** The record's offset (kafkajs keeps offsets as decimal strings). */
+  readonly offset: string;
+  /** The event's CONSUMER span, child of the producer's span: run work under it to join the trace. */
+  readonly context: Context;
+}
+
+/** Options of {@link createEventConsumer}. */
+export interface EventConsumerOptions {
+  kafka: Kafka;
+  /** The consumer group; every process of one service shares it, a rebuild uses a fresh one. */
+  groupId: string;
+  /**
+   * Applies events of one partition, in offset order. It MUST be idempotent: after a crash or a
+   * rebalance the records after the last committed offset are delivered again, and during a
+   * rebalance two consumers can briefly hold the same partition. Resolve only once the effects
+   * are durable; throw to have the events retried (see {@link isTransient}).
+   */
+  apply(events: readonly ConsumedEvent[]): Promise<void>;
+  /**
+   * True for failures that say nothing about the event (the store is unreachable): those are
+   * retried until they pass or the consumer stops, and never dead-lettered. Anything else is the
+   * event's fault after {@link maxAttempts} attempts. Default: nothing is transient.
+   */
+  isTransient?(err: unknown): boolean;
+  /** Attempts of one event before it goes to the dead-letter topic (default 5). */
+  maxAttempts?: number;
+  /** First pause between attempts, doubled each time up to 5 s (default 100 ms). */
+  retryBackoffMs?: number;
+  /** Events per `apply` call (default 500); also how often offsets are resolved and heartbeats sent. */
+  chunkSize?: number;
+  /** Partitions processed at the same time (default 6), so one's store round trip overlaps another's decoding. */
+  partitionsConsumedConcurrently?: number;
+  /** Read a new group's partitions from offset 0 (default true: a new read model needs all history). */
+  fromBeginning?: boolean;
+  /** Default {@link BEHAVIOUR_TOPIC}. */
+  topic?: string;
+  /** Default {@link BEHAVIOUR_DLQ_TOPIC}. */
+  dlqTopic?: string;
+  /** Types applied; other types are skipped with a metric. Default {@link KNOWN_EVENT_TYPES}. */
+  knownTypes?: ReadonlySet<string>;
+  /** kafkajs consumer settings (session timeout, heartbeat interval, fetch sizes); `groupId` is ours. */
+  consumer?: Omit<ConsumerConfig, 'groupId'>;
+  logger?: EventsLogger;
+  /** Where the metrics go. Default: prom-client's global registry. */
+  registry?: Registry;
+  /** Injected for tests; default `Date.now`. */
+  now?: () => number;
+}
+
+/** A running consumer; see {@link createEventConsumer}. */
+export interface EventConsumer {
+  readonly groupId: string;
+  /** Connects, subscribes and starts consuming; resolves once the consumer runs (not when it joined). */
+  start(): Promise<void>;
+  /**
+   * Stops fetching, waits for the batch in flight, commits the resolved offsets and leaves the
+   * group, so another member takes the partitions over at once. Call it in graceful shutdown.
+   */
+  stop(): Promise<void>;
+  /**
+   * Per partition this consumer has processed, the next offset to process (all before it are
+   * applied, skipped or dead-lettered). A rebuild compares it with the high watermarks.
+   */
+  positions(): ReadonlyMap<number, bigint>;
+}
+
+/** Headers a dead letter carries besides the original record's own. */
+export const DLQ_HEADERS = {
+  error: 'dlq-error',
+  reason: 'dlq-reason',
+  attempts: 'dlq-attempts',
+  group: 'dlq-consumer-group',
+  topic: 'dlq-source-topic',
+  partition: 'dlq-source-partition',
+  offset: 'dlq-source-offset',
+  failedAt: 'dlq-failed-at',
+} as const;
+
+type DeadLetterReason = 'undecodable' | 'invalid' | 'apply_failed';
+
+const TRACER = trace.getTracer('@wxmesh/events', '0.1.0');
+const MAX_BACKOFF_MS = 5_000;
+
+/** Thrown out of a batch whose partition was revoked or whose consumer is stopping: nothing more is resolved. */
+class BatchAbandoned extends Error {}
+
+/**
+ * The consumer side of the behaviour topic: a kafkajs consumer group that decodes, validates and
+ * hands events to an idempotent `apply`, in per-partition order and in chunks (so the store can be
+ * written with one pipelined round trip per chunk).
+ *
+ * Delivery is at least once, and the design assumes it: offsets are resolved only after `apply`
+ * resolved (manual resolution, `eachBatchAutoResolve: false`), a heartbeat is sent and offsets are
+ * committed when due after every chunk, and a batch whose partition was revoked mid-way is
+ * abandoned at once (`isStale`). Whatever was applied but not committed is applied again by the
+ * next owner, which `apply` must tolerate.
+ *
+ * Records that cannot be applied never stall a partition:
+ * - unknown `event-type` (a newer producer), or a `schema-version` other than this build's:
+ *   skipped, counted in `wxmesh_events_skipped_total{reason}`; the topic keeps them forever, so a
+ *   rebuild after upgrading folds them in;
+ * - bytes that are not a `BehaviourEvent`, or an event breaking the schema's rules: dead-lettered
+ *   at once (no retry can fix them);
+ * - an event whose `apply` keeps failing: when a chunk fails, its events are retried one by one,
+ *   each up to `maxAttempts` times with backoff, then the record goes to the DLQ topic with the
+ *   error and the partition moves on. Failures `isTransient` calls transient are retried without
+ *   limit instead (a store outage must not empty the topic into the DLQ).
+ *
+ * A dead letter is the original key, value and headers plus the `dlq-*` headers
+ * ({@link DLQ_HEADERS}), written by an idempotent acks=all producer before the offset moves on.
+ *
+ * Each event is processed in a CONSUMER span `process <topic>` whose parent is the producer's span
+ * (from `traceparent`), with the `x-wx-*` identity in the context's baggage.
+ *
+ * Metrics (labelled by `group`): `wxmesh_events_consumed_total{result=applied|skipped|dead_lettered}`,
+ * `wxmesh_events_skipped_total{reason}`, `wxmesh_events_dead_lettered_total{reason}`,
+ * `wxmesh_events_apply_retries_total`, `wxmesh_events_apply_duration_seconds` (one `apply` call),
+ * `wxmesh_events_consumer_lag{topic,partition}` (high watermark minus next offset, after each chunk).
+ */
+export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
+  const topic = options.topic ?? BEHAVIOUR_TOPIC;
+  const dlqTopic = options.dlqTopic ?? BEHAVIOUR_DLQ_TOPIC;
+  const groupId = options.groupId;
+  const knownTypes = options.knownTypes ?? KNOWN_EVENT_TYPES;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const backoffMs = options.retryBackoffMs ?? 100;
+  const chunkSize = options.chunkSize ?? 500;
+  const isTransient = options.isTransient ?? (() => false);
+  const logger = options.logger ?? SILENT_LOGGER;
+  const now = options.now ?? Date.now;
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
+    throw new Error(`createEventConsumer: maxAttempts must be a positive integer, got ${maxAttempts}`);
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1)
+    throw new Error(`createEventConsumer: chunkSize must be a positive integer, got ${chunkSize}`);
+
+  const metrics = consumerMetrics(options.registry ?? globalRegister, groupId);
+  const consumer = options.kafka.consumer({ allowAutoTopicCreation: false, ...options.consumer, groupId });
+  const dlq = options.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+  });
+  const positions = new Map<number, bigint>();
+  let running = false;
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const assigned = new Set(payload.memberAssignment[topic] ?? []);
+    for (const partition of positions.keys()) {
+      if (!assigned.has(partition)) {
+        positions.delete(partition);
+        metrics.lag.remove({ topic, partition: String(partition) });
+      }
+    }
+    logger.info({ groupId, topic, partitions: [...assigned].sort((a, b) => a - b) }, 'consumer joined group');
+  });
+
+  const pause = async (ms: number, payload: EachBatchPayload) => {
+    const until = now() + ms;
+    while (now() < until) {
+      if (!payload.isRunning() || payload.isStale()) throw new BatchAbandoned();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, until - now())));
+    }
+    await payload.heartbeat();
+  };
+
+  /** Runs `fn` until it succeeds: transient failures without limit, others `limit` times. */
+  const withRetries = async <T>(
+    fn: () => Promise<T>,
+    payload: EachBatchPayload,
+    limit: number,
+  ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; attempts: number }> => {
+    let attempts = 0;
+    let delay = backoffMs;
+    for (;;) {
+      try {
+        return { ok: true, value: await fn() };
+      } catch (err) {
+        const transient = isTransient(err);
+        if (!transient) attempts++;
+        if (!transient && attempts >= limit) return { ok: false, error: err, attempts };
+        metrics.retries.inc();
+        if (transient) logger.warn({ err, groupId, topic }, 'transient failure; retrying');
+        await pause(delay, payload);
+        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+      }
+    }
+  };
+
+  const deadLetter = async (
+    message: KafkaMessage,
+    partition: number,
+    reason: DeadLetterReason,
+    error: unknown,
+    attempts: number,
+    payload: EachBatchPayload,
+  ) => {
+    const headers: IHeaders = {
+      ...message.headers,
+      [DLQ_HEADERS.error]: describe(error),
+      [DLQ_HEADERS.reason]: reason,
+      [DLQ_HEADERS.attempts]: String(attempts),
+      [DLQ_HEADERS.group]: groupId,
+      [DLQ_HEADERS.topic]: topic,
+      [DLQ_HEADERS.partition]: String(partition),
+      [DLQ_HEADERS.offset]: message.offset,
+      [DLQ_HEADERS.failedAt]: new Date(now()).toISOString(),
+    };
+    const sent = await withRetries(
+      () =>
+        dlq.send({
+          topic: dlqTopic,
+          acks: -1,
+          messages: [{ key: message.key, value: message.value, headers }],
+        }),
+      payload,
+      Number.POSITIVE_INFINITY,
+    );
+    if (!sent.ok) throw sent.error;
+    metrics.deadLettered.inc({ group: groupId, reason });
+    metrics.consumed.inc({ group: groupId, result: 'dead_lettered' });
+    logger.warn(
+      { groupId, topic, partition, offset: message.offset, reason, attempts, error: describe(error) },
+      'behaviour record dead-lettered',
+    );
+  };
+
+  /** Decodes a record; undefined when it was skipped or dead-lettered. */
+  const decode = async (
+    message: KafkaMessage,
+    partition: number,
+    payload: EachBatchPayload,
+  ): Promise<{ event: BehaviourEvent; type: string } | undefined> => {
+    const headerType = headerString(message.headers?.['event-type']);
+    if (headerType !== undefined && !knownTypes.has(headerType)) {
+      skip('unknown_type');
+      return undefined;
+    }
+    const version = headerString(message.headers?.['schema-version']);
+    if (version !== undefined && version !== SCHEMA_VERSION) {
+      skip('schema_version');
+      return undefined;
+    }
+    let event: BehaviourEvent;
+    try {
+      if (message.value === null) throw new Error('record has no value');
+      event = decodeBehaviourEvent(message.value);
+    } catch (err) {
+      await deadLetter(message, partition, 'undecodable', err, 1, payload);
+      return undefined;
+    }
+    if (event.payload.case === undefined && event.$unknown !== undefined && event.$unknown.length > 0) {
+      skip('unknown_type'); // a payload field this build does not know
+      return undefined;
+    }
+    try {
+      validateBehaviourEvent(event);
+    } catch (err) {
+      await deadLetter(message, partition, 'invalid', err, 1, payload);
+      return undefined;
+    }
+    const type = eventType(event);
+    if (!knownTypes.has(type)) {
+      skip('unknown_type');
+      return undefined;
+    }
+    return { event, type };
+  };
+
+  const skip = (reason: string) => {
+    metrics.skipped.inc({ group: groupId, reason });
+    metrics.consumed.inc({ group: groupId, result: 'skipped' });
+  };
+
+  const timedApply = async (events: readonly ConsumedEvent[]) => {
+    const end = metrics.applyDuration.startTimer();
+    try {
+      await options.apply(events);
+    } finally {
+      end();
+    }
+  };
+
+  const countApplied = (events: readonly ConsumedEvent[]) => {
+    const byType = new Map<string, number>();
+    for (const e of events) byType.set(e.type, (byType.get(e.type) ?? 0) + 1);
+    for (const [type, n] of byType) metrics.applied.inc({ group: groupId, type }, n);
+    metrics.consumed.inc({ group: groupId, result: 'applied' }, events.length);
+  };
+
+  const processChunk = async (messages: KafkaMessage[], payload: EachBatchPayload) => {
+    const { partition } = payload.batch;
+    const ready: { consumed: ConsumedEvent; span: Span; message: KafkaMessage }[] = [];
+    for (const message of messages) {
+      const decoded = await decode(message, partition, payload);
+      if (decoded === undefined) continue;
+      const parent = extractKafkaContext(message.headers ?? {});
+      const span = TRACER.startSpan(
+        `process ${topic}`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.destination.name': topic,
+            'messaging.operation.type': 'process',
+            'messaging.consumer.group.name': groupId,
+            'messaging.destination.partition.id': String(partition),
+            'messaging.kafka.offset': Number(message.offset),
+            'messaging.message.id': decoded.event.eventId,
+            ...wechatSpanAttributes(identityOf(decoded.event)),
+          },
+        },
+        parent,
+      );
+      ready.push({
+        consumed: {
+          event: decoded.event,
+          type: decoded.type,
+          topic,
+          partition,
+          offset: message.offset,
+          context: trace.setSpan(parent, span),
+        },
+        span,
+        message,
+      });
+    }
+    if (ready.length === 0) return;
+
+    const all = ready.map((r) => r.consumed);
+    const whole = await withRetries(() => timedApply(all), payload, 1);
+    if (whole.ok) {
+      for (const r of ready) r.span.end();
+      countApplied(all);
+      return;
+    }
+    // The chunk failed for a reason that is not transient: find the culprit
+    // by applying one event at a time (idempotent apply makes re-running the good ones harmless).
+    for (const r of ready) {
+      const one = await withRetries(() => timedApply([r.consumed]), payload, maxAttempts);
+      if (one.ok) {
+        countApplied([r.consumed]);
+        r.span.end();
+        continue;
+      }
+      r.span.recordException(one.error as Error);
+      r.span.setStatus({ code: SpanStatusCode.ERROR, message: describe(one.error) });
+      r.span.end();
+      await context.with(r.consumed.context, () =>
+        deadLetter(r.message, partition, 'apply_failed', one.error, one.attempts, payload),
+      );
+    }
+  };
+
+  const eachBatch = async (payload: EachBatchPayload) => {
+    const { batch } = payload;
+    const { partition, messages } = batch;
+    try {
+      for (let start = 0; start < messages.length; start += chunkSize) {
+        if (!payload.isRunning() || payload.isStale()) return;
+        const chunk = messages.slice(start, start + chunkSize);
+        await processChunk(chunk, payload);
+        const last = chunk[chunk.length - 1]!.offset;
+        payload.resolveOffset(last);
+        const next = BigInt(last) + 1n;
+        positions.set(partition, next);
+        metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - next));
+        await payload.heartbeat();
+        await payload.commitOffsetsIfNecessary();
+      }
+    } catch (err) {
+      if (err instanceof BatchAbandoned) return;
+      throw err;
+    }
+  };
+
+  return {
+    groupId,
+    async start() {
+      if (running) throw new Error('createEventConsumer: already started');
+      await dlq.connect();
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+      await consumer.run({
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 6,
+        eachBatch,
+      });
+      running = true;
+      logger.info({ groupId, topic, dlqTopic }, 'event consumer started');
+    },
+    async stop() {
+      running = false;
+      await consumer.disconnect();
+      await dlq.disconnect();
+    },
+    positions: () => positions,
+  };
+}
+
+function headerString(value: IHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return undefined;
+  return typeof first === 'string' ? first : first.toString('utf8');
+}
+
+function describe(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
+}

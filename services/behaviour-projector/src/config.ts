@@ -1,0 +1,64 @@
+import {
+  boolean,
+  commonServiceConfig,
+  defineConfig,
+  duration,
+  integer,
+  kafkaBrokers,
+  redisUrl,
+} from '@wxmesh/config';
+import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
+import { z } from 'zod';
+
+const topicName = () =>
+  z
+    .string()
+    .trim()
+    .regex(/^[0-9A-Za-z._-]{1,249}$/, 'expected a Kafka topic name (1..249 of [0-9A-Za-z._-])');
+
+/** The projector's configuration (service and rebuild command); durations like `500ms`, `6s`, `2m`. */
+export const projectorConfigSchema = defineConfig({
+  ...commonServiceConfig,
+  REDIS_URL: redisUrl(),
+  KAFKA_BROKERS: kafkaBrokers(),
+  /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
+  EVENTS_CREATE_TOPICS: boolean().default(true),
+  /** The behaviour topic consumed; only tests change it. */
+  EVENTS_TOPIC: topicName().default(BEHAVIOUR_TOPIC),
+  /** Where records that cannot be applied go; only tests change it. */
+  EVENTS_DLQ_TOPIC: topicName().default(BEHAVIOUR_DLQ_TOPIC),
+  /** The live consumer group; a rebuild uses `<group>.rebuild.<generation>`. */
+  CONSUMER_GROUP: z
+    .string()
+    .trim()
+    .regex(/^[0-9A-Za-z._-]{1,200}$/, 'expected 1..200 of [0-9A-Za-z._-]')
+    .default('behaviour-projector'),
+  /** How long the group waits for a silent member (a killed pod) before moving its partitions. */
+  CONSUMER_SESSION_TIMEOUT: duration().default(30_000),
+  /** Heartbeat interval; at most a third of CONSUMER_SESSION_TIMEOUT. */
+  CONSUMER_HEARTBEAT_INTERVAL: duration().default(3_000),
+  /** Attempts of one event before it is dead-lettered (transient Redis failures do not count). */
+  APPLY_MAX_ATTEMPTS: integer({ min: 1, max: 100 }).default(5),
+  /** First pause between attempts, doubling up to 5s. */
+  APPLY_RETRY_BACKOFF: duration().default(100),
+  /** Events applied per Redis round trip. */
+  APPLY_CHUNK: integer({ min: 1, max: 10_000 }).default(500),
+  /** Redis key prefix of the read models; tests sharing a Redis use their own. */
+  KEY_PREFIX: z
+    .string()
+    .regex(/^[0-9A-Za-z:._-]{1,64}$/, 'expected 1..64 of [0-9A-Za-z:._-]')
+    .default('wxm:projector:'),
+}).superRefine((config, ctx) => {
+  if (config.CONSUMER_HEARTBEAT_INTERVAL * 3 > config.CONSUMER_SESSION_TIMEOUT) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CONSUMER_HEARTBEAT_INTERVAL'],
+      message: 'must be at most a third of CONSUMER_SESSION_TIMEOUT',
+    });
+  }
+  if (config.EVENTS_TOPIC === config.EVENTS_DLQ_TOPIC) {
+    ctx.addIssue({ code: 'custom', path: ['EVENTS_DLQ_TOPIC'], message: 'must differ from EVENTS_TOPIC' });
+  }
+});
+
+export type ProjectorConfig = z.output<typeof projectorConfigSchema>;

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { behaviourEvent, type BehaviourPayloadInit } from '@wxmesh/events';
+import { cstDay, daysBetween, PoisonEventError, project } from './projection.js';
+
+const event = (payload: BehaviourPayloadInit, openid = 'o_user_1', at = Date.UTC(2025, 0, 31, 16, 30)) =>
+  behaviourEvent({
+    eventId: 'e-1',
+    aggregateId: 'user:1',
+    occurredAt: at,
+    producer: 'test',
+    wechat: { openid, appid: 'wx0123456789abcdef', unionid: 'un_1' },
+    payload,
+  });
+
+test("a login counts, and puts the user in the day's funnel by China Standard Time", () => {
+  const p = project(event({ case: 'userLoggedIn', value: { sessionId: 's' } }));
+  assert.deepEqual(p.incr, [['logins', 1]]);
+  assert.equal(p.eventType, 'user_logged_in');
+  assert.equal(p.at, Date.UTC(2025, 0, 31, 16, 30));
+  // 16:30 UTC on the 31st is 00:30 on 1 February in UTC+8.
+  assert.deepEqual(p.funnel, { appid: 'wx0123456789abcdef', day: '2025-02-01', step: 'logged_in' });
+  assert.equal(p.unionid, 'un_1');
+});
+
+test('payments and refunds add their amounts; phone and OAuth set flags', () => {
+  const paid = project(event({ case: 'paymentSucceeded', value: { payerTotal: 1234, amountTotal: 1300 } }));
+  assert.deepEqual(paid.incr, [
+    ['op', 1],
+    ['pt', 1234],
+  ]);
+  assert.equal(paid.funnel?.step, 'paid');
+  const refund = project(event({ case: 'refundSucceeded', value: { refundAmount: 99 } }));
+  assert.deepEqual(refund.incr, [
+    ['rf', 1],
+    ['rt', 99],
+  ]);
+  assert.equal(refund.funnel, undefined);
+  assert.equal(project(event({ case: 'phoneNumberBound', value: {} })).flag, 'phone');
+  assert.equal(project(event({ case: 'oauthAuthorized', value: {} })).flag, 'oauth');
+  const online = project(event({ case: 'userOnline', value: {} }));
+  assert.deepEqual([online.incr, online.flag, online.funnel], [[], undefined, undefined]);
+});
+
+test('events the read models cannot hold are poison', () => {
+  assert.throws(
+    () => project(event({ case: 'paymentSucceeded', value: { payerTotal: -1 } })),
+    (err: Error) => err instanceof PoisonEventError && /payer_total/.test(err.message),
+  );
+  assert.throws(() => project(event({ case: 'orderCreated', value: { amountTotal: -5 } })), PoisonEventError);
+  assert.throws(() => project(event({ case: 'userLoggedIn', value: {} }, 'has space')), PoisonEventError);
+  assert.throws(() => project(event({ case: 'userLoggedIn', value: {} }, '{tag}')), PoisonEventError);
+});
+
+test('days: UTC+8 dates and inclusive ranges across month ends', () => {
+  assert.equal(cstDay(Date.UTC(2024, 11, 31, 15, 59)), '2024-12-31');
+  assert.equal(cstDay(Date.UTC(2024, 11, 31, 16, 0)), '2025-01-01');
+  assert.deepEqual(daysBetween('2024-02-28', '2024-03-01'), ['2024-02-28', '2024-02-29', '2024-03-01']);
+  assert.deepEqual(daysBetween('2025-05-01', '2025-05-01'), ['2025-05-01']);
+});

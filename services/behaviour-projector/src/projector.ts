@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { createEventConsumer, type EventConsumer, type EventsLogger } from '@wxmesh/events';
+import { ReplyError } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import { Counter, register as globalRegister, type Registry } from 'prom-client';
+import type { ReadModelStore } from './adapters/read-models.js';
+import type { ProjectorConfig } from './config.js';
+import { PoisonEventError, project } from './domain/projection.js';
+
+/** Options of {@link createProjector}. */
+export interface ProjectorOptions {
+  kafka: Kafka;
+  store: ReadModelStore;
+  config: Pick<
+    ProjectorConfig,
+    | 'EVENTS_TOPIC'
+    | 'EVENTS_DLQ_TOPIC'
+    | 'CONSUMER_SESSION_TIMEOUT'
+    | 'CONSUMER_HEARTBEAT_INTERVAL'
+    | 'APPLY_MAX_ATTEMPTS'
+    | 'APPLY_RETRY_BACKOFF'
+    | 'APPLY_CHUNK'
+  >;
+  groupId: string;
+  /**
+   * The generations to write each chunk to, read after the chunk was fetched: the live projector
+   * passes `store.writeTargets` (active + shadow), a rebuild its own generation only.
+   */
+  targets: () => Promise<readonly string[]>;
+  logger?: EventsLogger;
+  registry?: Registry;
+}
+
+// Redis answers these while it cannot serve for now; any other reply error (a script error, a
+// wrong type) is about what was sent and will not pass on retry.
+const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|OOM|NOREPLICAS)\b/;
+
+/**
+ * What the projector retries without limit: Redis being unreachable or temporarily refusing.
+ * Poison events (the domain's {@link PoisonEventError}) and script errors are dead-lettered
+ * after the consumer's attempts instead.
+ */
+export function isTransientFailure(err: unknown): boolean {
+  if (err instanceof PoisonEventError) return false;
+  if (err instanceof ReplyError) return TRANSIENT_REPLY.test((err as Error).message);
+  return true;
+}
+
+/**
+ * The behaviour projector's consumer: folds every event of the topic into the read models of
+ * the target generations, one pipelined Redis round trip per chunk. Events already applied (by
+ * event_id) change nothing, so redeliveries after crashes and rebalances are harmless.
+ */
+export function createProjector(options: ProjectorOptions): EventConsumer {
+  const { config, store } = options;
+  const registry = options.registry ?? globalRegister;
+  const outcomes =
+    (registry.getSingleMetric('wxmesh_projector_events_total') as Counter<'group' | 'outcome'> | undefined) ??
+    new Counter({
+      name: 'wxmesh_projector_events_total',
+      help: 'Events folded into the active generation: new, or duplicate (already applied, nothing changed).',
+      labelNames: ['group', 'outcome'],
+      registers: [registry],
+    });
+  return createEventConsumer({
+    kafka: options.kafka,
+    groupId: options.groupId,
+    topic: config.EVENTS_TOPIC,
+    dlqTopic: config.EVENTS_DLQ_TOPIC,
+    maxAttempts: config.APPLY_MAX_ATTEMPTS,
+    retryBackoffMs: config.APPLY_RETRY_BACKOFF,
+    chunkSize: config.APPLY_CHUNK,
+    isTransient: isTransientFailure,
+    consumer: {
+      sessionTimeout: config.CONSUMER_SESSION_TIMEOUT,
+      heartbeatInterval: config.CONSUMER_HEARTBEAT_INTERVAL,
+      maxBytes: 10 << 20,
+    },
+    logger: options.logger,
+    registry,
+    async apply(events) {
+      const projections = events.map((e) => project(e.event));
+      const targets = await options.targets();
+      const { applied, duplicates } = await store.apply(targets, projections);
+      if (applied > 0) outcomes.inc({ group: options.groupId, outcome: 'new' }, applied);
+      if (duplicates > 0) outcomes.inc({ group: options.groupId, outcome: 'duplicate' }, duplicates);
+    },
+  });
+}
+
+/** A new generation name: time-ordered, unique (`g<ms base36>-<hex>`). */
+export function newGenerationId(now: () => number = Date.now, random = randomBytes): string {
+  return `g${now().toString(36)}-${random(3).toString('hex')}`;
+}

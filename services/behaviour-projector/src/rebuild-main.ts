@@ -1,0 +1,56 @@
+// `npm run -w services/behaviour-projector rebuild -- [--no-swap] [--keep-previous] [--drop-after 30s]`:
+// replays the behaviour topic into a new generation and swaps it in (see rebuild.ts). Prints one
+// JSON line with the result; exits non-zero on failure.
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { duration, loadConfigOrExit } from '@wxmesh/config';
+import { createLogger } from '@wxmesh/rpc';
+import { createReadModelStore } from './adapters/read-models.js';
+import { projectorConfigSchema } from './config.js';
+import { newGenerationId } from './projector.js';
+import { rebuildReadModels } from './rebuild.js';
+
+const { values } = parseArgs({
+  options: {
+    'no-swap': { type: 'boolean', default: false },
+    'keep-previous': { type: 'boolean', default: false },
+    'drop-after': { type: 'string', default: '30s' },
+    generation: { type: 'string' },
+  },
+});
+const dropAfter = duration().safeParse(values['drop-after']);
+if (!dropAfter.success) {
+  console.error(`--drop-after: expected a duration such as 30s, got ${values['drop-after']}`);
+  process.exit(2);
+}
+if (values.generation !== undefined && !/^[0-9A-Za-z_-]{1,40}$/.test(values.generation)) {
+  console.error('--generation: expected 1..40 of [0-9A-Za-z_-]');
+  process.exit(2);
+}
+
+const config = loadConfigOrExit(projectorConfigSchema);
+const logger = createLogger({ name: 'behaviour-projector-rebuild', level: config.LOG_LEVEL });
+const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
+const kafka = new Kafka({
+  clientId: `behaviour-projector-rebuild-${process.pid}`,
+  brokers: config.KAFKA_BROKERS,
+  logLevel: logLevel.WARN,
+});
+try {
+  const result = await rebuildReadModels({
+    kafka,
+    store: createReadModelStore(redis, { prefix: config.KEY_PREFIX, newGeneration: newGenerationId }),
+    config,
+    generation: values.generation ?? newGenerationId(),
+    swap: !values['no-swap'],
+    dropPreviousAfterMs: values['keep-previous'] ? undefined : dropAfter.data,
+    logger,
+  });
+  console.log(JSON.stringify({ msg: 'rebuild done', ...result }));
+  await redis.quit();
+  process.exit(0);
+} catch (err) {
+  logger.error({ err }, 'rebuild failed');
+  process.exit(1);
+}
