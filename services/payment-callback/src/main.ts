@@ -90,6 +90,7 @@ await runService('payment-callback', config, async ({ logger }) => {
     httpRoutes: [webhook],
     closers: [
       { name: 'sweeper', run: async () => clearInterval(sweeper) },
+      { name: 'wechatpay', run: async () => api.close() },
       { name: 'kafka', run: () => producer.disconnect() },
       { name: 'redis', run: () => redis.quit() },
       { name: 'secrets', run: async () => secrets.close() },

@@ -424,3 +424,36 @@ test('secret rotation: a new platform key bundle is trusted without a restart', 
   });
   assert.equal((await state(orderNo('rot'))).state, PaymentState.PAID);
 });
+
+test('WeChat Pay down: the breaker opens and CreateJsapiOrder fails fast with Unavailable, then recovers', async () => {
+  const faults = (method: string, body?: unknown) =>
+    fetch(`${sandbox.httpUrl}/sandbox/faults`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  await faults('POST', { path: '/v3/pay/transactions/jsapi', status: 503 });
+  let n = 0;
+  const attempt = async () => {
+    const started = performance.now();
+    try {
+      await order(`breaker-${n++}`);
+      return { code: 0, ms: performance.now() - started };
+    } catch (err) {
+      return { code: ConnectError.from(err).code, ms: performance.now() - started };
+    }
+  };
+  await waitFor(
+    async () => {
+      const { code, ms } = await attempt();
+      assert.equal(code, Code.Unavailable);
+      return ms < 50;
+    },
+    { timeoutMs: 15_000, message: 'orders fail fast once the breaker is open' },
+  );
+  await faults('DELETE');
+  await waitFor(async () => (await attempt()).code === 0, {
+    timeoutMs: 30_000,
+    message: 'orders succeed again through half-open once WeChat Pay heals',
+  });
+});

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from '@connectrpc/connect';
+import { BreakerOpenError, BreakerTimeoutError, createBreaker } from '@wxmesh/resilience';
 import {
   authorizationHeader,
   createNonce,
@@ -100,10 +101,41 @@ export function createWechatPayApi(options: {
     return json;
   }
 
+  // One breaker for the WeChat Pay API host: unreachable, 5xx, unverifiable or timed-out answers
+  // count against it (all Unavailable); WeChat Pay's business errors (4xx) do not. While it is open
+  // calls fail at once, so a WeChat Pay outage does not pile up requests waiting on timeouts.
+  const breaker = createBreaker(
+    'wechatpay.api',
+    (signal: AbortSignal, method: 'GET' | 'POST', pathAndQuery: string, body: string | undefined) =>
+      call(method, pathAndQuery, body, signal),
+    {
+      timeout: timeoutMs,
+      isFailure: (err) => err instanceof ConnectError && err.code === Code.Unavailable,
+    },
+  );
+  async function guarded(
+    method: 'GET' | 'POST',
+    pathAndQuery: string,
+    body: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    try {
+      return await breaker.fireWithSignal(signal, method, pathAndQuery, body);
+    } catch (err) {
+      if (err instanceof BreakerOpenError)
+        throw new ConnectError('WeChat Pay is unavailable (circuit open); retry later', Code.Unavailable);
+      if (err instanceof BreakerTimeoutError)
+        throw new ConnectError('WeChat Pay did not answer in time; retry later', Code.Unavailable);
+      throw err;
+    }
+  }
+
   return {
+    /** Stops the breaker's timers. */
+    close: () => breaker.shutdown(),
     /** Places a JSAPI order; resolves with the prepay_id. */
     async createJsapiOrder(order: JsapiOrderRequest, signal?: AbortSignal): Promise<string> {
-      const json = await call('POST', '/v3/pay/transactions/jsapi', JSON.stringify(order), signal);
+      const json = await guarded('POST', '/v3/pay/transactions/jsapi', JSON.stringify(order), signal);
       if (typeof json.prepay_id !== 'string')
         throw new ConnectError('WeChat Pay returned no prepay_id', Code.Unavailable);
       return json.prepay_id;
@@ -115,7 +147,7 @@ export function createWechatPayApi(options: {
       signal?: AbortSignal,
     ): Promise<TransactionResource | undefined> {
       try {
-        return (await call(
+        return (await guarded(
           'GET',
           `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${encodeURIComponent(mchid)}`,
           undefined,
