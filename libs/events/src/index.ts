@@ -34,3 +34,4 @@ export {
   type EventConsumer,
   type EventConsumerOptions,
 } from './consumer.js';
+export { createKafka, kafkaLogCreator } from './kafka-client.js';

@@ -1,8 +1,7 @@
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
-import { createEventProducer, ensureBehaviourTopics } from '@wxmesh/events';
+import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { createPeerClient, echoService, runService } from '@wxmesh/rpc';
 import { createWeChatApi } from '@wxmesh/wechat';
 import { createCentralToken } from './adapters/central-token.js';
@@ -21,11 +20,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     (err) => logger.error({ err }, 'secret file reload failed; keeping the previous value'),
   );
   const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
-  const kafka = new Kafka({
-    clientId: 'auth-verify',
-    brokers: config.KAFKA_BROKERS,
-    logLevel: logLevel.WARN,
-  });
+  const kafka = createKafka({ clientId: 'auth-verify', brokers: config.KAFKA_BROKERS, logger });
   if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
   const events = createEventProducer({ kafka, producer: 'auth-verify', logger });
   await events.connect();

@@ -1,7 +1,6 @@
-import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
-import { ensureBehaviourTopics } from '@wxmesh/events';
+import { ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { echoService, runService } from '@wxmesh/rpc';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
@@ -13,10 +12,10 @@ const config = loadConfigOrExit(projectorConfigSchema);
 await runService('behaviour-projector', config, async ({ logger }) => {
   const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
   await redis.connect();
-  const kafka = new Kafka({
+  const kafka = createKafka({
     clientId: `behaviour-projector-${process.pid}`,
     brokers: config.KAFKA_BROKERS,
-    logLevel: logLevel.WARN,
+    logger,
   });
   if (config.EVENTS_CREATE_TOPICS) {
     await ensureBehaviourTopics(kafka, {

@@ -1,7 +1,6 @@
-import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
-import { createEventProducer, ensureBehaviourTopics } from '@wxmesh/events';
+import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { echoService, runService } from '@wxmesh/rpc';
 import { createPaymentStore } from './adapters/payment-store.js';
 import { loadPaymentSecrets } from './adapters/secrets.js';
@@ -26,11 +25,7 @@ await runService('payment-callback', config, async ({ logger }) => {
   );
   const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
   await redis.connect();
-  const kafka = new Kafka({
-    clientId: 'payment-callback',
-    brokers: config.KAFKA_BROKERS,
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = createKafka({ clientId: 'payment-callback', brokers: config.KAFKA_BROKERS, logger });
   if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
   // A send gives up well inside the notify deadline; WeChat Pay's retry (or the sweeper) tries again.
   const producer = createEventProducer({

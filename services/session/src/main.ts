@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
-import { createEventProducer, ensureBehaviourTopics } from '@wxmesh/events';
+import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { echoService, runService } from '@wxmesh/rpc';
 import { createEventSink } from './adapters/event-sink.js';
 import { createPresenceStore } from './adapters/presence-store.js';
@@ -23,11 +22,7 @@ await runService('session', config, async ({ logger }) => {
   const subscriber = redis.duplicate();
   await Promise.all([redis.connect(), subscriber.connect()]);
 
-  const kafka = new Kafka({
-    clientId: `session-${replicaId}`,
-    brokers: config.KAFKA_BROKERS,
-    logLevel: logLevel.WARN,
-  });
+  const kafka = createKafka({ clientId: `session-${replicaId}`, brokers: config.KAFKA_BROKERS, logger });
   if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
   const producer = createEventProducer({ kafka, producer: 'session', logger });
   await producer.connect();
