@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import {
   create,
@@ -156,7 +157,9 @@ export function createPeerClient<S extends DescService>(
             ...options.breaker,
           },
         );
+  // Never aborted; every in-flight call without a signal of its own listens on it.
   const unbroken = new AbortController().signal;
+  setMaxListeners(0, unbroken);
 
   for (const method of service.methods) {
     if (method.methodKind === 'unary') {
