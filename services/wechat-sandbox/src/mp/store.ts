@@ -251,8 +251,9 @@ export function createMpStore(deps: {
     }
   }
 
+  // Rounded up: a token issued a millisecond ago still has its whole 7200 s, as WeChat reports it.
   const expiresIn = (table: Map<string, CredentialRecord>, value: string) =>
-    Math.max(0, Math.floor((table.get(value)!.expiresAt - clock()) / SECOND));
+    Math.max(0, Math.ceil((table.get(value)!.expiresAt - clock()) / SECOND));
 
   function takeCode<F>(
     table: Map<string, CodeEntry<F>>,
