@@ -15,7 +15,14 @@ import { toJson } from '@bufbuild/protobuf';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
 import kafkajs from 'kafkajs';
-import { startInfra, startServiceProcess, waitFor, type Infra, type ServiceProcess } from '@wxmesh/testing';
+import {
+  startInfra,
+  startServiceProcess,
+  waitFor,
+  waitForTopic,
+  type Infra,
+  type ServiceProcess,
+} from '@wxmesh/testing';
 
 const RUN = randomBytes(3).toString('hex');
 const APPID = 'wx00112233445566aa';
@@ -392,6 +399,7 @@ test('UserLoggedIn, PhoneNumberBound and OAuthAuthorized are on the behaviour to
     brokers: infra.kafkaBrokers.split(','),
     logLevel: kafkajs.logLevel.NOTHING,
   });
+  await waitForTopic(infra.kafkaBrokers, BEHAVIOUR_TOPIC);
   const consumer = kafka.consumer({ groupId: `auth-test-${RUN}` });
   const seen = new Map<string, Set<string>>();
   await consumer.connect();

@@ -4,7 +4,7 @@ import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { PaymentService, type BehaviourEvent } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
-import { startServiceProcess, waitFor, type ServiceProcess } from '@wxmesh/testing';
+import { startServiceProcess, waitForTopic, type ServiceProcess } from '@wxmesh/testing';
 import { encryptResource, responseSignatureMessage, rsaSign } from '@wxmesh/wechat-pay';
 import kafkajs from 'kafkajs';
 import type { DevPaymentSecrets } from '../scripts/dev-keys.js';
@@ -108,13 +108,7 @@ export async function collectEvents(brokers: string) {
     brokers: brokers.split(','),
     logLevel: kafkajs.logLevel.NOTHING,
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  await waitFor(async () => (await admin.listTopics()).includes(BEHAVIOUR_TOPIC), {
-    timeoutMs: 30_000,
-    message: 'topic exists',
-  });
-  await admin.disconnect();
+  await waitForTopic(brokers, BEHAVIOUR_TOPIC);
   const consumer = kafka.consumer({ groupId: `payment-test-${RUN}-${randomBytes(3).toString('hex')}` });
   const events: BehaviourEvent[] = [];
   await consumer.connect();

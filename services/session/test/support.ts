@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient, ConnectError, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { SessionService, type LiveMessage } from '@wxmesh/contracts';
-import { startServiceProcess, waitFor, type ServiceProcess } from '@wxmesh/testing';
+import { startServiceProcess, waitForTopic, type ServiceProcess } from '@wxmesh/testing';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
 import type { BehaviourEvent } from '@wxmesh/contracts';
 import kafkajs from 'kafkajs';
@@ -91,10 +91,7 @@ export async function collectEvents(brokers: string) {
     brokers: brokers.split(','),
     logLevel: kafkajs.logLevel.NOTHING,
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  await waitForTopic(admin);
-  await admin.disconnect();
+  await waitForTopic(brokers, BEHAVIOUR_TOPIC);
   const consumer = kafka.consumer({ groupId: `session-test-${RUN}-${randomBytes(3).toString('hex')}` });
   const events: BehaviourEvent[] = [];
   await consumer.connect();
@@ -106,11 +103,4 @@ export async function collectEvents(brokers: string) {
     },
   });
   return { events, stop: () => consumer.disconnect() };
-}
-
-async function waitForTopic(admin: kafkajs.Admin) {
-  await waitFor(async () => (await admin.listTopics()).includes(BEHAVIOUR_TOPIC), {
-    timeoutMs: 30_000,
-    message: `${BEHAVIOUR_TOPIC} exists`,
-  });
 }
