@@ -1,5 +1,5 @@
 // Known-answer tests against WeChat Pay's official Java SDK test material
-// (github.com/wechatpay-apiv3/wechatpay-java, core/src/test/...): the keys in ./fixtures are its
+// (github.com/wechatpay-apiv3/wechatpay-java, core/src/test/...): the keys in ../test/fixtures are its
 // test resources, and the expected values below are quoted from the named test files.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, verify, X509Certificate } from 'node:crypto';
@@ -24,7 +24,7 @@ import {
   type PlatformKeySet,
 } from './index.js';
 
-const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) => readFileSync(new URL(`../test/fixtures/${name}`, import.meta.url), 'utf8');
 const merchantKey = loadPrivateKey(fixture('merchant_private_key.pem'));
 const merchantCertPem = fixture('merchant_certificate.pem');
 const officialPublicKeyPem = fixture('wechat_pay_public_key.pem');
