@@ -14,17 +14,16 @@ import {
   VerifySessionRequestSchema,
 } from '@wxmesh/contracts';
 import { waitFor } from '@wxmesh/testing';
-import { bundle, callsPerCpuSecond, encodeRequest, otlpSink, spawnService } from './service-bench.js';
+import {
+  bundle,
+  callsPerCpuSecond,
+  serviceBenchOptions,
+  encodeRequest,
+  otlpSink,
+  spawnService,
+} from './service-bench.js';
 
-const OPTIONS = {
-  calls: Number(process.env.BENCH_CALLS ?? 10_000),
-  concurrency: Number(process.env.BENCH_CONCURRENCY ?? 32),
-  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-};
-if (!process.env.REDIS_URL || !process.env.KAFKA_BROKERS) {
-  console.error('auth bench: REDIS_URL and KAFKA_BROKERS must be set (run it through `npm run bench`)');
-  process.exit(2);
-}
+const OPTIONS = serviceBenchOptions('auth');
 const APPID = 'wx0123456789abcdef';
 const dir = fileURLToPath(new URL('../../tmp/bench/auth-secrets/', import.meta.url));
 mkdirSync(dir, { recursive: true });

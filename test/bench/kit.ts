@@ -2,12 +2,12 @@
 // batched and exported over OTLP) against a bare grpc-js echo server, measured in the same run.
 // Each server runs in its own process and reports its own CPU time, so the load generator's
 // cost is not counted. Rounds alternate kit/bare to spread machine noise over both.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { encode } from '../support/clients.js';
+import { bundle } from './service-bench.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -72,18 +72,7 @@ async function measure(server: BenchServer): Promise<number> {
 }
 
 // Servers run as production does: bundled by esbuild and started with plain node (see scripts/build.ts).
-const serverBundle = fileURLToPath(new URL('../../tmp/bench/bench-server.mjs', import.meta.url));
-execFileSync(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    fileURLToPath(new URL('../../scripts/build.ts', import.meta.url)),
-    fileURLToPath(new URL('./bench-server.ts', import.meta.url)),
-    serverBundle,
-  ],
-  { stdio: 'inherit' },
-);
+const serverBundle = bundle('test/bench/bench-server.ts', 'bench-server.mjs');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

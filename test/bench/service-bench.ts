@@ -10,6 +10,25 @@ import * as grpc from '@grpc/grpc-js';
 import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import { freePort } from '@wxmesh/testing';
 
+/**
+ * Calls, concurrency and rounds of a service benchmark, overridable by BENCH_CALLS,
+ * BENCH_CONCURRENCY and BENCH_ROUNDS. Exits with a message when Redis and Kafka are not given,
+ * since the services need them (`npm run bench` provides both).
+ */
+export function serviceBenchOptions(name: string): { calls: number; concurrency: number; rounds: number } {
+  if (!process.env.REDIS_URL || !process.env.KAFKA_BROKERS) {
+    console.error(
+      `${name} bench: REDIS_URL and KAFKA_BROKERS must be set (run it through \`npm run bench\`)`,
+    );
+    process.exit(2);
+  }
+  return {
+    calls: Number(process.env.BENCH_CALLS ?? 10_000),
+    concurrency: Number(process.env.BENCH_CONCURRENCY ?? 32),
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  };
+}
+
 /** Bundles an entry point with scripts/build.ts (esbuild), as production images do. */
 export function bundle(entry: string, out: string): string {
   const outPath = fileURLToPath(new URL(`../../tmp/bench/${out}`, import.meta.url));

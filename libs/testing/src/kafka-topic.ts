@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import { waitFor } from './wait-for.js';
 
@@ -27,4 +28,42 @@ export async function waitForTopic(brokers: string, topic: string, timeoutMs = 3
   } finally {
     await admin.disconnect();
   }
+}
+
+/** What {@link collectTopic} has read so far, and how to stop it. */
+export interface TopicCollector<T> {
+  /** Every record kept so far, in arrival order (per partition). */
+  readonly records: T[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Reads `topic` from the beginning with a fresh consumer group (after {@link waitForTopic}) and
+ * keeps what `keep` returns for each record whose key starts with `keyPrefix`, so a test sees
+ * only its own users' records on a broker other suites share. `keep` decodes; returning
+ * undefined drops the record.
+ */
+export async function collectTopic<T>(
+  brokers: string,
+  topic: string,
+  options: { keyPrefix: string; keep: (value: Buffer) => T | undefined },
+): Promise<TopicCollector<T>> {
+  await waitForTopic(brokers, topic);
+  const kafka = new kafkajs.Kafka({
+    clientId: 'wxmesh-testing-collector',
+    brokers: brokers.split(','),
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+  const consumer = kafka.consumer({ groupId: `collector-${randomUUID()}` });
+  const records: T[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (!message.key?.toString().startsWith(options.keyPrefix) || message.value === null) return;
+      const kept = options.keep(message.value);
+      if (kept !== undefined) records.push(kept);
+    },
+  });
+  return { records, stop: () => consumer.disconnect() };
 }

@@ -74,9 +74,13 @@ export function createAuthVerifyService(deps: AuthDeps) {
       );
   }
 
-  async function liveSession(token: string) {
+  /** The caller's live session (slid when `touch`); Unauthenticated when session does not know it. */
+  async function liveSession(token: string, touch = false) {
     try {
-      return (await session.getSession({ sessionToken: token })).session!;
+      const answer = touch
+        ? await session.touchSession({ sessionToken: token })
+        : await session.getSession({ sessionToken: token });
+      return answer.session!;
     } catch (err) {
       if (err instanceof ConnectError && err.code === Code.NotFound)
         throw new ConnectError(UNKNOWN_SESSION, Code.Unauthenticated);
@@ -136,22 +140,14 @@ export function createAuthVerifyService(deps: AuthDeps) {
     },
 
     async verifySession(request) {
-      try {
-        const s = request.touch
-          ? (await session.touchSession({ sessionToken: request.sessionToken })).session!
-          : (await session.getSession({ sessionToken: request.sessionToken })).session!;
-        return {
-          sessionId: s.sessionId,
-          appid: s.appid,
-          openid: s.openid,
-          unionid: s.unionid,
-          expiresAt: s.expiresAt,
-        };
-      } catch (err) {
-        if (err instanceof ConnectError && err.code === Code.NotFound)
-          throw new ConnectError(UNKNOWN_SESSION, Code.Unauthenticated);
-        throw err;
-      }
+      const s = await liveSession(request.sessionToken, request.touch);
+      return {
+        sessionId: s.sessionId,
+        appid: s.appid,
+        openid: s.openid,
+        unionid: s.unionid,
+        expiresAt: s.expiresAt,
+      };
     },
 
     async decryptUserData(request) {

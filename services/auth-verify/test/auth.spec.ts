@@ -14,12 +14,11 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { toJson } from '@bufbuild/protobuf';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
-import kafkajs from 'kafkajs';
 import {
   startInfra,
   startServiceProcess,
   waitFor,
-  waitForTopic,
+  collectTopic,
   type Infra,
   type ServiceProcess,
 } from '@wxmesh/testing';
@@ -394,34 +393,25 @@ test('WeChat down: the breaker opens, Login fails fast with Unavailable, VerifyS
 });
 
 test('UserLoggedIn, PhoneNumberBound and OAuthAuthorized are on the behaviour topic', async () => {
-  const kafka = new kafkajs.Kafka({
-    clientId: `auth-test-${RUN}`,
-    brokers: infra.kafkaBrokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  await waitForTopic(infra.kafkaBrokers, BEHAVIOUR_TOPIC);
-  const consumer = kafka.consumer({ groupId: `auth-test-${RUN}` });
-  const seen = new Map<string, Set<string>>();
-  await consumer.connect();
-  await consumer.subscribe({ topic: BEHAVIOUR_TOPIC, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const event = decodeBehaviourEvent(message.value!);
-      if (event.producer !== 'auth-verify' || !event.wechat?.openid.startsWith(`o_${RUN}_`)) return;
-      if (!seen.has(event.payload.case!)) seen.set(event.payload.case!, new Set());
-      seen.get(event.payload.case!)!.add(event.wechat.openid);
+  const events = await collectTopic(infra.kafkaBrokers, BEHAVIOUR_TOPIC, {
+    keyPrefix: `o_${RUN}_`,
+    keep: (value) => {
+      const event = decodeBehaviourEvent(value);
+      return event.producer === 'auth-verify' ? event : undefined;
     },
   });
+  const seen = (kind: string, openid: string) =>
+    events.records.some((e) => e.payload.case === kind && e.wechat?.openid === openid);
   try {
     await waitFor(
       () =>
-        seen.get('userLoggedIn')?.has(`o_${RUN}_login`) === true &&
-        seen.get('phoneNumberBound')?.has(`o_${RUN}_phone`) === true &&
-        seen.get('oauthAuthorized')?.has(`o_${RUN}_oauth`) === true,
+        seen('userLoggedIn', `o_${RUN}_login`) &&
+        seen('phoneNumberBound', `o_${RUN}_phone`) &&
+        seen('oauthAuthorized', `o_${RUN}_oauth`),
       { timeoutMs: 20_000, message: 'the three auth events for this run' },
     );
   } finally {
-    await consumer.disconnect();
+    await events.stop();
   }
 });
 

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { PaymentService, type BehaviourEvent } from '@wxmesh/contracts';
+import { PaymentService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
-import { startServiceProcess, waitForTopic, type ServiceProcess } from '@wxmesh/testing';
+import { collectTopic, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import { encryptResource, responseSignatureMessage, rsaSign } from '@wxmesh/wechat-pay';
-import kafkajs from 'kafkajs';
 import type { DevPaymentSecrets } from '../scripts/dev-keys.js';
 
 export const RUN = randomBytes(4).toString('hex');
@@ -103,23 +102,11 @@ export async function post(url: string, n: { body: string; headers: Record<strin
 
 /** Collects behaviour events for this run's users from the topic, from the beginning. */
 export async function collectEvents(brokers: string) {
-  const kafka = new kafkajs.Kafka({
-    clientId: `payment-test-${RUN}`,
-    brokers: brokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
+  const collector = await collectTopic(brokers, BEHAVIOUR_TOPIC, {
+    keyPrefix: `o_${RUN}_`,
+    keep: decodeBehaviourEvent,
   });
-  await waitForTopic(brokers, BEHAVIOUR_TOPIC);
-  const consumer = kafka.consumer({ groupId: `payment-test-${RUN}-${randomBytes(3).toString('hex')}` });
-  const events: BehaviourEvent[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic: BEHAVIOUR_TOPIC, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (!message.key?.toString().startsWith(`o_${RUN}_`)) return;
-      events.push(decodeBehaviourEvent(message.value!));
-    },
-  });
-  return { events, stop: () => consumer.disconnect() };
+  return { events: collector.records, stop: collector.stop };
 }
 
 /** The pid of the Kafka JVM started in `dir` (by its own config path), to pause it. */

@@ -2,10 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createClient, ConnectError, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { SessionService, type LiveMessage } from '@wxmesh/contracts';
-import { startServiceProcess, waitForTopic, type ServiceProcess } from '@wxmesh/testing';
+import { collectTopic, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
-import type { BehaviourEvent } from '@wxmesh/contracts';
-import kafkajs from 'kafkajs';
 
 export type SessionClient = Client<typeof SessionService>;
 
@@ -86,21 +84,9 @@ export function attach(client: SessionClient, sessionToken: string): Channel {
 
 /** Collects behaviour events for this run's users from the topic, from the beginning. */
 export async function collectEvents(brokers: string) {
-  const kafka = new kafkajs.Kafka({
-    clientId: `session-test-${RUN}`,
-    brokers: brokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
+  const collector = await collectTopic(brokers, BEHAVIOUR_TOPIC, {
+    keyPrefix: `o_${RUN}_`,
+    keep: decodeBehaviourEvent,
   });
-  await waitForTopic(brokers, BEHAVIOUR_TOPIC);
-  const consumer = kafka.consumer({ groupId: `session-test-${RUN}-${randomBytes(3).toString('hex')}` });
-  const events: BehaviourEvent[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic: BEHAVIOUR_TOPIC, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (!message.key?.toString().startsWith(`o_${RUN}_`)) return;
-      events.push(decodeBehaviourEvent(message.value!));
-    },
-  });
-  return { events, stop: () => consumer.disconnect() };
+  return { events: collector.records, stop: collector.stop };
 }
