@@ -1,4 +1,4 @@
-// A server process for the benchmarks, started by the bench driver with `fork` so it can report
+// A server process for the benchmarks, started by the bench driver with an IPC channel so it can report
 // its own CPU time over IPC: `kit` is the wxmesh kit serving the echo service with tracing on
 // (BatchSpanProcessor exporting OTLP to the driver's sink), `kit-notrace` the same with tracing a
 // no-op (to show what tracing itself costs), `bare` is a plain grpc-js server with
@@ -69,7 +69,6 @@ function startBare(): Promise<number> {
 const port = kind === 'bare' ? await startBare() : await startKit(kind === 'kit');
 process.on('message', (message) => {
   if (message === 'cpu') process.send!({ cpu: process.cpuUsage() });
-  if (message === 'exit') process.exit(0);
   if (message === 'exit') process.exit(0);
 });
 process.send!({ port });

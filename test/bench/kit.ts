@@ -1,8 +1,9 @@
 // `npm run bench:kit`: CPU microseconds per unary call on the kit's grpc port (tracing on, spans
 // batched and exported over OTLP) against a bare grpc-js echo server, measured in the same run.
 // Each server runs in its own process and reports its own CPU time, so the load generator's
-// cost is not counted. Rounds alternate kit/bare to spread machine noise over both.
-import { fork, type ChildProcess } from 'node:child_process';
+// cost is not counted. Rounds rotate kit/untraced/bare to spread machine noise over all three.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -13,6 +14,19 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
+// With two or more CPUs the servers run pinned to CPU 1 and this driver (the load generator) to
+// CPU 0, so the measured server never competes with the client for a core: without it the
+// per-call CPU of the same server varied by half between rounds.
+const PIN = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && hasTaskset();
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface BenchServer {
   child: ChildProcess;
   port: number;
@@ -20,9 +34,16 @@ interface BenchServer {
 }
 
 async function startServer(kind: 'kit' | 'kit-notrace' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
-  const child = fork(serverBundle, [kind], {
-    execArgv: (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+  const node = [
+    process.execPath,
+    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+    serverBundle,
+    kind,
+  ];
+  const command = PIN ? ['taskset', '-c', '1', ...node] : node;
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, BENCH_OTLP_ENDPOINT: otlpEndpoint },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
@@ -96,10 +117,17 @@ for (const server of [kit, untraced, bare]) await load(server.port, Math.min(5_0
 const kitPerCall: number[] = [];
 const untracedPerCall: number[] = [];
 const barePerCall: number[] = [];
+// The order rotates each round, so no server is always measured first (or right after another).
+const order: [BenchServer, number[]][] = [
+  [kit, kitPerCall],
+  [untraced, untracedPerCall],
+  [bare, barePerCall],
+];
 for (let round = 0; round < ROUNDS; round++) {
-  kitPerCall.push((await measure(kit)) / CALLS);
-  untracedPerCall.push((await measure(untraced)) / CALLS);
-  barePerCall.push((await measure(bare)) / CALLS);
+  for (let i = 0; i < order.length; i++) {
+    const [server, samples] = order[(round + i) % order.length]!;
+    samples.push((await measure(server)) / CALLS);
+  }
 }
 for (const server of [kit, untraced, bare]) server.child.send('exit');
 sink.close();
@@ -108,7 +136,8 @@ const kitUs = median(kitPerCall);
 const untracedUs = median(untracedPerCall);
 const bareUs = median(barePerCall);
 console.log(
-  `kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only`,
+  `kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only` +
+    (PIN ? ' (servers on CPU 1, load generator on CPU 0)' : ''),
 );
 console.log(
   `  kit grpc port (tracing on, batch OTLP export; ${exports} export requests): ${kitUs.toFixed(1)} µs CPU/call`,
