@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
@@ -7,9 +9,12 @@ import { createWeChatApi } from '@wxmesh/wechat';
 import { createCentralToken } from './adapters/central-token.js';
 import { createOAuthStore } from './adapters/oauth-store.js';
 import { loadSecrets } from './adapters/secrets.js';
+import { createSessionEndedFeed, type SessionEndedFeed } from './adapters/session-ended-feed.js';
 import { createWeChatGateway } from './adapters/wechat-gateway.js';
 import { authConfigSchema } from './config.js';
-import { createAuthVerifyService } from './service.js';
+import { createVerifyCache } from './domain/verify-cache.js';
+import { createAuthVerifyService, type VerifyAnswer } from './service.js';
+import { createVerifyCacheMetrics } from './verify-cache-metrics.js';
 
 const config = loadConfigOrExit(authConfigSchema);
 
@@ -29,6 +34,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     resetMs: config.WECHAT_BREAKER_RESET,
   });
   const session = createPeerClient(SessionService, { address: config.SESSION_ADDR });
+  const verifyCache = config.VERIFY_CACHE_TTL > 0 ? await startVerifyCache() : undefined;
   const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
 
   const accessTokens = createCentralToken({
@@ -72,6 +78,38 @@ await runService('auth-verify', config, async ({ logger }) => {
   }, 60_000);
   proactive.unref();
 
+  /**
+   * VerifySession's cache and its private SessionEnded feed. The group id is unique to this
+   * process (host name plus random): a second member would take half the partitions and its
+   * revocations would go unseen here.
+   */
+  async function startVerifyCache() {
+    const metrics = createVerifyCacheMetrics(() => cache.size);
+    const cache = createVerifyCache<VerifyAnswer>({
+      maxEntries: config.VERIFY_CACHE_MAX,
+      ttlMs: config.VERIFY_CACHE_TTL,
+      now,
+      onServingChange: (serving) => metrics.feedHealthy(serving),
+      onInvalidated: (cause, entries) => metrics.invalidated(cause, entries),
+      onStoreRefused: () => metrics.storeRefused(),
+    });
+    const replica = `${hostname()
+      .slice(0, 48)
+      .replace(/[^0-9A-Za-z._-]/g, '-')}-${randomBytes(4).toString('hex')}`;
+    const feed: SessionEndedFeed = createSessionEndedFeed({
+      kafka,
+      groupId: `auth-verify.verify-cache.${replica}`,
+      staleMs: config.VERIFY_CACHE_FEED_STALE,
+      now,
+      onSessionEnded: (sessionId) => cache.invalidate(sessionId),
+      onFresh: (until) => cache.feedFreshUntil(until),
+      onDown: () => cache.feedDown(),
+      logger,
+    });
+    await feed.start();
+    return { cache, metrics, feed };
+  }
+
   return {
     services: [
       createAuthVerifyService({
@@ -87,11 +125,13 @@ await runService('auth-verify', config, async ({ logger }) => {
         now,
         sessionKeyTtlMs: config.SESSION_KEY_TTL,
         oauthRefreshTtlMs: config.OAUTH_REFRESH_TTL,
+        verifyCache,
       }),
       echoService,
     ],
     closers: [
       { name: 'timers', run: async () => clearInterval(proactive) },
+      { name: 'verify-cache feed', run: async () => verifyCache?.feed.stop() },
       { name: 'clients', run: async () => (session.close(), wechat.close(), secrets.close()) },
       { name: 'kafka', run: () => events.disconnect() },
       { name: 'redis', run: () => redis.quit() },

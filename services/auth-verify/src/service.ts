@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { AuthVerifyService, type SessionService } from '@wxmesh/contracts';
 import { behaviourEvent, type EventProducer } from '@wxmesh/events';
@@ -16,6 +16,13 @@ import type { CentralTokens } from './adapters/central-token.js';
 import type { OAuthStore } from './adapters/oauth-store.js';
 import type { Secrets } from './adapters/secrets.js';
 import { weChatFailure, type WeChatGateway } from './adapters/wechat-gateway.js';
+import type { VerifiedSession, VerifyCache } from './domain/verify-cache.js';
+import type { VerifyCacheMetrics } from './verify-cache-metrics.js';
+
+/** A VerifySession answer, as cached. */
+export interface VerifyAnswer extends VerifiedSession {
+  readonly expiresAt: Timestamp | undefined;
+}
 
 /** What the handlers need; built by main.ts. */
 export interface AuthDeps {
@@ -31,6 +38,8 @@ export interface AuthDeps {
   readonly now: () => number;
   readonly sessionKeyTtlMs: number;
   readonly oauthRefreshTtlMs: number;
+  /** VerifySession's cache of successful answers; absent when `VERIFY_CACHE_TTL=0`. */
+  readonly verifyCache?: { cache: VerifyCache<VerifyAnswer>; metrics: VerifyCacheMetrics };
 }
 
 const UNKNOWN_SESSION = 'session token is unknown, expired or revoked; log in again';
@@ -140,14 +149,24 @@ export function createAuthVerifyService(deps: AuthDeps) {
     },
 
     async verifySession(request) {
-      const s = await liveSession(request.sessionToken, request.touch);
-      return {
-        sessionId: s.sessionId,
-        appid: s.appid,
-        openid: s.openid,
-        unionid: s.unionid,
-        expiresAt: s.expiresAt,
-      };
+      const { sessionToken, touch } = request;
+      if (deps.verifyCache === undefined) return answerOf(await liveSession(sessionToken, touch));
+      const { cache, metrics } = deps.verifyCache;
+      // touch writes at session, so it always goes there; its answer may refresh the entry.
+      if (!cache.serving()) {
+        if (!touch) metrics.lookup('bypass');
+        return answerOf(await liveSession(sessionToken, touch));
+      }
+      const key = cache.keyOf(sessionToken);
+      if (!touch) {
+        const hit = cache.get(key);
+        metrics.lookup(hit === undefined ? 'miss' : 'hit');
+        if (hit !== undefined) return hit;
+      }
+      const ticket = cache.begin();
+      const answer = answerOf(await liveSession(sessionToken, touch));
+      if (answer.expiresAt !== undefined) cache.store(ticket, key, answer, timestampMs(answer.expiresAt));
+      return answer;
     },
 
     async decryptUserData(request) {
@@ -331,6 +350,22 @@ export function createAuthVerifyService(deps: AuthDeps) {
       return { refreshed, accessToken: token.value, expiresAt: timestampFromMs(token.expiresAt) };
     },
   });
+}
+
+function answerOf(s: {
+  sessionId: string;
+  appid: string;
+  openid: string;
+  unionid: string;
+  expiresAt?: Timestamp;
+}): VerifyAnswer {
+  return {
+    sessionId: s.sessionId,
+    appid: s.appid,
+    openid: s.openid,
+    unionid: s.unionid,
+    expiresAt: s.expiresAt,
+  };
 }
 
 function grantOf(

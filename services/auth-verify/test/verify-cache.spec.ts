@@ -1,0 +1,282 @@
+// VerifySession's cache end to end: session and two auth-verify replicas as real processes on real
+// Redis and Kafka. The cache TTL is long (10 min) so only an invalidation can explain a cached
+// token going Unauthenticated within the deadlines below.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import { AuthVerifyService, RevokeReason, SessionService } from '@wxmesh/contracts';
+import {
+  startInfra,
+  startKafka,
+  startServiceProcess,
+  waitFor,
+  type Infra,
+  type KafkaBroker,
+  type ServiceProcess,
+} from '@wxmesh/testing';
+
+const RUN = randomBytes(3).toString('hex');
+const APPID = 'wx00112233445566aa';
+/** How fast a revocation must reach every replica: the event's trip through Kafka, with slack for 2 busy cores. */
+const INVALIDATION_DEADLINE_MS = 3_000;
+const FEED_STALE = 2_000;
+
+let infra: Infra<{ redis: true; kafka: true }>;
+let session: ServiceProcess;
+let sessions: Client<typeof SessionService>;
+const replicas: ServiceProcess[] = [];
+let authEnv: Record<string, string>;
+
+const clientOf = (p: ServiceProcess) =>
+  createClient(AuthVerifyService, createGrpcTransport({ baseUrl: `http://${p.grpcAddress}` }));
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    return Code[ConnectError.from(err).code]!;
+  }
+}
+
+/** The sum of a metric's samples whose labels include every `labels` pair; 0 when absent. */
+async function metric(p: ServiceProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${p.httpUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const have = match[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/** Calls session has served for `method` (its kit's RPC histogram). */
+const sessionCalls = (method: string) =>
+  metric(session, 'wxmesh_rpc_server_duration_seconds_count', { rpc_method: method });
+const lookups = (p: ServiceProcess, result: 'hit' | 'miss' | 'bypass') =>
+  metric(p, 'wxmesh_auth_verify_cache_lookups_total', { result });
+
+async function startAuth(env: Record<string, string> = {}) {
+  const p = await startServiceProcess('auth-verify', { env: { ...authEnv, ...env }, timeoutMs: 30_000 });
+  await waitFor(async () => (await metric(p, 'wxmesh_auth_verify_cache_feed_healthy')) === 1, {
+    timeoutMs: 30_000,
+    message: 'the replica’s SessionEnded feed is healthy',
+  });
+  return p;
+}
+
+async function newSession(user: string) {
+  const created = await sessions.createSession({ appid: APPID, openid: `o_${RUN}_${user}` });
+  return created.sessionToken;
+}
+
+/** Verifies `token` on `p` until it is served from the cache (a miss first, then a hit). */
+async function cacheOn(p: ServiceProcess, token: string) {
+  const client = clientOf(p);
+  const hits = await lookups(p, 'hit');
+  await client.verifySession({ sessionToken: token });
+  await client.verifySession({ sessionToken: token });
+  assert.equal(await lookups(p, 'hit'), hits + 1, 'the second verify was a cache hit');
+}
+
+async function unauthenticatedEverywhere(token: string, on: ServiceProcess[], what: string) {
+  const started = performance.now();
+  await waitFor(
+    async () =>
+      (await Promise.all(on.map((p) => codeOf(clientOf(p).verifySession({ sessionToken: token }))))).every(
+        (c) => c === 'Unauthenticated',
+      ),
+    { timeoutMs: INVALIDATION_DEADLINE_MS, message: `${what}: Unauthenticated on every replica` },
+  );
+  return performance.now() - started;
+}
+
+before(async () => {
+  infra = await startInfra({ redis: true, kafka: true });
+  const dir = mkdtempSync(join(tmpdir(), 'auth-verify-cache-test-'));
+  writeFileSync(join(dir, 'app-secret'), `${APPID}=app-secret-${randomBytes(12).toString('hex')}\n`);
+  writeFileSync(join(dir, 'encryption-key'), randomBytes(32).toString('base64'));
+  const shared = { REDIS_URL: infra.redisUrl, KAFKA_BROKERS: infra.kafkaBrokers };
+  session = await startServiceProcess('session', {
+    env: { ...shared, SESSION_MAX_PER_USER: '3' },
+    timeoutMs: 30_000,
+  });
+  sessions = createClient(SessionService, createGrpcTransport({ baseUrl: `http://${session.grpcAddress}` }));
+  authEnv = {
+    ...shared,
+    SESSION_ADDR: session.grpcAddress,
+    WECHAT_API_BASE_URL: 'http://127.0.0.1:9', // WeChat is never called here
+    WECHAT_APP_SECRET_FILE: join(dir, 'app-secret'),
+    SESSION_KEY_ENCRYPTION_KEY_FILE: join(dir, 'encryption-key'),
+    VERIFY_CACHE_TTL: '10m',
+    VERIFY_CACHE_FEED_STALE: `${FEED_STALE}ms`,
+  };
+  replicas.push(...(await Promise.all([startAuth(), startAuth()])));
+});
+
+after(async () => {
+  for (const p of [...replicas, session]) if (p && p.child.exitCode === null) p.child.kill('SIGKILL');
+  await infra?.stop();
+});
+
+test('the cache serves: 20 more verifies of a token reach session not at all', async () => {
+  const [a] = replicas as [ServiceProcess];
+  const token = await newSession('serve');
+  const client = clientOf(a);
+  const first = await client.verifySession({ sessionToken: token });
+  const before = await sessionCalls('GetSession');
+  const hits = await lookups(a, 'hit');
+  for (let i = 0; i < 20; i++) {
+    const again = await client.verifySession({ sessionToken: token });
+    assert.deepEqual(
+      [again.sessionId, again.openid, again.appid, timestampMs(again.expiresAt!)],
+      [first.sessionId, `o_${RUN}_serve`, APPID, timestampMs(first.expiresAt!)],
+    );
+  }
+  assert.equal(await sessionCalls('GetSession'), before, 'no GetSession for cached answers');
+  assert.equal(await lookups(a, 'hit'), hits + 20);
+
+  // Failures are never cached: an unknown token goes to session every time.
+  const forged = `${token.slice(0, -4)}AAAA`;
+  const misses = await sessionCalls('GetSession');
+  for (let i = 0; i < 3; i++)
+    assert.equal(await codeOf(client.verifySession({ sessionToken: forged })), 'Unauthenticated');
+  assert.equal(await sessionCalls('GetSession'), misses + 3);
+});
+
+test('RevokeSession: a cached token is Unauthenticated on both replicas within the deadline', async () => {
+  const token = await newSession('revoke');
+  for (const p of replicas) await cacheOn(p, token);
+  const ended = await Promise.all(
+    replicas.map((p) =>
+      metric(p, 'wxmesh_auth_verify_cache_invalidations_total', { cause: 'session_ended' }),
+    ),
+  );
+  const { revoked } = await sessions.revokeSession({
+    target: { case: 'sessionToken', value: token },
+    reason: RevokeReason.REVOCATION,
+  });
+  assert.ok(revoked);
+  const ms = await unauthenticatedEverywhere(token, replicas, 'revoked');
+  console.log(`revocation reached both replicas' caches in ${ms.toFixed(0)} ms`);
+  for (const [i, p] of replicas.entries())
+    assert.equal(
+      await metric(p, 'wxmesh_auth_verify_cache_invalidations_total', { cause: 'session_ended' }),
+      ended[i]! + 1,
+      'the SessionEnded event removed the entry',
+    );
+});
+
+test('eviction by the per-user cap: the evicted token is Unauthenticated on both replicas; the others still verify', async () => {
+  const tokens = [await newSession('cap'), await newSession('cap'), await newSession('cap')];
+  for (const p of replicas) for (const t of tokens) await cacheOn(p, t);
+  tokens.push(await newSession('cap')); // a fourth session evicts the oldest (SESSION_MAX_PER_USER=3)
+  await unauthenticatedEverywhere(tokens[0]!, replicas, 'evicted');
+  for (const p of replicas)
+    for (const t of tokens.slice(1))
+      assert.equal(await codeOf(clientOf(p).verifySession({ sessionToken: t })), 'OK');
+});
+
+test('touch always goes to session, and its answer refreshes the cached entry', async () => {
+  const [a] = replicas as [ServiceProcess];
+  const client = clientOf(a);
+  const token = await newSession('touch');
+  await cacheOn(a, token);
+  const touches = await sessionCalls('TouchSession');
+  let touched: Awaited<ReturnType<typeof client.verifySession>> | undefined;
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5)); // so each touch slides the expiry
+    touched = await client.verifySession({ sessionToken: token, touch: true });
+  }
+  assert.equal(await sessionCalls('TouchSession'), touches + 3, 'every touch reached session');
+  const gets = await sessionCalls('GetSession');
+  const cached = await client.verifySession({ sessionToken: token });
+  assert.equal(await sessionCalls('GetSession'), gets, 'served from the cache');
+  assert.equal(timestampMs(cached.expiresAt!), timestampMs(touched!.expiresAt!), 'with the touched expiry');
+});
+
+/** The pid of the Kafka JVM started in `dir`, to pause it. */
+function kafkaPid(dir: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes('kafka.Kafka') && cmdline.includes(dir)) return Number(entry);
+    } catch {
+      // the process went away
+    }
+  }
+  throw new Error(`no Kafka process for ${dir}`);
+}
+
+test('feed down: a paused broker clears and bypasses the cache, so a revocation it never saw still takes effect', async () => {
+  // This replica's feed watches a broker of its own, which session never writes to: its cache can
+  // learn of a revocation only by being cleared.
+  const own: KafkaBroker = await startKafka();
+  let paused: number | undefined;
+  const c = await startAuth({ KAFKA_BROKERS: own.brokers });
+  try {
+    const client = clientOf(c);
+    const token = await newSession('feed');
+    const other = await newSession('feed-other');
+    await cacheOn(c, token);
+    await sessions.revokeSession({
+      target: { case: 'sessionToken', value: token },
+      reason: RevokeReason.REVOCATION,
+    });
+    assert.equal(
+      await codeOf(client.verifySession({ sessionToken: token })),
+      'OK',
+      'the cache holds the revoked answer while its feed cannot see the event (test premise)',
+    );
+
+    paused = kafkaPid(own.dir);
+    process.kill(paused, 'SIGSTOP');
+    const started = performance.now();
+    await waitFor(
+      async () => (await codeOf(client.verifySession({ sessionToken: token }))) === 'Unauthenticated',
+      {
+        timeoutMs: FEED_STALE + 3_000,
+        message: 'the stale feed cleared the cache',
+      },
+    );
+    console.log(
+      `feed stale → cache cleared after ${(performance.now() - started).toFixed(0)} ms (stale after ${FEED_STALE} ms)`,
+    );
+    assert.equal(await metric(c, 'wxmesh_auth_verify_cache_feed_healthy'), 0);
+    assert.ok((await metric(c, 'wxmesh_auth_verify_cache_invalidations_total', { cause: 'feed_down' })) >= 1);
+
+    // While down every verify goes to session, and nothing is kept.
+    const gets = await sessionCalls('GetSession');
+    const bypassed = await lookups(c, 'bypass');
+    for (let i = 0; i < 3; i++)
+      assert.equal(await codeOf(client.verifySession({ sessionToken: other })), 'OK');
+    assert.equal(await sessionCalls('GetSession'), gets + 3);
+    assert.equal(await lookups(c, 'bypass'), bypassed + 3);
+
+    process.kill(paused, 'SIGCONT');
+    paused = undefined;
+    await waitFor(async () => (await metric(c, 'wxmesh_auth_verify_cache_feed_healthy')) === 1, {
+      timeoutMs: 60_000,
+      message: 'the feed is healthy again once the broker answers',
+    });
+    assert.equal(
+      await codeOf(client.verifySession({ sessionToken: token })),
+      'Unauthenticated',
+      'the cleared entry does not come back with the feed',
+    );
+    await cacheOn(c, other);
+  } finally {
+    if (paused !== undefined) process.kill(paused, 'SIGCONT');
+    c.child.kill('SIGKILL');
+    await own.stop();
+  }
+});
