@@ -1,4 +1,12 @@
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  ProxyTracerProvider,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import { BehaviourEventSchema, type BehaviourEvent } from '@wxmesh/contracts';
 import { extractKafkaContext, wechatSpanAttributes } from '@wxmesh/telemetry';
 import kafkajs, {
@@ -150,7 +158,12 @@ class BatchAbandoned extends Error {}
  * ({@link DLQ_HEADERS}), written by an idempotent acks=all producer before the offset moves on.
  *
  * Each event is processed in a CONSUMER span `process <topic>` whose parent is the producer's span
- * (from `traceparent`), with the `x-wx-*` identity in the context's baggage.
+ * (from `traceparent`), with the `x-wx-*` identity in the context's baggage. While no tracer
+ * provider is registered those spans are no-ops, so the span and context are built only when an
+ * event's `context` is read.
+ *
+ * Chunks of a batch are pipelined: the next chunk is decoded while `apply` runs on the one before;
+ * `apply` calls still run one at a time and in offset order.
  *
  * Metrics (labelled by `group`): `wxmesh_events_consumed_total{result=applied|skipped|dead_lettered}`,
  * `wxmesh_events_skipped_total{reason}`, `wxmesh_events_dead_lettered_total{reason}`,
@@ -265,46 +278,59 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     );
   };
 
-  /** Decodes a record; undefined when it was skipped or dead-lettered. */
-  const decode = async (
-    message: KafkaMessage,
-    partition: number,
-    payload: EachBatchPayload,
-  ): Promise<{ event: BehaviourEvent; type: string } | undefined> => {
-    const headerType = headerString(message.headers?.['event-type']);
-    if (headerType !== undefined && !knownTypes.has(headerType)) {
-      skip('unknown_type');
-      return undefined;
-    }
-    const version = headerString(message.headers?.['schema-version']);
-    if (version !== undefined && version !== SCHEMA_VERSION) {
-      skip('schema_version');
-      return undefined;
+  /**
+   * Decodes a record: the event and its type, or why it is not applied (synchronous, so the
+   * common case allocates no promise).
+   */
+  const decode = (message: KafkaMessage): Decoded => {
+    const headers = message.headers;
+    if (headers !== undefined) {
+      const headerType = headerString(headers['event-type']);
+      if (headerType !== undefined && !knownTypes.has(headerType)) return SKIP_UNKNOWN_TYPE;
+      const version = headerString(headers['schema-version']);
+      if (version !== undefined && version !== SCHEMA_VERSION) return SKIP_SCHEMA_VERSION;
     }
     let event: BehaviourEvent;
     try {
       if (message.value === null) throw new Error('record has no value');
       event = decodeBehaviourEvent(message.value);
-    } catch (err) {
-      await deadLetter(message, partition, 'undecodable', err, 1, payload);
-      return undefined;
+    } catch (error) {
+      return { dead: 'undecodable', error };
     }
     if (event.payload.case === undefined && event.$unknown !== undefined && event.$unknown.length > 0) {
-      skip('unknown_type'); // a payload field this build does not know
-      return undefined;
+      return SKIP_UNKNOWN_TYPE; // a payload field this build does not know
     }
     try {
       validateBehaviourEvent(event);
-    } catch (err) {
-      await deadLetter(message, partition, 'invalid', err, 1, payload);
-      return undefined;
+    } catch (error) {
+      return { dead: 'invalid', error };
     }
     const type = eventType(event);
-    if (!knownTypes.has(type)) {
-      skip('unknown_type');
-      return undefined;
-    }
+    if (!knownTypes.has(type)) return SKIP_UNKNOWN_TYPE;
     return { event, type };
+  };
+
+  /** The CONSUMER span of one event, child of the producer's span, and the context holding it. */
+  const openSpan = (event: BehaviourEvent, message: KafkaMessage, partition: number) => {
+    const parent = extractKafkaContext(message.headers ?? {});
+    const span = TRACER.startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.name': topic,
+          'messaging.operation.type': 'process',
+          'messaging.consumer.group.name': groupId,
+          'messaging.destination.partition.id': String(partition),
+          'messaging.kafka.offset': Number(message.offset),
+          'messaging.message.id': event.eventId,
+          ...wechatSpanAttributes(identityOf(event)),
+        },
+      },
+      parent,
+    );
+    return { span, context: trace.setSpan(parent, span) };
   };
 
   const skip = (reason: string) => {
@@ -328,87 +354,92 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     metrics.consumed.inc({ group: groupId, result: 'applied' }, events.length);
   };
 
-  const processChunk = async (messages: KafkaMessage[], payload: EachBatchPayload) => {
+  /** Decodes a chunk: its applicable events; records skipped or dead-lettered on the way. */
+  const prepareChunk = async (messages: KafkaMessage[], payload: EachBatchPayload) => {
     const { partition } = payload.batch;
-    const ready: { consumed: ConsumedEvent; span: Span; message: KafkaMessage }[] = [];
+    // Without a tracer provider every span is a no-op: then an event's span and context are only
+    // built if `apply` (or a dead letter) asks for its context, instead of for every event.
+    const traced = tracingEnabled();
+    const ready: Consumed[] = [];
     for (const message of messages) {
-      const decoded = await decode(message, partition, payload);
-      if (decoded === undefined) continue;
-      const parent = extractKafkaContext(message.headers ?? {});
-      const span = TRACER.startSpan(
-        `process ${topic}`,
-        {
-          kind: SpanKind.CONSUMER,
-          attributes: {
-            'messaging.system': 'kafka',
-            'messaging.destination.name': topic,
-            'messaging.operation.type': 'process',
-            'messaging.consumer.group.name': groupId,
-            'messaging.destination.partition.id': String(partition),
-            'messaging.kafka.offset': Number(message.offset),
-            'messaging.message.id': decoded.event.eventId,
-            ...wechatSpanAttributes(identityOf(decoded.event)),
-          },
-        },
-        parent,
-      );
-      ready.push({
-        consumed: {
-          event: decoded.event,
-          type: decoded.type,
-          topic,
-          partition,
-          offset: message.offset,
-          context: trace.setSpan(parent, span),
-        },
-        span,
-        message,
-      });
+      const decoded = decode(message);
+      if ('event' in decoded) {
+        const consumed = new Consumed(decoded.event, decoded.type, topic, partition, message, openSpan);
+        if (traced) consumed.open();
+        ready.push(consumed);
+      } else if ('skipped' in decoded) {
+        skip(decoded.skipped);
+      } else {
+        await deadLetter(message, partition, decoded.dead, decoded.error, 1, payload);
+      }
     }
-    if (ready.length === 0) return;
+    return ready;
+  };
 
-    const all = ready.map((r) => r.consumed);
-    const whole = await withRetries(() => timedApply(all), payload, 1);
+  /** Applies a prepared chunk; a failing event is retried, then dead-lettered. */
+  const applyChunk = async (ready: Consumed[], payload: EachBatchPayload) => {
+    if (ready.length === 0) return;
+    const { partition } = payload.batch;
+    const whole = await withRetries(() => timedApply(ready), payload, 1);
     if (whole.ok) {
-      for (const r of ready) r.span.end();
-      countApplied(all);
+      for (const r of ready) r.span?.end();
+      countApplied(ready);
       return;
     }
     // The chunk failed for a reason that is not transient: find the culprit
     // by applying one event at a time (idempotent apply makes re-running the good ones harmless).
     for (const r of ready) {
-      const one = await withRetries(() => timedApply([r.consumed]), payload, maxAttempts);
+      const one = await withRetries(() => timedApply([r]), payload, maxAttempts);
       if (one.ok) {
-        countApplied([r.consumed]);
-        r.span.end();
+        countApplied([r]);
+        r.span?.end();
         continue;
       }
-      r.span.recordException(one.error as Error);
-      r.span.setStatus({ code: SpanStatusCode.ERROR, message: describe(one.error) });
-      r.span.end();
-      await context.with(r.consumed.context, () =>
+      const span = r.open();
+      span.recordException(one.error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describe(one.error) });
+      span.end();
+      await context.with(r.context, () =>
         deadLetter(r.message, partition, 'apply_failed', one.error, one.attempts, payload),
       );
     }
   };
 
+  // Chunks of a batch are pipelined: the next chunk is decoded while the store applies the one
+  // before it. Applies still run one at a time and in offset order, and an offset is resolved
+  // only once its chunk was applied.
   const eachBatch = async (payload: EachBatchPayload) => {
     const { batch } = payload;
     const { partition, messages } = batch;
+    let applying: Promise<void> | undefined;
+    let applyingLast = '';
+    const settle = async () => {
+      if (applying === undefined) return;
+      const done = applying;
+      applying = undefined;
+      await done;
+      payload.resolveOffset(applyingLast);
+      const next = BigInt(applyingLast) + 1n;
+      positions.set(partition, next);
+      metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - next));
+      await payload.heartbeat();
+      await payload.commitOffsetsIfNecessary();
+    };
     try {
       for (let start = 0; start < messages.length; start += chunkSize) {
-        if (!payload.isRunning() || payload.isStale()) return;
+        if (!payload.isRunning() || payload.isStale()) break;
         const chunk = messages.slice(start, start + chunkSize);
-        await processChunk(chunk, payload);
-        const last = chunk[chunk.length - 1]!.offset;
-        payload.resolveOffset(last);
-        const next = BigInt(last) + 1n;
-        positions.set(partition, next);
-        metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - next));
-        await payload.heartbeat();
-        await payload.commitOffsetsIfNecessary();
+        const ready = await prepareChunk(chunk, payload);
+        await settle();
+        if (!payload.isRunning() || payload.isStale()) return;
+        applying = applyChunk(ready, payload);
+        applying.catch(() => {}); // awaited by settle(); this only keeps it from counting as unhandled meanwhile
+        applyingLast = chunk[chunk.length - 1]!.offset;
       }
+      await settle();
     } catch (err) {
+      // Never leave an apply running behind a batch that is over (stop() closes the store next).
+      await applying?.catch(() => {});
       if (err instanceof BatchAbandoned) return;
       throw err;
     }
@@ -436,6 +467,64 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     },
     positions: () => positions,
   };
+}
+
+type Decoded =
+  | { event: BehaviourEvent; type: string }
+  | { skipped: 'unknown_type' | 'schema_version' }
+  | { dead: DeadLetterReason; error: unknown };
+
+const SKIP_UNKNOWN_TYPE: Decoded = { skipped: 'unknown_type' };
+const SKIP_SCHEMA_VERSION: Decoded = { skipped: 'schema_version' };
+
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** False while no tracer provider is registered (the API's no-op one answers). */
+function tracingEnabled(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER);
+}
+
+/**
+ * A {@link ConsumedEvent} whose span and context are made on first use: the consumer opens them
+ * at once when tracing is on, otherwise only if someone reads `context`. A class for the lazy
+ * field (one prototype getter instead of a closure per event).
+ */
+class Consumed implements ConsumedEvent {
+  #context: Context | undefined;
+  #span: Span | undefined;
+  constructor(
+    readonly event: BehaviourEvent,
+    readonly type: string,
+    readonly topic: string,
+    readonly partition: number,
+    readonly message: KafkaMessage,
+    private readonly openSpan: (
+      event: BehaviourEvent,
+      message: KafkaMessage,
+      partition: number,
+    ) => { span: Span; context: Context },
+  ) {}
+  get offset(): string {
+    return this.message.offset;
+  }
+  get context(): Context {
+    this.open();
+    return this.#context!;
+  }
+  /** The span, if it was opened. */
+  get span(): Span | undefined {
+    return this.#span;
+  }
+  /** Opens the span (once) and returns it. */
+  open(): Span {
+    if (this.#span === undefined) {
+      const { span, context } = this.openSpan(this.event, this.message, this.partition);
+      this.#span = span;
+      this.#context = context;
+    }
+    return this.#span;
+  }
 }
 
 function headerString(value: IHeaders[string]): string | undefined {

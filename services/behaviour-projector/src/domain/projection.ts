@@ -50,9 +50,19 @@ const CASE_NAMES: ReadonlyMap<string, string> = new Map(
 );
 const CST_OFFSET_MS = 8 * 3600_000;
 
+const DAY_MS = 86_400_000;
+// Events come in time order, mostly within one day: the last day formatted is reused.
+let lastDayNumber = Number.NaN;
+let lastDay = '';
+
 /** The funnel day of an instant: its date in China Standard Time (UTC+8), `YYYY-MM-DD`. */
 export function cstDay(ms: number): string {
-  return new Date(ms + CST_OFFSET_MS).toISOString().slice(0, 10);
+  const dayNumber = Math.floor((ms + CST_OFFSET_MS) / DAY_MS);
+  if (dayNumber !== lastDayNumber) {
+    lastDay = new Date(ms + CST_OFFSET_MS).toISOString().slice(0, 10);
+    lastDayNumber = dayNumber;
+  }
+  return lastDay;
 }
 
 function amount(value: number, field: string, eventId: string): number {
