@@ -12,8 +12,8 @@ import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { APPID, collectEvents, openidOf } from '../test/support.js';
-import { createEventSink } from './adapters/event-sink.js';
-import { createSessionStore } from './adapters/session-store.js';
+import { createEventSink, type EventSink } from './adapters/event-sink.js';
+import { createSessionStore, type SessionStore } from './adapters/session-store.js';
 import type { SessionPolicy } from './domain/session-record.js';
 import { createSessionManager } from './session-manager.js';
 
@@ -36,9 +36,12 @@ let clock = Date.now();
 const now = () => clock;
 const ended: Array<{ openid: string; sessionId: string }> = [];
 
-function manager(events = createEventSink(producer, logger)) {
+function manager(
+  events: EventSink = createEventSink(producer, logger),
+  store: SessionStore = createSessionStore(redis, { retentionMs: 60 * MINUTE }),
+) {
   return createSessionManager({
-    store: createSessionStore(redis, { retentionMs: 60 * MINUTE }),
+    store,
     events,
     policy: POLICY,
     now,
@@ -187,6 +190,67 @@ test('per-user cap under concurrent logins: oldest evicted, each eviction report
   assert.deepEqual([...endedIds].sort(), [...evicted].sort());
   for (const e of eventsOf(openid, 'sessionEnded'))
     assert.equal(e.payload.case === 'sessionEnded' && e.payload.value.reason, SessionEndReason.EVICTION);
+});
+
+test('a session evicted while its own SessionStarted is in flight still gets its SessionEnded', async () => {
+  // The interleaving concurrent logins can produce, made deterministic: the first session's
+  // create is held at its emit; a fourth login evicts it; the held create then finishes (emit,
+  // settle) between the eviction's state change and the eviction reading the tombstone back.
+  const sink = createEventSink(producer, logger);
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let heldId: string | undefined;
+  const events: EventSink = {
+    async emit(...batch) {
+      if (heldId === undefined) {
+        const first = batch[0]!.payload;
+        heldId = first.case === 'sessionStarted' ? first.value.sessionId : '';
+        await held;
+      }
+      return sink.emit(...batch);
+    },
+  };
+  const base = createSessionStore(redis, { retentionMs: 60 * MINUTE });
+  let firstDone!: () => void;
+  const firstFinished = new Promise<void>((resolve) => (firstDone = resolve));
+  const store: SessionStore = {
+    ...base,
+    async create(...args) {
+      const evicted = await base.create(...args);
+      if (evicted.some((e) => e.sessionId === heldId)) {
+        release();
+        await firstFinished;
+      }
+      return evicted;
+    },
+  };
+  const sessions = manager(events, store);
+  const openid = openidOf('evicted-in-flight');
+  const login = () => sessions.create({ appid: APPID, openid, unionid: '', attributes: {} });
+  const firstCreate = login().finally(firstDone);
+  await waitFor(() => heldId !== undefined, {
+    timeoutMs: 5_000,
+    message: 'the first create reached its emit',
+  });
+  // Later logins are strictly younger, so the held one is the oldest and the one evicted.
+  for (let i = 0; i < POLICY.maxPerUser; i++) {
+    clock += 1;
+    await login();
+  }
+  await firstCreate;
+
+  // No sweep: the normal path alone must report the eviction.
+  await waitFor(() => eventsOf(openid, 'sessionEnded').length > 0, {
+    timeoutMs: 15_000,
+    message: 'SessionEnded for the evicted session',
+  });
+  const [endedEvent] = eventsOf(openid, 'sessionEnded');
+  assert.equal(endedEvent!.eventId, `session:${heldId}:ended`);
+  assert.equal(
+    endedEvent!.payload.case === 'sessionEnded' && endedEvent!.payload.value.reason,
+    SessionEndReason.EVICTION,
+  );
+  assert.equal(await redis.hget(`wxm:session:{${openid}}:sessions`, heldId!), null, 'tombstone settled');
 });
 
 test('revocation under concurrency: one winner, effective at once, reported once', async () => {

@@ -58,17 +58,24 @@ export function createSessionManager(deps: {
   /** Emits what a record owes and settles it; false when Kafka did not acknowledge. */
   async function flush(openid: string, sessionId: string, record: SessionRecord): Promise<boolean> {
     const owed = [];
+    const ended = record.s === 'ended';
     if (record.p) owed.push(sessionStarted(openid, sessionId, record));
-    if (record.s === 'ended') owed.push(sessionEnded(openid, sessionId, record));
+    if (ended) owed.push(sessionEnded(openid, sessionId, record));
     if (owed.length > 0 && !(await events.emit(...owed))) return false;
-    await store.settle(openid, sessionId);
-    if (record.s === 'ended') {
+    await store.settle(openid, sessionId, ended);
+    if (ended) {
       await store.unschedule(openid, sessionId);
       await onSessionEnded(openid, sessionId, record.r ?? 'expiry').catch((err: unknown) =>
         logger.warn({ err, sessionId }, 'could not close the ended session’s channels'),
       );
     } else {
       await store.schedule(openid, sessionId, Math.min(record.e, record.m));
+      // Whoever ended the session since the snapshot (an eviction, a revocation) scheduled it a
+      // lease ahead after its state change; if that came before the line above, it was just
+      // overwritten. Put it back, so the sweeper still emits SessionEnded if that path fails.
+      if ((await store.get(openid, sessionId))?.s === 'ended') {
+        await store.schedule(openid, sessionId, now() + eventLeaseMs);
+      }
     }
     return true;
   }
@@ -84,9 +91,13 @@ export function createSessionManager(deps: {
 
   async function endSession(openid: string, sessionId: string, digest: string, reason: EndReason) {
     const at = now();
+    // Scheduled before the state change (a crash right after it must not leave the tombstone
+    // unscheduled) and again after it (a concurrent flush of the live session may have moved
+    // the entry to the session's expiry in between).
     await store.schedule(openid, sessionId, at + eventLeaseMs);
     const record = await store.end(openid, sessionId, digest, reason, at);
     if (record === undefined) return false;
+    await store.schedule(openid, sessionId, at + eventLeaseMs);
     await flush(openid, sessionId, record);
     return true;
   }

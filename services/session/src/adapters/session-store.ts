@@ -87,7 +87,7 @@ const SETTLE = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local rec = cjson.decode(raw)
-if rec.s == 'ended' then redis.call('HDEL', KEYS[1], ARGV[1]); return 1 end
+if rec.s == 'ended' and ARGV[2] == '1' then redis.call('HDEL', KEYS[1], ARGV[1]); return 1 end
 if rec.p then rec.p = nil; redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec)) end
 return 1
 `;
@@ -126,7 +126,7 @@ interface SessionScripts {
     now: number,
   ): Promise<string | null>;
   sessionReconcile(key: string, sid: string, now: number): Promise<string | null>;
-  sessionSettle(key: string, sid: string): Promise<number>;
+  sessionSettle(key: string, sid: string, endedEmitted: '0' | '1'): Promise<number>;
   sessionClaim(key: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
 }
 
@@ -212,9 +212,13 @@ export function createSessionStore(redis: Redis, options: { retentionMs: number 
       return parse(await r.sessionReconcile(keys.sessions(openid), sessionId, now));
     },
 
-    /** The session's events are out: drop its tombstone, or clear its pending-start flag. */
-    async settle(openid: string, sessionId: string): Promise<void> {
-      await r.sessionSettle(keys.sessions(openid), sessionId);
+    /**
+     * The events of a snapshot of the session are out: clear its pending-start flag and, when
+     * the snapshot's SessionEnded was among them, drop its tombstone. A session that ended after
+     * the snapshot keeps its tombstone: its SessionEnded is still owed.
+     */
+    async settle(openid: string, sessionId: string, endedEmitted: boolean): Promise<void> {
+      await r.sessionSettle(keys.sessions(openid), sessionId, endedEmitted ? '1' : '0');
     },
 
     /** Asks the sweeper to look at a session at `at` (epoch ms). */
