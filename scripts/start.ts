@@ -127,6 +127,12 @@ async function stop(code: number): Promise<never> {
   process.exit(code);
 }
 
+// Services run in process groups of their own (see ownProcessGroup): whatever way this script
+// ends, they end with it.
+process.on('exit', () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 process.on('SIGINT', () => void (stopping || stop(0)));
 process.on('SIGTERM', () => void (stopping || stop(0)));
 
@@ -138,10 +144,12 @@ try {
         env: { ...env, GRPC_PORT: String(spec.grpc), HTTP_PORT: String(spec.http) },
         onLine: (line) => process.stdout.write(`[${spec.name}] ${line}\n`),
         onStderr: (chunk) => process.stderr.write(chunk),
+        // Ctrl-C reaches only this script, which stops each service with one SIGTERM (a drain).
+        ownProcessGroup: true,
+        onSpawn: (child) => children.push(child),
       }),
     ),
   );
-  for (const result of results) if (result.status === 'fulfilled') children.push(result.value.child);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   for (const child of children) {
@@ -154,6 +162,9 @@ try {
   }
   await showWorking();
 } catch (err) {
-  console.error(err instanceof Error ? err.message : err);
-  await stop(1);
+  // A Ctrl-C during start-up stops the services, which then fail to start: that is no error.
+  if (!stopping) {
+    console.error(err instanceof Error ? err.message : err);
+    await stop(1);
+  }
 }

@@ -24,6 +24,15 @@ export interface StartServiceOptions {
   readonly onLine?: (line: string) => void;
   /** Called with whatever the service writes to stderr (it is also kept for start-up errors). */
   readonly onStderr?: (chunk: string) => void;
+  /**
+   * Runs the service in a process group of its own, so a terminal's Ctrl-C (SIGINT to the
+   * foreground group) reaches only the parent, which then stops the service with one SIGTERM
+   * and lets it drain; in the parent's group it would get both and exit at once. The parent
+   * must then stop the process itself.
+   */
+  readonly ownProcessGroup?: boolean;
+  /** Called with the process as soon as it is spawned, before it serves (to stop it early). */
+  readonly onSpawn?: (child: ChildProcess) => void;
 }
 
 /**
@@ -35,12 +44,14 @@ export async function startServiceProcess(
   name: string,
   options: StartServiceOptions = {},
 ): Promise<ServiceProcess> {
-  const { env = {}, timeoutMs = 20_000, onLine, onStderr } = options;
+  const { env = {}, timeoutMs = 20_000, onLine, onStderr, ownProcessGroup = false, onSpawn } = options;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: `${root}services/${name}`,
+    detached: ownProcessGroup,
     env: { ...process.env, HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  onSpawn?.(child);
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -74,7 +85,14 @@ export async function startServiceProcess(
       }
     });
   });
-  const ports = await serving;
+  let ports: Record<string, unknown>;
+  try {
+    ports = await serving;
+  } catch (err) {
+    // Nobody holds a handle to a process that did not start: do not leave it running.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw err;
+  }
   return {
     child,
     grpcAddress: `127.0.0.1:${ports.grpcPort}`,
