@@ -22,6 +22,16 @@ const advance = async (ms: number) => {
   assert.equal(res.status, 200);
 };
 
+/**
+ * Moves the sandbox clock to 01:00 China time (WeChat's quota day) of the next day, so a test
+ * that counts a daily allowance over simulated minutes cannot straddle midnight: run at 23:50
+ * CST, the force_refresh test's count was reset halfway through.
+ */
+const toEarlyQuotaDay = async () => {
+  const { now } = (await sandbox.get('/sandbox/mp/clock')).body as { now: number };
+  await advance(DAY - ((now + 8 * HOUR) % DAY) + HOUR);
+};
+
 const token = (app = APP) => sandbox.get('/cgi-bin/token', { ...app, grant_type: 'client_credential' });
 const stable = (body: Record<string, unknown> = {}, app = APP) =>
   sandbox.post('/cgi-bin/stable_token', { grant_type: 'client_credential', ...app, ...body });
@@ -104,6 +114,7 @@ test('stable_token normal mode returns the same token with its remaining life, r
 });
 
 test('stable_token force_refresh: new token, old one five more minutes, 30 s apart, 20 a day then 45009', async () => {
+  await toEarlyQuotaDay();
   const a = (await stable()).body.access_token as string;
   const forced = await stable({ force_refresh: true });
   const b = forced.body.access_token as string;
@@ -146,6 +157,7 @@ test('stable_token refuses malformed requests as WeChat does', async () => {
 });
 
 test('daily quota per app per API: 45009 past the limit, other apps and APIs unaffected, reset at CST midnight', async () => {
+  await toEarlyQuotaDay();
   const set = await sandbox.post('/sandbox/mp/quotas', { appid: APP.appid, api: '/cgi-bin/token', daily: 2 });
   assert.equal(set.status, 204);
   assert.ok((await token()).body.access_token);
