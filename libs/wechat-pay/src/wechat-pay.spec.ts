@@ -29,8 +29,9 @@ const merchantKey = loadPrivateKey(fixture('merchant_private_key.pem'));
 const merchantCertPem = fixture('merchant_certificate.pem');
 const officialPublicKeyPem = fixture('wechat_pay_public_key.pem');
 
-// core/src/test/java/com/wechat/pay/java/core/model/TestConfig.java
-const API_V3_KEY = 'a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb';
+// core/src/test/java/com/wechat/pay/java/core/model/TestConfig.java (the APIv3 key is a key, so it
+// lives with the other key material in ../test/fixtures)
+const API_V3_KEY = fixture('api_v3_key.txt');
 const MERCHANT_CERTIFICATE_SERIAL_NUMBER = '5F1C72E2A8931B72A2E13AF8DEE92471EB397115';
 const MERCHANT_ID = '1234567891';
 
