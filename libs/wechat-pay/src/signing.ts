@@ -4,9 +4,9 @@ import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto
 export const AUTH_SCHEMA = 'WECHATPAY2-SHA256-RSA2048';
 
 /**
- * Loads a PEM private key (PKCS#8 `BEGIN PRIVATE KEY`, as WeChat Pay's certificate tool writes
- * `apiclient_key.pem`, or PKCS#1 `BEGIN RSA PRIVATE KEY`). Throws when it is not an RSA key, so a
- * wrong file is caught when it is loaded, not at the first payment.
+ * Loads an RSA private key from PEM: PKCS#8, as WeChat Pay's certificate tool writes
+ * `apiclient_key.pem`, or PKCS#1. Throws when it is not an RSA key, so a wrong file is caught
+ * when it is loaded, not at the first payment.
  */
 export function loadPrivateKey(pem: string | Buffer | KeyObject): KeyObject {
   const key = typeof pem === 'string' || Buffer.isBuffer(pem) ? createPrivateKey(pem) : pem;
