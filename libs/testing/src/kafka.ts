@@ -55,6 +55,13 @@ export interface KafkaBroker {
   dir: string;
   /** Stops the broker (SIGTERM, SIGKILL after a grace period) and removes its data; idempotent. */
   stop(): Promise<void>;
+  /**
+   * Freezes the broker process (SIGSTOP): connections stay open and nothing answers, which is
+   * how a hung broker looks to clients. {@link KafkaBroker.resume} lets it go on.
+   */
+  pause(): void;
+  /** Undoes {@link KafkaBroker.pause} (SIGCONT). */
+  resume(): void;
 }
 
 /** The jars of one Kafka release, resolved from Maven Central into the cache. */
@@ -370,7 +377,17 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
         message: `Kafka ${version} answering on ${brokers}`,
         signal: exitedEarly.signal,
       });
-      return { brokers, port, controllerPort, version, dir: runDir, stop };
+      const signal = (name: NodeJS.Signals) => () => void process.kill(server.pid!, name);
+      return {
+        brokers,
+        port,
+        controllerPort,
+        version,
+        dir: runDir,
+        stop,
+        pause: signal('SIGSTOP'),
+        resume: signal('SIGCONT'),
+      };
     } catch (err) {
       const tail = await tailFile(logFile, 40);
       await stop();

@@ -3,7 +3,7 @@
 // token going Unauthenticated within the deadlines below.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -203,25 +203,11 @@ test('touch always goes to session, and its answer refreshes the cached entry', 
   assert.equal(timestampMs(cached.expiresAt!), timestampMs(touched!.expiresAt!), 'with the touched expiry');
 });
 
-/** The pid of the Kafka JVM started in `dir`, to pause it. */
-function kafkaPid(dir: string): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('kafka.Kafka') && cmdline.includes(dir)) return Number(entry);
-    } catch {
-      // the process went away
-    }
-  }
-  throw new Error(`no Kafka process for ${dir}`);
-}
-
 test('feed down: a paused broker clears and bypasses the cache, so a revocation it never saw still takes effect', async () => {
   // This replica's feed watches a broker of its own, which session never writes to: its cache can
   // learn of a revocation only by being cleared.
   const own: KafkaBroker = await startKafka();
-  let paused: number | undefined;
+  let paused = false;
   const c = await startAuth({ KAFKA_BROKERS: own.brokers });
   try {
     const client = clientOf(c);
@@ -238,8 +224,8 @@ test('feed down: a paused broker clears and bypasses the cache, so a revocation 
       'the cache holds the revoked answer while its feed cannot see the event (test premise)',
     );
 
-    paused = kafkaPid(own.dir);
-    process.kill(paused, 'SIGSTOP');
+    own.pause();
+    paused = true;
     const started = performance.now();
     await waitFor(
       async () => (await codeOf(client.verifySession({ sessionToken: token }))) === 'Unauthenticated',
@@ -262,8 +248,8 @@ test('feed down: a paused broker clears and bypasses the cache, so a revocation 
     assert.equal(await sessionCalls('GetSession'), gets + 3);
     assert.equal(await lookups(c, 'bypass'), bypassed + 3);
 
-    process.kill(paused, 'SIGCONT');
-    paused = undefined;
+    own.resume();
+    paused = false;
     await waitFor(async () => (await metric(c, 'wxmesh_auth_verify_cache_feed_healthy')) === 1, {
       timeoutMs: 60_000,
       message: 'the feed is healthy again once the broker answers',
@@ -275,7 +261,7 @@ test('feed down: a paused broker clears and bypasses the cache, so a revocation 
     );
     await cacheOn(c, other);
   } finally {
-    if (paused !== undefined) process.kill(paused, 'SIGCONT');
+    if (paused) own.resume();
     c.child.kill('SIGKILL');
     await own.stop();
   }

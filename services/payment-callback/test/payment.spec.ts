@@ -21,7 +21,6 @@ import { writeDevPaymentSecrets, type DevPaymentSecrets } from '../scripts/dev-k
 import {
   APPID,
   collectEvents,
-  kafkaPid,
   openidOf,
   orderNo,
   post,
@@ -340,7 +339,7 @@ test('Kafka down: notifications get 5xx within 5 s, none lost; after Kafka retur
     events = await collectEvents(own.brokers);
   }
   try {
-    await kafkaOutage(kafkaPid((own ?? infra.started.kafka)!.dir));
+    await kafkaOutage((own ?? infra.started.kafka)!);
   } finally {
     if (own !== undefined) {
       await events.stop();
@@ -351,10 +350,10 @@ test('Kafka down: notifications get 5xx within 5 s, none lost; after Kafka retur
   }
 });
 
-async function kafkaOutage(pid: number) {
+async function kafkaOutage(broker: KafkaBroker) {
   const names = ['k1', 'k2', 'k3'];
   for (const n of names) await order(n);
-  process.kill(pid, 'SIGSTOP');
+  broker.pause();
   try {
     for (const n of names) await pay(orderNo(n));
     await waitFor(async () => (await sandboxOrder(orderNo('k1'))).notifications[0]?.attempts.length, {
@@ -379,7 +378,7 @@ async function kafkaOutage(pid: number) {
     assert.equal(JSON.parse(r.text).code, 'FAIL');
     for (const n of names) assert.ok((await sandboxOrder(orderNo(n))).notifications[0]!.delivered === false);
   } finally {
-    process.kill(pid, 'SIGCONT');
+    broker.resume();
   }
   for (const n of names) {
     await waitFor(async () => (await sandboxOrder(orderNo(n))).notifications[0]?.delivered, {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { PaymentService } from '@wxmesh/contracts';
@@ -107,18 +106,4 @@ export async function collectEvents(brokers: string) {
     keep: decodeBehaviourEvent,
   });
   return { events: collector.records, stop: collector.stop };
-}
-
-/** The pid of the Kafka JVM started in `dir` (by its own config path), to pause it. */
-export function kafkaPid(dir: string): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('kafka.Kafka') && cmdline.includes(dir)) return Number(entry);
-    } catch {
-      // the process went away
-    }
-  }
-  throw new Error(`no Kafka process for ${dir}`);
 }
