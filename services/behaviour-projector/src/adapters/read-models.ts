@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { Encoder } from '@msgpack/msgpack';
 import { FUNNEL_STEPS, type FunnelStep, type Projection } from '../domain/projection.js';
 import { createKeys } from './keys.js';
 
@@ -213,14 +214,15 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
       for (const [g, gen] of generations.entries()) {
         const last = g === generations.length - 1;
         if (batch) {
-          const records = createStringPacker(projections.length * 200);
+          const records: string[] = [];
+          const add = (value: string) => void records.push(value);
           for (const p of projections) {
             const { funnel } = p;
             const funnelKey = funnel ? keys.funnel(gen, funnel.appid, funnel.day, funnel.step) : '';
-            writeRecord(records.add, p, funnelKey);
+            writeRecord(add, p, funnelKey);
           }
           pipeline.projectorApplyBatch(
-            records.finish(),
+            packRecords(records),
             ...keys.journey(gen, OPENID_MARK).split(OPENID_MARK),
             ...keys.applied(gen, OPENID_MARK).split(OPENID_MARK),
           );
@@ -306,6 +308,15 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
 // Stands for the openid when a user key is split into the parts around it (openids never hold it).
 const OPENID_MARK = '\u0000';
 
+// A chunk's records as one MessagePack array of str, which the scripts' `cmsgpack.unpack` reads
+// back as a Lua table of strings.
+const MSGPACK = new Encoder();
+
+function packRecords(records: readonly string[]): Buffer {
+  const bytes = MSGPACK.encode(records); // a copy: the pipeline may still hold the previous chunk
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Writes one event's record (the layout FOLD reads), string by string. */
 function writeRecord(add: (value: string) => void, p: Projection, funnelKey: string): void {
   add(p.eventId);
@@ -321,53 +332,4 @@ function writeRecord(add: (value: string) => void, p: Projection, funnelKey: str
     add(field);
     add(String(delta));
   }
-}
-
-/**
- * Builds one MessagePack array of str, which the scripts' `cmsgpack.unpack` reads back as a Lua
- * table of strings. Strings are written straight into one growing buffer; each gets the smallest
- * header its worst-case UTF-8 length (3 bytes per UTF-16 unit) needs, so nothing is measured
- * twice (a longer header than necessary is still valid MessagePack).
- */
-function createStringPacker(initialBytes: number) {
-  let buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
-  let at = 5; // array 32 header, written by finish()
-  let count = 0;
-  return {
-    add(value: string): void {
-      const bound = value.length * 3;
-      if (at + bound + 5 > buf.length) {
-        const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, at + bound + 5));
-        buf.copy(bigger, 0, 0, at);
-        buf = bigger;
-      }
-      let n: number;
-      if (bound < 0x20) {
-        n = buf.write(value, at + 1);
-        buf[at] = 0xa0 | n; // fixstr
-        at += 1 + n;
-      } else if (bound < 0x100) {
-        n = buf.write(value, at + 2);
-        buf[at] = 0xd9; // str 8
-        buf[at + 1] = n;
-        at += 2 + n;
-      } else if (bound < 0x10000) {
-        n = buf.write(value, at + 3);
-        buf[at] = 0xda; // str 16
-        buf.writeUInt16BE(n, at + 1);
-        at += 3 + n;
-      } else {
-        n = buf.write(value, at + 5);
-        buf[at] = 0xdb; // str 32
-        buf.writeUInt32BE(n, at + 1);
-        at += 5 + n;
-      }
-      count++;
-    },
-    finish(): Buffer {
-      buf[0] = 0xdd;
-      buf.writeUInt32BE(count, 1);
-      return buf.subarray(0, at);
-    },
-  };
 }
