@@ -2,20 +2,12 @@
 // over HTTP against the sandbox's mini-program side.
 import assert from 'node:assert/strict';
 import { createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { after, before, beforeEach, test } from 'node:test';
-import { MINUTE, startTestSandbox, type TestSandbox } from './test-support.js';
+import { test } from 'node:test';
+import { MINUTE, useTestSandbox } from './test-support.js';
 
 const APP = { appid: 'wxlogin0000000001', secret: 'login-secret' };
 const OTHER = { appid: 'wxlogin0000000002', secret: 'other-secret' };
-let sandbox: TestSandbox;
-
-before(async () => {
-  sandbox = await startTestSandbox([APP, OTHER]);
-});
-after(() => sandbox.close());
-beforeEach(async () => {
-  assert.equal((await sandbox.post('/sandbox/mp/reset')).status, 204);
-});
+const sandbox = useTestSandbox([APP, OTHER]);
 
 async function jsCode(fixture: Record<string, unknown>) {
   const res = await sandbox.post('/sandbox/mp/js-codes', { appid: APP.appid, ...fixture });

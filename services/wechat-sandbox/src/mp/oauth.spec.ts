@@ -1,19 +1,11 @@
 // Web OAuth2 (/sns/oauth2/access_token and refresh_token) and the control API's validation.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, test } from 'node:test';
-import { DAY, startTestSandbox, type TestSandbox } from './test-support.js';
+import { test } from 'node:test';
+import { DAY, useTestSandbox } from './test-support.js';
 
 const APP = { appid: 'wxoauth0000000001', secret: 'oauth-secret' };
 const OTHER = { appid: 'wxoauth0000000002', secret: 'other-secret' };
-let sandbox: TestSandbox;
-
-before(async () => {
-  sandbox = await startTestSandbox([APP, OTHER]);
-});
-after(() => sandbox.close());
-beforeEach(async () => {
-  assert.equal((await sandbox.post('/sandbox/mp/reset')).status, 204);
-});
+const sandbox = useTestSandbox([APP, OTHER]);
 
 async function oauthCode(fixture: Record<string, unknown> = {}): Promise<string> {
   const res = await sandbox.post('/sandbox/mp/oauth-codes', {

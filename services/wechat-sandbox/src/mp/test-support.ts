@@ -1,8 +1,10 @@
 // Test support: the mini-program side of the sandbox served in-process over real HTTP, composed
 // as main.ts composes it (control API beside the fault routes, WeChat paths behind fault injection
 // and call counting).
+import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach } from 'node:test';
 import { createFaults } from '../faults.js';
 import { endpointsRoute } from '../http.js';
 import { createMiniProgramApi } from './index.js';
@@ -66,6 +68,33 @@ export async function startTestSandbox(apps: readonly MpApp[] = []): Promise<Tes
     url,
     ...sandboxClient(url),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * The sandbox of one spec file, with `apps` registered: started before its tests, reset before
+ * each one (fixtures, clock, counters and quotas back to the start), closed after them.
+ */
+export function useTestSandbox(apps: readonly MpApp[]): Omit<TestSandbox, 'close'> {
+  let sandbox: TestSandbox | undefined;
+  const started = () => {
+    if (sandbox === undefined) throw new Error('the test sandbox is used outside a test');
+    return sandbox;
+  };
+  before(async () => {
+    sandbox = await startTestSandbox(apps);
+  });
+  after(() => sandbox?.close());
+  beforeEach(async () => {
+    assert.equal((await started().post('/sandbox/mp/reset')).status, 204);
+  });
+  return {
+    get url() {
+      return started().url;
+    },
+    get: (path, query) => started().get(path, query),
+    post: (path, body, query) => started().post(path, body, query),
+    del: (path) => started().del(path),
   };
 }
 

@@ -2,20 +2,12 @@
 // clock advanced through its control API instead of waiting.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, beforeEach, test } from 'node:test';
-import { DAY, HOUR, MINUTE, startTestSandbox, type TestSandbox } from './test-support.js';
+import { test } from 'node:test';
+import { DAY, HOUR, MINUTE, useTestSandbox } from './test-support.js';
 
 const APP = { appid: 'wxtoken0000000001', secret: 'token-secret' };
 const OTHER = { appid: 'wxtoken0000000002', secret: 'other-secret' };
-let sandbox: TestSandbox;
-
-before(async () => {
-  sandbox = await startTestSandbox([APP, OTHER]);
-});
-after(() => sandbox.close());
-beforeEach(async () => {
-  assert.equal((await sandbox.post('/sandbox/mp/reset')).status, 204);
-});
+const sandbox = useTestSandbox([APP, OTHER]);
 
 const advance = async (ms: number) => {
   const res = await sandbox.post('/sandbox/mp/clock', { advanceMs: ms });
