@@ -2,37 +2,37 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { BehaviourViewService } from '@wxmesh/contracts';
 import { defineService } from '@wxmesh/rpc';
-import type { ReadModelStore } from './adapters/read-models.js';
+import type { ReadModelStore, StoredJourney } from './adapters/read-models.js';
 import { daysBetween } from './domain/projection.js';
 
-const int = (value: string | undefined) => (value === undefined ? 0 : Number(value));
-const time = (value: string | undefined) =>
-  value === undefined ? undefined : timestampFromMs(Number(value));
+const time = (ms: number | undefined) => (ms === undefined ? undefined : timestampFromMs(ms));
 
-/** The journey message for a stored journey hash (an empty hash is an unknown user: all zero). */
-export function toUserJourney(openid: string, h: Record<string, string>) {
+/** The journey message for a stored journey (an unknown user's is all zero). */
+export function toUserJourney(openid: string, j: StoredJourney) {
+  const c = j.counters;
   return {
     openid,
-    appid: h.appid ?? '',
-    unionid: h.unionid ?? '',
-    firstSeenAt: time(h.first),
-    lastSeenAt: time(h.last),
-    loginCount: int(h.logins),
-    phoneBound: h.phone === '1',
-    oauthAuthorized: h.oauth === '1',
-    sessionsStarted: int(h.ss),
-    sessionsEnded: int(h.se),
-    messagesReceived: int(h.mr),
-    messagesFailed: int(h.mf),
-    ordersCreated: int(h.oc),
-    ordersPaid: int(h.op),
-    paidTotal: BigInt(h.pt ?? 0),
-    refunds: int(h.rf),
-    refundedTotal: BigInt(h.rt ?? 0),
-    lastEvent:
-      h.le_id === undefined
-        ? undefined
-        : { eventId: h.le_id, eventType: h.le_type ?? '', occurredAt: time(h.last) },
+    appid: j.appid,
+    unionid: j.unionid,
+    firstSeenAt: time(j.firstSeenAt),
+    lastSeenAt: time(j.lastEvent?.at),
+    loginCount: Number(c.logins),
+    phoneBound: j.flags.has('phone'),
+    oauthAuthorized: j.flags.has('oauth'),
+    sessionsStarted: Number(c.ss),
+    sessionsEnded: Number(c.se),
+    messagesReceived: Number(c.mr),
+    messagesFailed: Number(c.mf),
+    ordersCreated: Number(c.oc),
+    ordersPaid: Number(c.op),
+    paidTotal: c.pt,
+    refunds: Number(c.rf),
+    refundedTotal: c.rt,
+    lastEvent: j.lastEvent && {
+      eventId: j.lastEvent.eventId,
+      eventType: j.lastEvent.eventType,
+      occurredAt: time(j.lastEvent.at),
+    },
   };
 }
 

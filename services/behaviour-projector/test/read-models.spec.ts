@@ -52,18 +52,71 @@ for (const applyMode of ['batch', 'event'] as const) {
       const user2 = await store.journey('o_2');
       assert.equal(user2.unionid, '统一ID😀');
       assert.equal(user2.appid, APPID);
-      assert.equal(user2.phone, '1');
-      assert.equal(user2.op, '1');
-      assert.equal(user2.pt, '123456789012');
-      assert.equal(user2.last, String(Date.UTC(2025, 0, 1) + 5));
-      assert.equal(user2.le_id, 'e-5');
+      assert.ok(user2.flags.has('phone'));
+      assert.equal(user2.counters.op, 1n);
+      assert.equal(user2.counters.pt, 123_456_789_012n);
+      assert.deepEqual(user2.lastEvent, {
+        at: Date.UTC(2025, 0, 1) + 5,
+        eventId: 'e-5',
+        eventType: 'payment_succeeded',
+      });
       const user0 = await store.journey('o_0');
-      assert.equal(user0.op, '2');
-      assert.equal(user0.pt, '246913578024');
-      assert.equal(user0.first, String(Date.UTC(2025, 0, 1)));
+      assert.equal(user0.counters.op, 2n);
+      assert.equal(user0.counters.pt, 246_913_578_024n);
+      assert.equal(user0.firstSeenAt, Date.UTC(2025, 0, 1));
       const [day] = await store.funnel(APPID, ['2025-01-01']);
       assert.deepEqual(day, { day: '2025-01-01', logged_in: 0, phone_bound: 0, ordered: 0, paid: 3 });
-      assert.deepEqual((await redis.smembers(`${prefix}g1:{o_1}:applied`)).sort(), ['e-1', 'e-4']);
+      assert.deepEqual((await store.appliedEventIds('g1', 'o_1')).sort(), ['e-1', 'e-4']);
+    });
+
+    it('takes the latest fields from the greatest (occurred_at, event_id), in any arrival order', async () => {
+      const t = Date.UTC(1969, 11, 31, 23, 59); // before the epoch: a negative occurred_at
+      const events = [
+        projection(0, { openid: 'o_u', eventId: 'ab', at: t, appid: 'wx_a', unionid: 'u a' }),
+        projection(0, {
+          openid: 'o_u',
+          eventId: 'abc',
+          at: t,
+          appid: '',
+          unionid: 'u b',
+          eventType: 'user_online',
+        }),
+        projection(0, { openid: 'o_u', eventId: 'b', at: t - 1, appid: 'wx_b', unionid: 'u c' }),
+        projection(0, { openid: 'o_u', eventId: 'aa', at: t, appid: 'wx_c', unionid: '' }),
+      ];
+      const journeys = [];
+      for (const order of [
+        [0, 1, 2, 3],
+        [3, 2, 1, 0],
+        [1, 3, 0, 2],
+        [2, 0, 3, 1],
+      ]) {
+        const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
+        const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
+        const targets = await store.writeTargets();
+        for (const i of order) await store.apply(targets, [events[i]!]);
+        journeys.push(await store.journey('o_u'));
+      }
+      for (const j of journeys) assert.deepEqual(j, journeys[0]);
+      const j = journeys[0]!;
+      assert.deepEqual(j.lastEvent, { at: t, eventId: 'abc', eventType: 'user_online' });
+      assert.equal(j.appid, 'wx_a'); // ab > aa at the same instant; abc has none
+      assert.equal(j.unionid, 'u b'); // values may hold spaces
+      assert.equal(j.firstSeenAt, t - 1);
+      assert.equal(j.counters.op, 4n);
+    });
+
+    it('reads an unknown user as an empty journey', async () => {
+      const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
+      const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
+      await store.apply(await store.writeTargets(), [projection(0)]);
+      const j = await store.journey('o_nobody');
+      assert.equal(j.firstSeenAt, undefined);
+      assert.equal(j.lastEvent, undefined);
+      assert.deepEqual(
+        [j.appid, j.unionid, j.flags.size, j.counters.logins, j.counters.pt],
+        ['', '', 0, 0n, 0n],
+      );
     });
   });
 }

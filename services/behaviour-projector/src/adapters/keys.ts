@@ -12,10 +12,8 @@ export function createKeys(prefix: string) {
     generations: `${prefix}generations`,
     /** Everything of one generation starts with this (used to drop it). */
     generation: (gen: string) => `${prefix}${gen}:`,
-    /** HASH: one user's journey (see the apply script for fields). */
+    /** HASH: one user's journey and the event_ids applied to it (see the apply script for fields). */
     journey: (gen: string, openid: string) => `${prefix}${gen}:{${openid}}:journey`,
-    /** SET: event_ids applied to the user's journey; the dedupe record. */
-    applied: (gen: string, openid: string) => `${prefix}${gen}:{${openid}}:applied`,
     /** SET of openids that reached `step` in app `appid` on `day` (UTC+8). */
     funnel: (gen: string, appid: string, day: string, step: string) =>
       `${prefix}${gen}:funnel:{${appid}:${day}}:${step}`,

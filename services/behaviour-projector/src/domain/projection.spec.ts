@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { behaviourEvent, type BehaviourPayloadInit } from '@wxmesh/events';
-import { cstDay, daysBetween, PoisonEventError, project } from './projection.js';
+import {
+  cstDay,
+  daysBetween,
+  MAX_OCCURRED_AT_MS,
+  MIN_OCCURRED_AT_MS,
+  PoisonEventError,
+  project,
+} from './projection.js';
 
 const event = (payload: BehaviourPayloadInit, openid = 'o_user_1', at = Date.UTC(2025, 0, 31, 16, 30)) =>
   behaviourEvent({
@@ -50,6 +57,18 @@ test('events the read models cannot hold are poison', () => {
   assert.throws(() => project(event({ case: 'orderCreated', value: { amountTotal: -5 } })), PoisonEventError);
   assert.throws(() => project(event({ case: 'userLoggedIn', value: {} }, 'has space')), PoisonEventError);
   assert.throws(() => project(event({ case: 'userLoggedIn', value: {} }, '{tag}')), PoisonEventError);
+  // A Timestamp past 9999-12-31 (valid on the wire, outside the type's documented range).
+  assert.throws(
+    () => project(event({ case: 'userLoggedIn', value: {} }, 'o_1', MAX_OCCURRED_AT_MS + 1)),
+    (err: Error) => err instanceof PoisonEventError && /occurred_at is outside/.test(err.message),
+  );
+  assert.throws(
+    () => project(event({ case: 'userLoggedIn', value: {} }, 'o_1', MIN_OCCURRED_AT_MS - 1)),
+    PoisonEventError,
+  );
+  for (const at of [MIN_OCCURRED_AT_MS, -1, 0, MAX_OCCURRED_AT_MS]) {
+    assert.equal(project(event({ case: 'userLoggedIn', value: {} }, 'o_1', at)).at, at);
+  }
 });
 
 test('days: UTC+8 dates and inclusive ranges across month ends', () => {

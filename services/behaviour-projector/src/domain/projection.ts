@@ -5,10 +5,16 @@ import { BehaviourEventSchema, type BehaviourEvent } from '@wxmesh/contracts';
 export const FUNNEL_STEPS = ['logged_in', 'phone_bound', 'ordered', 'paid'] as const;
 export type FunnelStep = (typeof FUNNEL_STEPS)[number];
 
-/** Counter fields of the journey hash, by what they count. */
-export type JourneyCounter = 'logins' | 'ss' | 'se' | 'mr' | 'mf' | 'oc' | 'op' | 'pt' | 'rf' | 'rt';
-/** Flags of the journey hash that once set stay set. */
-export type JourneyFlag = 'phone' | 'oauth';
+/** Counters of a journey, by what they count (logins, sessions started/ended, messages received/failed, orders created/paid, paid total, refunds, refunded total). */
+export const JOURNEY_COUNTERS = ['logins', 'ss', 'se', 'mr', 'mf', 'oc', 'op', 'pt', 'rf', 'rt'] as const;
+export type JourneyCounter = (typeof JOURNEY_COUNTERS)[number];
+/** Flags of a journey that once set stay set. */
+export const JOURNEY_FLAGS = ['phone', 'oauth'] as const;
+export type JourneyFlag = (typeof JOURNEY_FLAGS)[number];
+
+/** occurred_at's range, as a protobuf Timestamp allows it: 0001-01-01 to 9999-12-31 (epoch ms). */
+export const MIN_OCCURRED_AT_MS = -62_135_596_800_000;
+export const MAX_OCCURRED_AT_MS = 253_402_300_799_999;
 
 /**
  * What one event does to the read models, computed without I/O. The journey part is applied by
@@ -86,6 +92,11 @@ export function project(event: BehaviourEvent): Projection {
     );
   }
   const at = timestampMs(event.occurredAt!);
+  if (!(at >= MIN_OCCURRED_AT_MS && at <= MAX_OCCURRED_AT_MS)) {
+    throw new PoisonEventError(
+      `event ${event.eventId}: occurred_at is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999Z`,
+    );
+  }
   const p = event.payload;
   const incr: Array<readonly [JourneyCounter, number]> = [];
   let flag: JourneyFlag | undefined;
