@@ -367,7 +367,8 @@ const SORT_KEY_DIGITS = 16;
 function sortKey(at: number): string {
   if (!(at >= MIN_OCCURRED_AT_MS && at <= MAX_OCCURRED_AT_MS))
     throw new RangeError(`sortKey: ${at} is outside the Timestamp range`);
-  return String(at + SORT_KEY_OFFSET).padStart(SORT_KEY_DIGITS, '0');
+  const key = String(at + SORT_KEY_OFFSET);
+  return key.length === SORT_KEY_DIGITS ? key : key.padStart(SORT_KEY_DIGITS, '0');
 }
 
 const sortKeyMs = (value: string) => Number(value.slice(0, SORT_KEY_DIGITS)) - SORT_KEY_OFFSET;
@@ -426,6 +427,19 @@ function packChunk(
     }
     return i;
   };
+  // A chunk's funnel memberships are nearly all of one app and day: their keys are remembered by
+  // step for the last (appid, day) instead of built per event.
+  let memoAppid = '';
+  let memoDay = '';
+  let memo: Partial<Record<FunnelStep, number>> = {};
+  const funnelRef = (f: NonNullable<Projection['funnel']>): number => {
+    if (f.appid !== memoAppid || f.day !== memoDay) {
+      memoAppid = f.appid;
+      memoDay = f.day;
+      memo = {};
+    }
+    return (memo[f.step] ??= ref(funnelKey(f)));
+  };
   const r = RECORDS;
   for (const p of projections) {
     r.str(p.eventId);
@@ -435,7 +449,7 @@ function packChunk(
     r.str(p.openid);
     r.int(ref(p.eventType));
     r.int(ref(p.flag));
-    r.int(p.funnel === undefined ? 0 : ref(funnelKey(p.funnel)));
+    r.int(p.funnel === undefined ? 0 : funnelRef(p.funnel));
     r.int(p.incr.length);
     for (const [field, delta] of p.incr) {
       r.int(ref(field));
