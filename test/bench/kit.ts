@@ -1,7 +1,7 @@
 // `npm run bench:kit`: CPU microseconds per unary call on the kit's grpc port (tracing on, spans
 // batched and exported over OTLP) against a bare grpc-js echo server, measured in the same run.
 // Each server runs in its own process and reports its own CPU time, so the load generator's
-// cost is not counted. Rounds rotate kit/untraced/bare to spread machine noise over all three.
+// cost is not counted. Rounds rotate the servers to spread machine noise over all of them.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { createServer } from 'node:http';
@@ -33,7 +33,10 @@ interface BenchServer {
   cpu(): Promise<number>;
 }
 
-async function startServer(kind: 'kit' | 'kit-notrace' | 'bare', otlpEndpoint: string): Promise<BenchServer> {
+async function startServer(
+  kind: 'kit' | 'kit-notrace' | 'bare' | 'bare-als',
+  otlpEndpoint: string,
+): Promise<BenchServer> {
   const node = [
     process.execPath,
     ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
@@ -112,16 +115,19 @@ const otlpEndpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
 const kit = await startServer('kit', otlpEndpoint);
 const untraced = await startServer('kit-notrace', otlpEndpoint);
 const bare = await startServer('bare', otlpEndpoint);
-for (const server of [kit, untraced, bare]) await load(server.port, Math.min(5_000, CALLS));
+const bareAls = await startServer('bare-als', otlpEndpoint);
+for (const server of [kit, untraced, bare, bareAls]) await load(server.port, Math.min(5_000, CALLS));
 
 const kitPerCall: number[] = [];
 const untracedPerCall: number[] = [];
 const barePerCall: number[] = [];
+const bareAlsPerCall: number[] = [];
 // The order rotates each round, so no server is always measured first (or right after another).
 const order: [BenchServer, number[]][] = [
   [kit, kitPerCall],
   [untraced, untracedPerCall],
   [bare, barePerCall],
+  [bareAls, bareAlsPerCall],
 ];
 for (let round = 0; round < ROUNDS; round++) {
   for (let i = 0; i < order.length; i++) {
@@ -129,12 +135,13 @@ for (let round = 0; round < ROUNDS; round++) {
     samples.push((await measure(server)) / CALLS);
   }
 }
-for (const server of [kit, untraced, bare]) server.child.send('exit');
+for (const server of [kit, untraced, bare, bareAls]) server.child.send('exit');
 sink.close();
 
 const kitUs = median(kitPerCall);
 const untracedUs = median(untracedPerCall);
 const bareUs = median(barePerCall);
+const bareAlsUs = median(bareAlsPerCall);
 console.log(
   `kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only` +
     (PIN ? ' (servers on CPU 1, load generator on CPU 0)' : ''),
@@ -146,9 +153,14 @@ console.log(
   `  kit grpc port, tracing off (no-op):                        ${untracedUs.toFixed(1)} µs CPU/call`,
 );
 console.log(`  bare grpc-js echo server:                                  ${bareUs.toFixed(1)} µs CPU/call`);
+console.log(
+  `  bare grpc-js, each call in an AsyncLocalStorage context:   ${bareAlsUs.toFixed(1)} µs CPU/call`,
+);
 console.log(`  ratio kit/bare: ${(kitUs / bareUs).toFixed(2)} (target <= 1.3)`);
 console.log(`  ratio kit without tracing/bare: ${(untracedUs / bareUs).toFixed(2)}`);
+console.log(`  ratio bare with AsyncLocalStorage/bare: ${(bareAlsUs / bareUs).toFixed(2)}`);
 const rounds = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
 console.log(
-  `  rounds kit: ${rounds(kitPerCall)}  no-trace: ${rounds(untracedPerCall)}  bare: ${rounds(barePerCall)}`,
+  `  rounds kit: ${rounds(kitPerCall)}  no-trace: ${rounds(untracedPerCall)}  bare: ${rounds(barePerCall)}` +
+    `  bare+ALS: ${rounds(bareAlsPerCall)}`,
 );
