@@ -8,10 +8,14 @@ export interface RpcMetrics {
   inFlight(delta: 1 | -1): void;
 }
 
+const PROTOCOLS: readonly string[] = ['grpc', 'connect', 'grpc_web'];
+
 /**
  * Registers the kit's RPC metrics on a registry. Label children are cached per
  * (service, method, protocol, code) because prom-client's label lookup costs more than the
- * observation itself on the hot path.
+ * observation itself on the hot path. The cache is nested by service and method name (the same
+ * string objects on every call, whose hashes V8 keeps) and indexed by protocol and code, so a
+ * call builds no key string.
  */
 export function createRpcMetrics(registry: Registry): RpcMetrics {
   const duration = new Histogram({
@@ -26,16 +30,24 @@ export function createRpcMetrics(registry: Registry): RpcMetrics {
     help: 'RPCs being served right now.',
     registers: [registry],
   });
-  const children = new Map<string, ReturnType<typeof duration.labels>>();
+  type Child = ReturnType<typeof duration.labels>;
+  const children = new Map<string, Map<string, Child[]>>(); // service → method → [protocol * 32 + code]
   return {
     registry,
     observe(service, method, protocol, code, seconds) {
-      const key = `${service}/${method}/${protocol}/${code}`;
-      let child = children.get(key);
-      if (child === undefined) {
-        child = duration.labels(service, method, protocol, codeName(code));
-        children.set(key, child);
+      const p = PROTOCOLS.indexOf(protocol);
+      if (p < 0 || !(code >= 0 && code < 32) || !Number.isInteger(code)) {
+        duration.labels(service, method, protocol, codeName(code)).observe(seconds); // not on the served paths
+        return;
       }
+      let methods = children.get(service);
+      if (methods === undefined) children.set(service, (methods = new Map()));
+      let slots = methods.get(method);
+      if (slots === undefined) methods.set(method, (slots = []));
+      const slot = p * 32 + code;
+      let child = slots[slot];
+      if (child === undefined)
+        slots[slot] = child = duration.labels(service, method, protocol, codeName(code));
       child.observe(seconds);
     },
     inFlight(delta) {
