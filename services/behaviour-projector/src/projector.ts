@@ -3,7 +3,7 @@ import { createEventConsumer, type EventConsumer, type EventsLogger } from '@wxm
 import { ReplyError } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { Counter, register as globalRegister, type Registry } from 'prom-client';
-import type { ReadModelStore } from './adapters/read-models.js';
+import { LayoutMismatchError, type ReadModelStore } from './adapters/read-models.js';
 import type { ProjectorConfig } from './config.js';
 import { PoisonEventError, project } from './domain/projection.js';
 
@@ -36,12 +36,14 @@ export interface ProjectorOptions {
 const TRANSIENT_REPLY = /^(LOADING|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|OOM|NOREPLICAS)\b/;
 
 /**
- * What the projector retries without limit: Redis being unreachable or temporarily refusing.
+ * What the projector retries without limit: Redis being unreachable or temporarily refusing, and
+ * a live generation of another journey layout (it waits for a rebuild to swap in a new one).
  * Poison events (the domain's {@link PoisonEventError}) and script errors are dead-lettered
  * after the consumer's attempts instead.
  */
 export function isTransientFailure(err: unknown): boolean {
   if (err instanceof PoisonEventError) return false;
+  if (err instanceof LayoutMismatchError) return true;
   if (err instanceof ReplyError) return TRANSIENT_REPLY.test((err as Error).message);
   return true;
 }

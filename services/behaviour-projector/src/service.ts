@@ -2,7 +2,7 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { BehaviourViewService } from '@wxmesh/contracts';
 import { defineService } from '@wxmesh/rpc';
-import type { ReadModelStore, StoredJourney } from './adapters/read-models.js';
+import { LayoutMismatchError, type ReadModelStore, type StoredJourney } from './adapters/read-models.js';
 import { daysBetween } from './domain/projection.js';
 
 const time = (ms: number | undefined) => (ms === undefined ? undefined : timestampFromMs(ms));
@@ -52,7 +52,17 @@ export function createBehaviourViewService(deps: { store: ReadModelStore }) {
   const { store } = deps;
   return defineService(BehaviourViewService, {
     async getUserJourney(request) {
-      return { journey: toUserJourney(request.openid, await store.journey(request.openid)) };
+      try {
+        return { journey: toUserJourney(request.openid, await store.journey(request.openid)) };
+      } catch (err) {
+        if (err instanceof LayoutMismatchError) {
+          throw new ConnectError(
+            'journeys are being rebuilt for a new read-model layout; retry later',
+            Code.Unavailable,
+          );
+        }
+        throw err;
+      }
     },
 
     async getFunnel(request) {

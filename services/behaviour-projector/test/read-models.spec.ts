@@ -5,7 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startInfra, type Infra } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
-import { createReadModelStore } from '../src/adapters/read-models.js';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { createReadModelStore, JOURNEY_LAYOUT, LayoutMismatchError } from '../src/adapters/read-models.js';
+import { isTransientFailure } from '../src/projector.js';
+import { createBehaviourViewService } from '../src/service.js';
 import type { Projection } from '../src/domain/projection.js';
 
 let infra: Infra<{ redis: true; kafka: false }>;
@@ -120,3 +123,58 @@ for (const applyMode of ['batch', 'event'] as const) {
     });
   });
 }
+
+describe('createReadModelStore, journey layouts', () => {
+  it('records its layout with the first generation and with a rebuild shadow', async () => {
+    const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
+    const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1' });
+    assert.deepEqual(await store.writeTargets(), ['g1']);
+    await store.beginShadow('g2');
+    assert.deepEqual(await redis.hmget(`${prefix}generations`, 'layout:g1', 'layout:g2'), [
+      JOURNEY_LAYOUT,
+      JOURNEY_LAYOUT,
+    ]);
+    assert.deepEqual(await store.writeTargets(), ['g2', 'g1']);
+  });
+
+  it('neither writes nor reads a generation of another layout until a rebuild swaps one in', async () => {
+    const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
+    // A generation written before layouts were recorded (layout 1: plain fields, no markers).
+    await redis.hset(`${prefix}generations`, 'active', 'gold');
+    await redis.hset(
+      `${prefix}gold:{o_0}:journey`,
+      'first',
+      '1735689600000',
+      'last',
+      '1735689600000',
+      'logins',
+      '3',
+    );
+    const store = createReadModelStore(redis, { prefix, newGeneration: () => 'unused' });
+
+    const mismatch = (err: unknown) =>
+      err instanceof LayoutMismatchError &&
+      err.generation === 'gold' &&
+      err.layout === '1' &&
+      /run the rebuild/.test(err.message);
+    await assert.rejects(store.writeTargets(), mismatch);
+    await assert.rejects(store.journey('o_0'), mismatch);
+    assert.equal(isTransientFailure(new LayoutMismatchError('gold', '1')), true); // the consumer waits
+    const service = createBehaviourViewService({ store });
+    await assert.rejects(
+      Promise.resolve(service.handlers.getUserJourney!({ openid: 'o_0' } as never, {} as never)),
+      (err: unknown) => err instanceof ConnectError && err.code === Code.Unavailable,
+    );
+    assert.equal((await store.funnel(APPID, ['2025-01-01']))[0]!.logged_in, 0); // funnels are unchanged
+
+    // What the rebuild does: a shadow of this layout, filled, then swapped in.
+    await store.beginShadow('gnew');
+    await assert.rejects(store.writeTargets(), mismatch); // the live projector still waits
+    await store.apply(['gnew'], [projection(0)]);
+    assert.equal(await store.swap('gnew'), 'gold');
+    assert.deepEqual(await store.writeTargets(), ['gnew']);
+    assert.equal((await store.journey('o_0')).counters.op, 1n);
+    await store.dropGeneration('gold');
+    assert.equal(await redis.exists(`${prefix}gold:{o_0}:journey`), 0);
+  });
+});

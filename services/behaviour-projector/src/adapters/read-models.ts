@@ -113,11 +113,20 @@ end
 return applied
 `;
 
-// KEYS[1] generations hash; ARGV[1] the new shadow. Returns the shadow it replaced, if any.
+// KEYS[1] generations hash; ARGV[1] the new shadow, ARGV[2] its layout. Returns the shadow it
+// replaced, if any.
 const BEGIN_SHADOW = `
 local old = redis.call('HGET', KEYS[1], 'shadow')
-redis.call('HSET', KEYS[1], 'shadow', ARGV[1])
+redis.call('HSET', KEYS[1], 'shadow', ARGV[1], 'layout:' .. ARGV[1], ARGV[2])
 return old
+`;
+
+// KEYS[1] generations hash; ARGV[1] a first generation, ARGV[2] its layout: made active (with its
+// layout recorded) unless a generation already is.
+const CREATE_ACTIVE = `
+if redis.call('HSETNX', KEYS[1], 'active', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'layout:' .. ARGV[1], ARGV[2])
+end
 `;
 
 // KEYS[1] generations hash; ARGV[1] the shadow to promote. Fails unless it is still the shadow
@@ -141,10 +150,34 @@ return 0
 type ProjectorRedis = Redis & {
   projectorApplyOne(journey: string, record: Buffer, dictionary: Buffer): Promise<number>;
   projectorApplyBatch(records: Buffer, dictionary: Buffer, ...keyParts: string[]): Promise<number>;
-  projectorBeginShadow(generations: string, gen: string): Promise<string | null>;
+  projectorBeginShadow(generations: string, gen: string, layout: string): Promise<string | null>;
+  projectorCreateActive(generations: string, gen: string, layout: string): Promise<null>;
   projectorSwap(generations: string, gen: string): Promise<string | null>;
   projectorAbortShadow(generations: string, gen: string): Promise<number>;
 };
+
+/**
+ * The journey hash layout this code reads and writes (see FOLD). Each generation records the
+ * layout it was built with (`layout:<generation>` in the generations hash; none means 1, the
+ * layout before composite fields). A projector never writes into, nor reads from, a generation
+ * of another layout: a rebuild replays the topic into a new generation of this layout.
+ */
+export const JOURNEY_LAYOUT = '2';
+
+/** A generation was built with another journey layout than this code's; a rebuild replaces it. */
+export class LayoutMismatchError extends Error {
+  override readonly name = 'LayoutMismatchError';
+  constructor(
+    readonly generation: string,
+    readonly layout: string,
+  ) {
+    super(
+      `read-model generation ${generation} has journey layout ${layout}, this projector uses layout ` +
+        `${JOURNEY_LAYOUT}: run the rebuild (npm run -w services/behaviour-projector rebuild) to replay ` +
+        `the topic into a generation of layout ${JOURNEY_LAYOUT} and swap it in`,
+    );
+  }
+}
 
 /** A user's journey as stored; an unknown user has no `firstSeenAt`, zero counters and no flags. */
 export interface StoredJourney {
@@ -169,6 +202,8 @@ export interface ReadModelStore {
    * The generations every applied event must be written to, shadow first: the active one and the
    * one a rebuild is filling, if any. Creates the first active generation when there is none.
    * Read it after fetching the events it is used for (a rebuild relies on that, see rebuild.ts).
+   * Rejects with a {@link LayoutMismatchError} while one of them has another journey layout
+   * (the consumer retries: it waits for a rebuild to swap in a generation of this layout).
    */
   writeTargets(): Promise<string[]>;
   /**
@@ -183,13 +218,19 @@ export interface ReadModelStore {
   ): Promise<{ applied: number; duplicates: number }>;
   /** The generation served, or undefined before the first event was ever applied. */
   activeGeneration(): Promise<string | undefined>;
-  /** The user's journey in the active generation (an empty one when unknown). */
+  /**
+   * The user's journey in the active generation (an empty one when unknown). Rejects with a
+   * {@link LayoutMismatchError} when that generation has another journey layout.
+   */
   journey(openid: string): Promise<StoredJourney>;
   /** The event_ids applied to the user's journey in `generation` (for checks and audits; scans the hash). */
   appliedEventIds(generation: string, openid: string): Promise<string[]>;
   /** Unique users per step for each of `days` of `appid`, in the active generation. */
   funnel(appid: string, days: readonly string[]): Promise<FunnelCounts[]>;
-  /** Makes `gen` the shadow generation; resolves with the shadow it replaced (an abandoned rebuild's). */
+  /**
+   * Makes `gen` the shadow generation, of this code's journey layout; resolves with the shadow it
+   * replaced (an abandoned rebuild's).
+   */
   beginShadow(gen: string): Promise<string | undefined>;
   /**
    * Atomically makes the shadow `gen` active; resolves with the previously active generation.
@@ -198,7 +239,10 @@ export interface ReadModelStore {
   swap(gen: string): Promise<string | undefined>;
   /** Stops writing to the shadow `gen` (when it is still the shadow). */
   abortShadow(gen: string): Promise<void>;
-  /** Deletes every key of a generation (SCAN + UNLINK); resolves with how many. Never the active one. */
+  /**
+   * Deletes every key of a generation (SCAN + UNLINK) and its layout record; resolves with how
+   * many keys. Never the active one.
+   */
   dropGeneration(gen: string): Promise<number>;
 }
 
@@ -231,21 +275,39 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
     redis.defineCommand('projectorApplyOne', { numberOfKeys: 1, lua: APPLY_ONE });
     redis.defineCommand('projectorApplyBatch', { numberOfKeys: 0, lua: APPLY_BATCH });
     redis.defineCommand('projectorBeginShadow', { numberOfKeys: 1, lua: BEGIN_SHADOW });
+    redis.defineCommand('projectorCreateActive', { numberOfKeys: 1, lua: CREATE_ACTIVE });
     redis.defineCommand('projectorSwap', { numberOfKeys: 1, lua: SWAP });
     redis.defineCommand('projectorAbortShadow', { numberOfKeys: 1, lua: ABORT_SHADOW });
   }
 
   const activeGeneration = async () => (await redis.hget(keys.generations, 'active')) ?? undefined;
 
+  // A generation's layout never changes, so what was read once is kept (the map only grows by one
+  // entry per generation this process meets).
+  const layouts = new Map<string, string>();
+  /** Throws a LayoutMismatchError unless every one of `gens` was built with JOURNEY_LAYOUT. */
+  const assertLayout = async (gens: readonly string[]) => {
+    const unknown = gens.filter((g) => !layouts.has(g));
+    if (unknown.length > 0) {
+      const found = await redis.hmget(keys.generations, ...unknown.map((g) => `layout:${g}`));
+      unknown.forEach((g, i) => layouts.set(g, found[i] ?? '1'));
+    }
+    for (const g of gens) {
+      if (layouts.get(g) !== JOURNEY_LAYOUT) throw new LayoutMismatchError(g, layouts.get(g)!);
+    }
+  };
+
   return {
     async writeTargets() {
       let [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
       if (active == null) {
-        await redis.hsetnx(keys.generations, 'active', options.newGeneration());
+        await redis.projectorCreateActive(keys.generations, options.newGeneration(), JOURNEY_LAYOUT);
         [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
       }
       const served = active!;
-      return shadow != null && shadow !== served ? [shadow, served] : [served];
+      const targets = shadow != null && shadow !== served ? [shadow, served] : [served];
+      await assertLayout(targets);
+      return targets;
     },
 
     async apply(generations, projections) {
@@ -296,6 +358,7 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
     async journey(openid) {
       const gen = await activeGeneration();
       if (gen === undefined) return parseJourney([]);
+      await assertLayout([gen]);
       return parseJourney(await redis.hmget(keys.journey(gen, openid), ...JOURNEY_FIELDS));
     },
 
@@ -325,7 +388,7 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
     },
 
     async beginShadow(gen) {
-      return (await redis.projectorBeginShadow(keys.generations, gen)) ?? undefined;
+      return (await redis.projectorBeginShadow(keys.generations, gen, JOURNEY_LAYOUT)) ?? undefined;
     },
 
     async swap(gen) {
@@ -345,6 +408,8 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
         cursor = next;
         if (found.length > 0) dropped += await redis.unlink(...found);
       } while (cursor !== '0');
+      await redis.hdel(keys.generations, `layout:${gen}`);
+      layouts.delete(gen);
       return dropped;
     },
   };
