@@ -1,8 +1,13 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
-import { injectKafkaHeaders, wechatSpanAttributes, withWeChatBaggage } from '@wxmesh/telemetry';
+import {
+  injectKafkaHeaders,
+  registeredCounter,
+  wechatSpanAttributes,
+  withWeChatBaggage,
+} from '@wxmesh/telemetry';
 import type { BehaviourEvent } from '@wxmesh/contracts';
 import kafkajs, { type Kafka, type Message, type RetryOptions } from 'kafkajs';
-import { Counter, register as globalRegister, type Registry } from 'prom-client';
+import { register as globalRegister, type Counter, type Registry } from 'prom-client';
 import { encodeBehaviourEvent, eventType, identityOf, SCHEMA_VERSION } from './envelope.js';
 import { SILENT_LOGGER, type EventsLogger } from './logger.js';
 import { BEHAVIOUR_TOPIC } from './topics.js';
@@ -188,20 +193,14 @@ interface ProducerMetrics {
 
 /** One set of series per registry, shared by every producer registered there. */
 function producerMetrics(registry: Registry): ProducerMetrics {
-  const produced =
-    (registry.getSingleMetric('wxmesh_events_produced_total') as Counter<'type'> | undefined) ??
-    new Counter({
-      name: 'wxmesh_events_produced_total',
-      help: 'Behaviour events acknowledged by Kafka, by event type.',
-      labelNames: ['type'],
-      registers: [registry],
-    });
-  const failures =
-    (registry.getSingleMetric('wxmesh_events_produce_failures_total') as Counter | undefined) ??
-    new Counter({
-      name: 'wxmesh_events_produce_failures_total',
-      help: 'Behaviour events whose emit rejected (invalid, or not acknowledged by Kafka).',
-      registers: [registry],
-    });
+  const produced = registeredCounter(registry, {
+    name: 'wxmesh_events_produced_total',
+    help: 'Behaviour events acknowledged by Kafka, by event type.',
+    labelNames: ['type'],
+  });
+  const failures = registeredCounter(registry, {
+    name: 'wxmesh_events_produce_failures_total',
+    help: 'Behaviour events whose emit rejected (invalid, or not acknowledged by Kafka).',
+  });
   return { produced, failures };
 }

@@ -36,3 +36,4 @@ export {
   type HeaderSetter,
   type KafkaHeaders,
 } from './propagation.js';
+export { registeredCounter, registeredGauge, registeredHistogram } from './metrics.js';

@@ -1,4 +1,5 @@
-import { Counter, Gauge, register as globalRegister, type Registry } from 'prom-client';
+import { registeredCounter, registeredGauge } from '@wxmesh/telemetry';
+import { register as globalRegister, type Registry } from 'prom-client';
 
 /** What the VerifySession cache reports; see {@link createVerifyCacheMetrics}. */
 export interface VerifyCacheMetrics {
@@ -10,10 +11,6 @@ export interface VerifyCacheMetrics {
   storeRefused(): void;
   /** Whether the invalidation feed is healthy (the cache serves only then). */
   feedHealthy(healthy: boolean): void;
-}
-
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
 /**
@@ -29,71 +26,35 @@ export function createVerifyCacheMetrics(
   size: () => number,
   registry: Registry = globalRegister,
 ): VerifyCacheMetrics {
-  const lookups = metric(
-    registry,
-    'wxmesh_auth_verify_cache_lookups_total',
-    () =>
-      new Counter({
-        name: 'wxmesh_auth_verify_cache_lookups_total',
-        help: 'VerifySession cache lookups (touch=false) by result: hit, miss, or bypass while the feed is down.',
-        labelNames: ['result'] as const,
-        registers: [registry],
-      }),
-  );
-  const invalidations = metric(
-    registry,
-    'wxmesh_auth_verify_cache_invalidations_total',
-    () =>
-      new Counter({
-        name: 'wxmesh_auth_verify_cache_invalidations_total',
-        help: 'Cached VerifySession answers removed, by cause: session_ended or feed_down.',
-        labelNames: ['cause'] as const,
-        registers: [registry],
-      }),
-  );
-  const sessionEnded = metric(
-    registry,
-    'wxmesh_auth_verify_cache_session_ended_total',
-    () =>
-      new Counter({
-        name: 'wxmesh_auth_verify_cache_session_ended_total',
-        help: 'SessionEnded events the cache invalidation feed has seen.',
-        registers: [registry],
-      }),
-  );
-  const refused = metric(
-    registry,
-    'wxmesh_auth_verify_cache_stores_refused_total',
-    () =>
-      new Counter({
-        name: 'wxmesh_auth_verify_cache_stores_refused_total',
-        help: 'VerifySession answers not cached because the session ended or the feed broke during the call.',
-        registers: [registry],
-      }),
-  );
-  const healthy = metric(
-    registry,
-    'wxmesh_auth_verify_cache_feed_healthy',
-    () =>
-      new Gauge({
-        name: 'wxmesh_auth_verify_cache_feed_healthy',
-        help: '1 while the SessionEnded feed is joined and fetching (the cache serves), else 0.',
-        registers: [registry],
-      }),
-  );
-  metric(
-    registry,
-    'wxmesh_auth_verify_cache_entries',
-    () =>
-      new Gauge({
-        name: 'wxmesh_auth_verify_cache_entries',
-        help: 'VerifySession answers cached now.',
-        registers: [registry],
-        collect() {
-          this.set(size());
-        },
-      }),
-  );
+  const lookups = registeredCounter(registry, {
+    name: 'wxmesh_auth_verify_cache_lookups_total',
+    help: 'VerifySession cache lookups (touch=false) by result: hit, miss, or bypass while the feed is down.',
+    labelNames: ['result'] as const,
+  });
+  const invalidations = registeredCounter(registry, {
+    name: 'wxmesh_auth_verify_cache_invalidations_total',
+    help: 'Cached VerifySession answers removed, by cause: session_ended or feed_down.',
+    labelNames: ['cause'] as const,
+  });
+  const sessionEnded = registeredCounter(registry, {
+    name: 'wxmesh_auth_verify_cache_session_ended_total',
+    help: 'SessionEnded events the cache invalidation feed has seen.',
+  });
+  const refused = registeredCounter(registry, {
+    name: 'wxmesh_auth_verify_cache_stores_refused_total',
+    help: 'VerifySession answers not cached because the session ended or the feed broke during the call.',
+  });
+  const healthy = registeredGauge(registry, {
+    name: 'wxmesh_auth_verify_cache_feed_healthy',
+    help: '1 while the SessionEnded feed is joined and fetching (the cache serves), else 0.',
+  });
+  registeredGauge(registry, {
+    name: 'wxmesh_auth_verify_cache_entries',
+    help: 'VerifySession answers cached now.',
+    collect() {
+      this.set(size());
+    },
+  });
   healthy.set(0);
   const byResult = {
     hit: lookups.labels('hit'),

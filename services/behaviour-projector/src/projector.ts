@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createEventConsumer, type EventConsumer, type EventsLogger } from '@wxmesh/events';
 import { ReplyError } from 'ioredis';
 import type { Kafka } from 'kafkajs';
-import { Counter, register as globalRegister, type Registry } from 'prom-client';
+import { registeredCounter } from '@wxmesh/telemetry';
+import { register as globalRegister, type Registry } from 'prom-client';
 import { LayoutMismatchError, type ReadModelStore } from './adapters/read-models.js';
 import type { ProjectorConfig } from './config.js';
 import { PoisonEventError, project } from './domain/projection.js';
@@ -56,14 +57,11 @@ export function isTransientFailure(err: unknown): boolean {
 export function createProjector(options: ProjectorOptions): EventConsumer {
   const { config, store } = options;
   const registry = options.registry ?? globalRegister;
-  const outcomes =
-    (registry.getSingleMetric('wxmesh_projector_events_total') as Counter<'group' | 'outcome'> | undefined) ??
-    new Counter({
-      name: 'wxmesh_projector_events_total',
-      help: 'Events folded into the active generation: new, or duplicate (already applied, nothing changed).',
-      labelNames: ['group', 'outcome'],
-      registers: [registry],
-    });
+  const outcomes = registeredCounter(registry, {
+    name: 'wxmesh_projector_events_total',
+    help: 'Events folded into the active generation: new, or duplicate (already applied, nothing changed).',
+    labelNames: ['group', 'outcome'],
+  });
   return createEventConsumer({
     kafka: options.kafka,
     groupId: options.groupId,

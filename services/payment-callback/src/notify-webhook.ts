@@ -9,7 +9,8 @@ import {
   verifyWechatpaySignature,
   type EncryptedResource,
 } from '@wxmesh/wechat-pay';
-import { Counter, register } from 'prom-client';
+import { registeredCounter } from '@wxmesh/telemetry';
+import { register } from 'prom-client';
 import type { PaymentSecrets } from './adapters/secrets.js';
 import type { PaymentStore } from './adapters/payment-store.js';
 import type { RefundResource, TransactionResource } from './domain/order.js';
@@ -18,13 +19,11 @@ import type { NotificationOutcome, Payments } from './payments.js';
 /** Notification bodies are small JSON; anything larger is refused before it is buffered. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-const outcomes =
-  (register.getSingleMetric('wxmesh_payment_notifications_total') as Counter<'outcome'> | undefined) ??
-  new Counter({
-    name: 'wxmesh_payment_notifications_total',
-    help: 'WeChat Pay notifications by outcome (applied, duplicate, anomaly, ignored, rejected_<reason>, failed, overloaded, timeout).',
-    labelNames: ['outcome'],
-  });
+const outcomes = registeredCounter(register, {
+  name: 'wxmesh_payment_notifications_total',
+  help: 'WeChat Pay notifications by outcome (applied, duplicate, anomaly, ignored, rejected_<reason>, failed, overloaded, timeout).',
+  labelNames: ['outcome'],
+});
 
 class Answer {
   constructor(

@@ -1,7 +1,8 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { EventProducer } from '@wxmesh/events';
 import type { Logger } from '@wxmesh/rpc';
-import { Counter, register } from 'prom-client';
+import { registeredCounter } from '@wxmesh/telemetry';
+import { register } from 'prom-client';
 import { anomalyEvent, eventFor, eventIds } from './domain/events.js';
 import {
   fingerprint,
@@ -28,20 +29,16 @@ export class NotDurableError extends Error {
 /** What handling a verified notification came to; every outcome here is answered 204. */
 export type NotificationOutcome = 'applied' | 'duplicate' | 'anomaly' | 'ignored';
 
-const anomalies =
-  (register.getSingleMetric('wxmesh_payment_anomalies_total') as Counter<'field'> | undefined) ??
-  new Counter({
-    name: 'wxmesh_payment_anomalies_total',
-    help: 'Verified WeChat Pay notifications that disagreed with the recorded order (alert on any increase), by field.',
-    labelNames: ['field'],
-  });
-const applied =
-  (register.getSingleMetric('wxmesh_payment_state_changes_total') as Counter<'kind'> | undefined) ??
-  new Counter({
-    name: 'wxmesh_payment_state_changes_total',
-    help: 'Payment state changes applied (paid, refund, closed), each counted once.',
-    labelNames: ['kind'],
-  });
+const anomalies = registeredCounter(register, {
+  name: 'wxmesh_payment_anomalies_total',
+  help: 'Verified WeChat Pay notifications that disagreed with the recorded order (alert on any increase), by field.',
+  labelNames: ['field'],
+});
+const applied = registeredCounter(register, {
+  name: 'wxmesh_payment_state_changes_total',
+  help: 'Payment state changes applied (paid, refund, closed), each counted once.',
+  labelNames: ['kind'],
+});
 
 /**
  * The payment core: orders, the notification effects, and the sweeper's reconciliation. The
