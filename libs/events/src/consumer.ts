@@ -1,14 +1,6 @@
-import {
-  context,
-  ProxyTracerProvider,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Context,
-  type Span,
-} from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { BehaviourEventSchema, type BehaviourEvent } from '@wxmesh/contracts';
-import { extractKafkaContext, wechatSpanAttributes } from '@wxmesh/telemetry';
+import { extractKafkaContext, tracingEnabled, wechatSpanAttributes } from '@wxmesh/telemetry';
 import kafkajs, {
   type ConsumerConfig,
   type EachBatchPayload,
@@ -476,14 +468,6 @@ type Decoded =
 
 const SKIP_UNKNOWN_TYPE: Decoded = { skipped: 'unknown_type' };
 const SKIP_SCHEMA_VERSION: Decoded = { skipped: 'schema_version' };
-
-const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
-
-/** False while no tracer provider is registered (the API's no-op one answers). */
-function tracingEnabled(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER);
-}
 
 /**
  * A {@link ConsumedEvent} whose span and context are made on first use: the consumer opens them

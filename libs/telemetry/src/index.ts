@@ -2,6 +2,7 @@ export {
   initTelemetry,
   otlpTracesUrl,
   telemetryOptionsFromEnv,
+  tracingEnabled,
   type Telemetry,
   type TelemetryOptions,
 } from './init-telemetry.js';

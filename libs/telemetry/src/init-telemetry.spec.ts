@@ -14,6 +14,7 @@ import {
   otlpTracesUrl,
   startRpcServerSpan,
   telemetryOptionsFromEnv,
+  tracingEnabled,
   type TelemetryOptions,
 } from './index.js';
 
@@ -207,13 +208,16 @@ describe('OTLP export', () => {
 describe('initTelemetry lifecycle', () => {
   it('refuses a second live instance, and allows a new one after shutdown', async () => {
     const first = await initTelemetry({ serviceName: 'a' });
+    assert.equal(tracingEnabled(), false); // propagation only: no tracer provider
     await assert.rejects(initTelemetry({ serviceName: 'b' }), /already initialised/);
     await first.shutdown();
     await first.shutdown();
     const second = await initTelemetry({ serviceName: 'b', exporter: new InMemorySpanExporter() });
     assert.equal(second.enabled, true);
+    assert.equal(tracingEnabled(), true);
     await second.shutdown();
     await second.shutdown();
+    assert.equal(tracingEnabled(), false);
   });
 
   it('rejects bad options without leaving anything registered', async () => {

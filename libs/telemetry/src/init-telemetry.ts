@@ -1,4 +1,12 @@
-import { context, diag, DiagConsoleLogger, propagation, trace, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  diag,
+  DiagConsoleLogger,
+  propagation,
+  ProxyTracerProvider,
+  trace,
+  type Tracer,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   CompositePropagator,
@@ -47,6 +55,18 @@ export interface Telemetry {
 
 const TRACER_NAME = '@wxmesh/telemetry';
 const TRACER_VERSION = '0.1.0';
+
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * False while no tracer provider is registered (whoever registers it: {@link initTelemetry} or a
+ * test), so every span is a non-recording no-op. Hot paths use it to skip building span
+ * attributes and contexts nobody records.
+ */
+export function tracingEnabled(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER);
+}
 
 /** Whether a Telemetry is live in this process: the OTel globals can only be owned once. */
 let active = false;
