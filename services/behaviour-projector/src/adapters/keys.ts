@@ -8,8 +8,13 @@
 export function createKeys(prefix: string) {
   return {
     prefix,
-    /** HASH `active` → the generation served and written; `shadow` → one being rebuilt (also written). */
+    /**
+     * HASH `active` → the generation served and written; `shadow` → one being rebuilt (also
+     * written); `layout:<generation>` → the journey layout that generation was built with.
+     */
     generations: `${prefix}generations`,
+    /** The field of {@link generations} holding a generation's journey layout. */
+    layoutField: (gen: string) => `layout:${gen}`,
     /** Everything of one generation starts with this (used to drop it). */
     generation: (gen: string) => `${prefix}${gen}:`,
     /** HASH: one user's journey and the event_ids applied to it (see the apply script for fields). */

@@ -113,19 +113,19 @@ end
 return applied
 `;
 
-// KEYS[1] generations hash; ARGV[1] the new shadow, ARGV[2] its layout. Returns the shadow it
-// replaced, if any.
+// KEYS[1] generations hash; ARGV[1] the new shadow, ARGV[2] its layout field, ARGV[3] the layout.
+// Returns the shadow it replaced, if any.
 const BEGIN_SHADOW = `
 local old = redis.call('HGET', KEYS[1], 'shadow')
-redis.call('HSET', KEYS[1], 'shadow', ARGV[1], 'layout:' .. ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'shadow', ARGV[1], ARGV[2], ARGV[3])
 return old
 `;
 
-// KEYS[1] generations hash; ARGV[1] a first generation, ARGV[2] its layout: made active (with its
-// layout recorded) unless a generation already is.
+// KEYS[1] generations hash; ARGV[1] a first generation, ARGV[2] its layout field, ARGV[3] the
+// layout: made active (with its layout recorded) unless a generation already is.
 const CREATE_ACTIVE = `
 if redis.call('HSETNX', KEYS[1], 'active', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'layout:' .. ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 end
 `;
 
@@ -150,15 +150,20 @@ return 0
 type ProjectorRedis = Redis & {
   projectorApplyOne(journey: string, record: Buffer, dictionary: Buffer): Promise<number>;
   projectorApplyBatch(records: Buffer, dictionary: Buffer, ...keyParts: string[]): Promise<number>;
-  projectorBeginShadow(generations: string, gen: string, layout: string): Promise<string | null>;
-  projectorCreateActive(generations: string, gen: string, layout: string): Promise<null>;
+  projectorBeginShadow(
+    generations: string,
+    gen: string,
+    layoutField: string,
+    layout: string,
+  ): Promise<string | null>;
+  projectorCreateActive(generations: string, gen: string, layoutField: string, layout: string): Promise<null>;
   projectorSwap(generations: string, gen: string): Promise<string | null>;
   projectorAbortShadow(generations: string, gen: string): Promise<number>;
 };
 
 /**
  * The journey hash layout this code reads and writes (see FOLD). Each generation records the
- * layout it was built with (`layout:<generation>` in the generations hash; none means 1, the
+ * layout it was built with (see keys.ts; no record means 1, the
  * layout before composite fields). A projector never writes into, nor reads from, a generation
  * of another layout: a rebuild replays the topic into a new generation of this layout.
  */
@@ -263,9 +268,9 @@ export interface ReadModelStoreOptions {
 }
 
 /**
- * The read models in Redis. Every user's journey is changed only by the one APPLY script, which
- * records the event_id in the user's applied set in the same atomic step, so an event is applied
- * to a generation at most once, whoever delivers it how often.
+ * The read models in Redis. Every user's journey is changed only by the apply scripts, which
+ * record the event_id as a marker field of the journey in the same atomic step, so an event is
+ * applied to a generation at most once, whoever delivers it how often.
  */
 export function createReadModelStore(redisClient: Redis, options: ReadModelStoreOptions): ReadModelStore {
   const keys = createKeys(options.prefix);
@@ -289,7 +294,7 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
   const assertLayout = async (gens: readonly string[]) => {
     const unknown = gens.filter((g) => !layouts.has(g));
     if (unknown.length > 0) {
-      const found = await redis.hmget(keys.generations, ...unknown.map((g) => `layout:${g}`));
+      const found = await redis.hmget(keys.generations, ...unknown.map(keys.layoutField));
       unknown.forEach((g, i) => layouts.set(g, found[i] ?? '1'));
     }
     for (const g of gens) {
@@ -301,7 +306,8 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
     async writeTargets() {
       let [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
       if (active == null) {
-        await redis.projectorCreateActive(keys.generations, options.newGeneration(), JOURNEY_LAYOUT);
+        const gen = options.newGeneration();
+        await redis.projectorCreateActive(keys.generations, gen, keys.layoutField(gen), JOURNEY_LAYOUT);
         [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
       }
       const served = active!;
@@ -388,7 +394,13 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
     },
 
     async beginShadow(gen) {
-      return (await redis.projectorBeginShadow(keys.generations, gen, JOURNEY_LAYOUT)) ?? undefined;
+      const shadowed = await redis.projectorBeginShadow(
+        keys.generations,
+        gen,
+        keys.layoutField(gen),
+        JOURNEY_LAYOUT,
+      );
+      return shadowed ?? undefined;
     },
 
     async swap(gen) {
@@ -408,7 +420,7 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
         cursor = next;
         if (found.length > 0) dropped += await redis.unlink(...found);
       } while (cursor !== '0');
-      await redis.hdel(keys.generations, `layout:${gen}`);
+      await redis.hdel(keys.generations, keys.layoutField(gen));
       layouts.delete(gen);
       return dropped;
     },
