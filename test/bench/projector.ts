@@ -5,11 +5,15 @@
 // reading from offset 0. The rate is the steady one: the first BENCH_WARMUP records (fetched,
 // decoded and applied like the others) warm up the process, its JIT, Redis' scripts and the
 // consumer's fetch loop; the clock then runs from the first observation at or past the warm-up to
-// the last record, and the rate is the records processed in between over that time.
+// the last record, and the rate is the records processed in between over that time. Over the same
+// window it reads the CPU time of the consuming process (all its threads: JS, GC, I/O) and of
+// Redis, and prints both per event: the ratio swings with this VM's speed, these show where the
+// time goes.
 //
 //   npm run infra -- node --import tsx test/bench/projector.ts
 //   BENCH_EVENTS=100000 BENCH_WARMUP=20000 BENCH_ROUNDS=3 (defaults)
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   behaviourEvent,
   createEventProducer,
@@ -89,15 +93,31 @@ async function fill(): Promise<void> {
   await producer.disconnect();
 }
 
-/** Records processed over time, from the first observation at or past the warm-up to the end. */
+/**
+ * Records processed over time, from the first observation at or past the warm-up to the end.
+ * `observe` says when an observation opened or closed that window, so the caller can read CPU
+ * counters at the same moments.
+ */
 class SteadyRate {
   private from: { at: number; count: number } | undefined;
   private to: { at: number; count: number } | undefined;
 
-  observe(count: number): void {
+  observe(count: number): 'opened' | 'closed' | undefined {
     const at = performance.now();
-    if (this.from === undefined && count >= WARMUP) this.from = { at, count };
-    if (count >= TOTAL) this.to ??= { at, count };
+    if (this.from === undefined && count >= WARMUP) {
+      this.from = { at, count };
+      return count >= TOTAL ? undefined : 'opened';
+    }
+    if (this.to === undefined && count >= TOTAL && this.from !== undefined) {
+      this.to = { at, count };
+      return 'closed';
+    }
+    return undefined;
+  }
+
+  /** Records in the window (0 until it closed). */
+  get timed(): number {
+    return this.from !== undefined && this.to !== undefined ? this.to.count - this.from.count : 0;
   }
 
   get done(): boolean {
@@ -117,18 +137,58 @@ class SteadyRate {
   }
 }
 
+/** CPU microseconds per timed record, from counters read when the window opened and closed. */
+class CpuPerRecord {
+  private opened: number | undefined;
+  private used: number | undefined;
+
+  constructor(private readonly read: () => number | Promise<number>) {}
+
+  async at(edge: 'opened' | 'closed' | undefined): Promise<void> {
+    if (edge === 'opened') this.opened = await this.read();
+    if (edge === 'closed' && this.opened !== undefined) this.used = (await this.read()) - this.opened;
+  }
+
+  perRecord(rate: SteadyRate): number {
+    return this.used === undefined || rate.timed === 0 ? Number.NaN : this.used / rate.timed;
+  }
+}
+
+/** CPU microseconds a process has used (all its threads), from /proc (Linux's USER_HZ is 100). */
+function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime, stime (fields 14 and 15)
+}
+
+/** CPU microseconds Redis has used, as INFO reports it. */
+async function redisCpuUs(): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1]);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
+}
+
+interface RoundResult {
+  perSecond: number;
+  /** CPU µs per record of the consuming process (all threads: JS, GC, I/O). */
+  cpuUs: number;
+  /** Redis CPU µs per record (projector only). */
+  redisUs?: number;
+}
+
 /** events/s of a kafkajs consumer that only counts. */
-async function bare(round: number): Promise<number> {
+async function bare(round: number): Promise<RoundResult> {
   const consumer = kafka.consumer({ groupId: `bench-bare-${RUN}-${round}`, maxBytes: 10 << 20 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const rate = new SteadyRate();
+  const cpu = new CpuPerRecord(() => processCpuUs(process.pid));
   let count = 0;
   await consumer.run({
     partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch }) => {
       count += batch.messages.length;
-      rate.observe(count);
+      await cpu.at(rate.observe(count));
     },
   });
   await waitFor(() => rate.done, {
@@ -137,7 +197,7 @@ async function bare(round: number): Promise<number> {
     message: 'bare consumer saw every record',
   });
   await consumer.disconnect();
-  return rate.perSecond();
+  return { perSecond: rate.perSecond(), cpuUs: cpu.perRecord(rate) };
 }
 
 async function metric(url: string, name: string, labels: string): Promise<number> {
@@ -151,7 +211,7 @@ async function metric(url: string, name: string, labels: string): Promise<number
 }
 
 /** events/s of the projector process, as its metrics report records applied. */
-async function projector(round: number): Promise<number> {
+async function projector(round: number): Promise<RoundResult> {
   const prefix = `wxm:bench:${RUN}:${round}:`;
   const service = await startServiceProcess('behaviour-projector', {
     env: {
@@ -167,16 +227,22 @@ async function projector(round: number): Promise<number> {
   });
   try {
     const rate = new SteadyRate();
+    const pid = service.child.pid!;
+    const cpu = new CpuPerRecord(() => processCpuUs(pid));
+    const redisCpu = new CpuPerRecord(redisCpuUs);
     await waitFor(
       async () => {
-        rate.observe(await metric(service.httpUrl, 'wxmesh_events_consumed_total', 'result="applied"'));
+        const edge = rate.observe(
+          await metric(service.httpUrl, 'wxmesh_events_consumed_total', 'result="applied"'),
+        );
+        await Promise.all([cpu.at(edge), redisCpu.at(edge)]);
         return rate.done;
       },
       { timeoutMs: 300_000, intervalMs: 25, message: 'projector applied every record' },
     );
     const applied = await metric(service.httpUrl, 'wxmesh_projector_events_total', 'outcome="new"');
     if (applied !== TOTAL) throw new Error(`projector applied ${applied} new events, expected ${TOTAL}`);
-    return rate.perSecond();
+    return { perSecond: rate.perSecond(), cpuUs: cpu.perRecord(rate), redisUs: redisCpu.perRecord(rate) };
   } finally {
     service.child.kill('SIGTERM');
     await service.exited;
@@ -196,19 +262,30 @@ try {
     `projector bench: ${WARMUP} warm-up + ${EVENTS} timed events, ${USERS} users, 6 partitions, ${ROUNDS} rounds`,
   );
   await fill();
-  const bareRates: number[] = [];
-  const projectorRates: number[] = [];
+  const bareRounds: RoundResult[] = [];
+  const projectorRounds: RoundResult[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    bareRates.push(await bare(round));
-    projectorRates.push(await projector(round));
+    const b = await bare(round);
+    const p = await projector(round);
+    bareRounds.push(b);
+    projectorRounds.push(p);
     console.log(
-      `  round ${round + 1}: bare ${Math.round(bareRates[round]!)} events/s, projector ${Math.round(projectorRates[round]!)} events/s`,
+      `  round ${round + 1}: bare ${Math.round(b.perSecond)} events/s (${b.cpuUs.toFixed(1)} µs CPU/event), ` +
+        `projector ${Math.round(p.perSecond)} events/s (${p.cpuUs.toFixed(1)} µs CPU/event, ` +
+        `Redis ${p.redisUs!.toFixed(1)} µs/event)`,
     );
   }
-  const b = median(bareRates);
-  const p = median(projectorRates);
-  console.log(`bare kafkajs consumer (counts only): ${Math.round(b)} events/s (median)`);
-  console.log(`behaviour-projector (applied to Redis): ${Math.round(p)} events/s (median)`);
+  const b = median(bareRounds.map((r) => r.perSecond));
+  const p = median(projectorRounds.map((r) => r.perSecond));
+  console.log(
+    `bare kafkajs consumer (counts only): ${Math.round(b)} events/s (median), ` +
+      `${median(bareRounds.map((r) => r.cpuUs)).toFixed(1)} µs CPU/event`,
+  );
+  console.log(
+    `behaviour-projector (applied to Redis): ${Math.round(p)} events/s (median), ` +
+      `${median(projectorRounds.map((r) => r.cpuUs)).toFixed(1)} µs CPU/event in its process ` +
+      `+ ${median(projectorRounds.map((r) => r.redisUs!)).toFixed(1)} µs in Redis`,
+  );
   console.log(`ratio projector/bare: ${(p / b).toFixed(2)} (target >= ${TARGET})`);
 } finally {
   const admin = kafka.admin();
