@@ -143,7 +143,7 @@ const untracedUs = median(untracedPerCall);
 const bareUs = median(barePerCall);
 const bareAlsUs = median(bareAlsPerCall);
 console.log(
-  `kit bench: ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only` +
+  `kit bench (Node ${process.versions.node}): ${ROUNDS} rounds x ${CALLS} unary calls, concurrency ${CONCURRENCY}, server CPU only` +
     (PIN ? ' (servers on CPU 1, load generator on CPU 0)' : ''),
 );
 console.log(

@@ -259,7 +259,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 try {
   console.log(
-    `projector bench: ${WARMUP} warm-up + ${EVENTS} timed events, ${USERS} users, 6 partitions, ${ROUNDS} rounds`,
+    `projector bench (Node ${process.versions.node}): ${WARMUP} warm-up + ${EVENTS} timed events, ${USERS} users, 6 partitions, ${ROUNDS} rounds`,
   );
   await fill();
   const bareRounds: RoundResult[] = [];
