@@ -93,31 +93,37 @@ async function fill(): Promise<void> {
   await producer.disconnect();
 }
 
+/** A CPU time counter, in microseconds. */
+type CpuCounter = () => number | Promise<number>;
+
+interface WindowEdge<K extends string> {
+  at: number;
+  count: number;
+  cpu: Record<K, number>;
+}
+
 /**
- * Records processed over time, from the first observation at or past the warm-up to the end.
- * `observe` says when an observation opened or closed that window, so the caller can read CPU
- * counters at the same moments.
+ * Records processed over time, from the first observation at or past the warm-up to the end, and
+ * what each of the given CPU counters used over that same window.
  */
-class SteadyRate {
-  private from: { at: number; count: number } | undefined;
-  private to: { at: number; count: number } | undefined;
+class SteadyRate<K extends string> {
+  private from: WindowEdge<K> | undefined;
+  private to: WindowEdge<K> | undefined;
 
-  observe(count: number): 'opened' | 'closed' | undefined {
+  constructor(private readonly counters: Record<K, CpuCounter>) {}
+
+  async observe(count: number): Promise<void> {
+    if (this.to !== undefined || count < WARMUP) return;
     const at = performance.now();
-    if (this.from === undefined && count >= WARMUP) {
-      this.from = { at, count };
-      return count >= TOTAL ? undefined : 'opened';
-    }
-    if (this.to === undefined && count >= TOTAL && this.from !== undefined) {
-      this.to = { at, count };
-      return 'closed';
-    }
-    return undefined;
-  }
-
-  /** Records in the window (0 until it closed). */
-  get timed(): number {
-    return this.from !== undefined && this.to !== undefined ? this.to.count - this.from.count : 0;
+    const names = Object.keys(this.counters) as K[];
+    const values = await Promise.all(names.map((name) => this.counters[name]()));
+    const edge = {
+      at,
+      count,
+      cpu: Object.fromEntries(names.map((n, i) => [n, values[i]!])) as Record<K, number>,
+    };
+    this.from ??= edge;
+    if (count >= TOTAL) this.to ??= edge;
   }
 
   get done(): boolean {
@@ -126,6 +132,17 @@ class SteadyRate {
 
   /** events/s; throws when the window holds too few records to mean anything. */
   perSecond(): number {
+    const { from, to } = this.window();
+    return (to.count - from.count) / ((to.at - from.at) / 1000);
+  }
+
+  /** CPU microseconds per record that counter `name` used over the window. */
+  cpuPerRecord(name: K): number {
+    const { from, to } = this.window();
+    return (to.cpu[name] - from.cpu[name]) / (to.count - from.count);
+  }
+
+  private window(): { from: WindowEdge<K>; to: WindowEdge<K> } {
     const { from, to } = this;
     if (from === undefined || to === undefined) throw new Error('the consumer did not finish');
     if (to.count - from.count < EVENTS / 2) {
@@ -133,25 +150,14 @@ class SteadyRate {
         `only ${to.count - from.count} records after the warm-up were timed; raise BENCH_EVENTS`,
       );
     }
-    return (to.count - from.count) / ((to.at - from.at) / 1000);
+    return { from, to };
   }
 }
 
-/** CPU microseconds per timed record, from counters read when the window opened and closed. */
-class CpuPerRecord {
-  private opened: number | undefined;
-  private used: number | undefined;
-
-  constructor(private readonly read: () => number | Promise<number>) {}
-
-  async at(edge: 'opened' | 'closed' | undefined): Promise<void> {
-    if (edge === 'opened') this.opened = await this.read();
-    if (edge === 'closed' && this.opened !== undefined) this.used = (await this.read()) - this.opened;
-  }
-
-  perRecord(rate: SteadyRate): number {
-    return this.used === undefined || rate.timed === 0 ? Number.NaN : this.used / rate.timed;
-  }
+/** CPU microseconds this process has used. */
+function ownCpuUs(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 /** CPU microseconds a process has used (all its threads), from /proc (Linux's USER_HZ is 100). */
@@ -181,14 +187,13 @@ async function bare(round: number): Promise<RoundResult> {
   const consumer = kafka.consumer({ groupId: `bench-bare-${RUN}-${round}`, maxBytes: 10 << 20 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  const rate = new SteadyRate();
-  const cpu = new CpuPerRecord(() => processCpuUs(process.pid));
+  const rate = new SteadyRate({ cpu: ownCpuUs });
   let count = 0;
   await consumer.run({
     partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch }) => {
       count += batch.messages.length;
-      await cpu.at(rate.observe(count));
+      await rate.observe(count);
     },
   });
   await waitFor(() => rate.done, {
@@ -197,7 +202,7 @@ async function bare(round: number): Promise<RoundResult> {
     message: 'bare consumer saw every record',
   });
   await consumer.disconnect();
-  return { perSecond: rate.perSecond(), cpuUs: cpu.perRecord(rate) };
+  return { perSecond: rate.perSecond(), cpuUs: rate.cpuPerRecord('cpu') };
 }
 
 async function metric(url: string, name: string, labels: string): Promise<number> {
@@ -226,23 +231,22 @@ async function projector(round: number): Promise<RoundResult> {
     timeoutMs: 60_000,
   });
   try {
-    const rate = new SteadyRate();
     const pid = service.child.pid!;
-    const cpu = new CpuPerRecord(() => processCpuUs(pid));
-    const redisCpu = new CpuPerRecord(redisCpuUs);
+    const rate = new SteadyRate({ cpu: () => processCpuUs(pid), redis: redisCpuUs });
     await waitFor(
       async () => {
-        const edge = rate.observe(
-          await metric(service.httpUrl, 'wxmesh_events_consumed_total', 'result="applied"'),
-        );
-        await Promise.all([cpu.at(edge), redisCpu.at(edge)]);
+        await rate.observe(await metric(service.httpUrl, 'wxmesh_events_consumed_total', 'result="applied"'));
         return rate.done;
       },
       { timeoutMs: 300_000, intervalMs: 25, message: 'projector applied every record' },
     );
     const applied = await metric(service.httpUrl, 'wxmesh_projector_events_total', 'outcome="new"');
     if (applied !== TOTAL) throw new Error(`projector applied ${applied} new events, expected ${TOTAL}`);
-    return { perSecond: rate.perSecond(), cpuUs: cpu.perRecord(rate), redisUs: redisCpu.perRecord(rate) };
+    return {
+      perSecond: rate.perSecond(),
+      cpuUs: rate.cpuPerRecord('cpu'),
+      redisUs: rate.cpuPerRecord('redis'),
+    };
   } finally {
     service.child.kill('SIGTERM');
     await service.exited;
