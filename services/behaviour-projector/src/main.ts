@@ -30,7 +30,6 @@ await runService('behaviour-projector', config, async ({ logger }) => {
     store,
     config,
     groupId: config.CONSUMER_GROUP,
-    targets: () => store.writeTargets(),
     logger,
   });
   await projector.start();

@@ -24,10 +24,10 @@ export interface ProjectorOptions {
   >;
   groupId: string;
   /**
-   * The generations to write each chunk to, read after the chunk was fetched: the live projector
-   * passes `store.writeTargets` (active + shadow), a rebuild its own generation only.
+   * The one generation to write (a rebuild's); by default the live ones, active and shadow, which
+   * the store reads as it applies each chunk.
    */
-  targets: () => Promise<readonly string[]>;
+  generation?: string;
   logger?: EventsLogger;
   registry?: Registry;
 }
@@ -80,8 +80,7 @@ export function createProjector(options: ProjectorOptions): EventConsumer {
     registry,
     async apply(events) {
       const projections = events.map((e) => project(e.event));
-      const targets = await options.targets();
-      const { applied, duplicates } = await store.apply(targets, projections);
+      const { applied, duplicates } = await store.apply(projections, options.generation);
       if (applied > 0) outcomes.inc({ group: options.groupId, outcome: 'new' }, applied);
       if (duplicates > 0) outcomes.inc({ group: options.groupId, outcome: 'duplicate' }, duplicates);
     },

@@ -43,8 +43,8 @@ export interface RebuildResult {
  * 3. Caught up, one script makes the shadow active (if it still is the shadow).
  *
  * Nothing is lost around the swap: an event below the watermarks is replayed here; an event at or
- * above them was fetched after step 1, and the live projectors read the targets after fetching, so
- * they wrote it to the shadow. Events applied both ways are deduplicated by event_id, and the fold
+ * above them was fetched after step 1, and the live projectors read the targets when they apply
+ * it, after fetching it, so they wrote it to the shadow. Events applied both ways are deduplicated by event_id, and the fold
  * is order-independent, so the result equals a replay in topic order.
  *
  * A rebuild that dies leaves a shadow the live projectors keep writing; the next rebuild replaces
@@ -67,7 +67,7 @@ export async function rebuildReadModels(options: RebuildOptions): Promise<Rebuil
     store,
     config,
     groupId,
-    targets: async () => [generation],
+    generation,
     logger,
     registry: options.registry,
   });
@@ -111,8 +111,9 @@ export async function rebuildReadModels(options: RebuildOptions): Promise<Rebuil
     });
 
     if (swap && previous !== undefined && options.dropPreviousAfterMs !== undefined) {
-      // Live projectors that read the targets just before the swap may still write a chunk to the
-      // old generation; dropping it a little later keeps those writes from leaving strays.
+      // Live projectors in the per-event mode (Redis Cluster) that read the targets just before the
+      // swap may still write a chunk to the old generation (the batch script reads them atomically
+      // with its writes); dropping it a little later keeps those writes from leaving strays.
       await new Promise((resolve) => setTimeout(resolve, options.dropPreviousAfterMs));
       const dropped = await store.dropGeneration(previous);
       logger.info({ previous, dropped }, 'dropped the replaced generation');

@@ -46,11 +46,10 @@ for (const applyMode of ['batch', 'event'] as const) {
     it('folds a chunk once, whatever the strings hold, and counts duplicates', async () => {
       const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
       const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
-      const targets = await store.writeTargets();
       const chunk = [0, 1, 2, 3, 4].map((n) => projection(n));
       chunk.push(projection(5, { flag: 'phone', incr: [], funnel: undefined, unionid: '', appid: '' }));
-      assert.deepEqual(await store.apply(targets, chunk), { applied: 6, duplicates: 0 });
-      assert.deepEqual(await store.apply(targets, chunk.slice(0, 4)), { applied: 0, duplicates: 4 });
+      assert.deepEqual(await store.apply(chunk), { applied: 6, duplicates: 0 });
+      assert.deepEqual(await store.apply(chunk.slice(0, 4)), { applied: 0, duplicates: 4 });
 
       const user2 = await store.journey('o_2');
       assert.equal(user2.unionid, '统一ID😀');
@@ -96,8 +95,7 @@ for (const applyMode of ['batch', 'event'] as const) {
       ]) {
         const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
         const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
-        const targets = await store.writeTargets();
-        for (const i of order) await store.apply(targets, [events[i]!]);
+        for (const i of order) await store.apply([events[i]!]);
         journeys.push(await store.journey('o_u'));
       }
       for (const j of journeys) assert.deepEqual(j, journeys[0]);
@@ -112,7 +110,7 @@ for (const applyMode of ['batch', 'event'] as const) {
     it('reads an unknown user as an empty journey', async () => {
       const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
       const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
-      await store.apply(await store.writeTargets(), [projection(0)]);
+      await store.apply([projection(0)]);
       const j = await store.journey('o_nobody');
       assert.equal(j.firstSeenAt, undefined);
       assert.equal(j.lastEvent, undefined);
@@ -124,57 +122,68 @@ for (const applyMode of ['batch', 'event'] as const) {
   });
 }
 
-describe('createReadModelStore, journey layouts', () => {
-  it('records its layout with the first generation and with a rebuild shadow', async () => {
-    const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
-    const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1' });
-    assert.deepEqual(await store.writeTargets(), ['g1']);
-    await store.beginShadow('g2');
-    assert.deepEqual(await redis.hmget(`${prefix}generations`, 'layout:g1', 'layout:g2'), [
-      JOURNEY_LAYOUT,
-      JOURNEY_LAYOUT,
-    ]);
-    assert.deepEqual(await store.writeTargets(), ['g2', 'g1']);
+for (const applyMode of ['batch', 'event'] as const) {
+  describe(`createReadModelStore, generations and layouts, applyMode ${applyMode}`, () => {
+    it('creates the first generation, and writes a rebuild shadow beside the active one', async () => {
+      const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
+      const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
+      await store.apply([projection(0)]);
+      assert.equal(await store.activeGeneration(), 'g1');
+      assert.equal(await store.beginShadow('g2'), undefined);
+      assert.deepEqual(await redis.hmget(`${prefix}generations`, 'layout:g1', 'layout:g2'), [
+        JOURNEY_LAYOUT,
+        JOURNEY_LAYOUT,
+      ]);
+      assert.deepEqual(await store.apply([projection(1)]), { applied: 1, duplicates: 0 });
+      for (const gen of ['g1', 'g2']) assert.deepEqual(await store.appliedEventIds(gen, 'o_1'), ['e-1']);
+      assert.deepEqual(await store.appliedEventIds('g2', 'o_0'), []); // applied before the shadow began
+      assert.deepEqual(await store.apply([projection(0)], 'g2'), { applied: 1, duplicates: 0 });
+
+      assert.equal(await store.swap('g2'), 'g1');
+      assert.equal((await store.journey('o_0')).counters.op, 1n);
+      const [day] = await store.funnel(APPID, ['2025-01-01']);
+      assert.equal(day!.paid, 2); // the shadow's funnel sets were written too
+      await store.apply([projection(2)]);
+      assert.deepEqual(await store.appliedEventIds('g1', 'o_2'), []); // the replaced generation no longer
+      assert.deepEqual(await store.appliedEventIds('g2', 'o_2'), ['e-2']);
+    });
+
+    it('neither writes nor reads a generation of another layout until a rebuild swaps one in', async () => {
+      const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
+      // A generation written before layouts were recorded (layout 1: plain fields, no markers).
+      const old = { first: '1735689600000', last: '1735689600000', logins: '3' };
+      await redis.hset(`${prefix}generations`, 'active', 'gold');
+      await redis.hset(`${prefix}gold:{o_0}:journey`, old);
+      const store = createReadModelStore(redis, { prefix, newGeneration: () => 'unused', applyMode });
+
+      const mismatch = (err: unknown) =>
+        err instanceof LayoutMismatchError &&
+        err.generation === 'gold' &&
+        err.layout === '1' &&
+        /run the rebuild/.test(err.message);
+      await assert.rejects(store.apply([projection(0)]), mismatch);
+      await assert.rejects(store.apply([projection(0)], 'gold'), mismatch);
+      assert.deepEqual(await redis.hgetall(`${prefix}gold:{o_0}:journey`), old); // nothing written
+      await assert.rejects(store.journey('o_0'), mismatch);
+      assert.equal(isTransientFailure(new LayoutMismatchError('gold', '1')), true); // the consumer waits
+      const service = createBehaviourViewService({ store });
+      await assert.rejects(
+        Promise.resolve(service.handlers.getUserJourney!({ openid: 'o_0' } as never, {} as never)),
+        (err: unknown) => err instanceof ConnectError && err.code === Code.Unavailable,
+      );
+      assert.equal((await store.funnel(APPID, ['2025-01-01']))[0]!.logged_in, 0); // funnels are unchanged
+
+      // What the rebuild does: a shadow of this layout, filled, then swapped in.
+      await store.beginShadow('gnew');
+      await assert.rejects(store.apply([projection(1)]), mismatch); // the live projector still waits
+      assert.deepEqual(await store.appliedEventIds('gnew', 'o_1'), []); // and wrote nothing, not even to the shadow
+      await store.apply([projection(0)], 'gnew');
+      assert.equal(await store.swap('gnew'), 'gold');
+      await store.apply([projection(1)]);
+      assert.equal((await store.journey('o_0')).counters.op, 1n);
+      assert.equal((await store.journey('o_1')).counters.op, 1n);
+      await store.dropGeneration('gold');
+      assert.equal(await redis.exists(`${prefix}gold:{o_0}:journey`), 0);
+    });
   });
-
-  it('neither writes nor reads a generation of another layout until a rebuild swaps one in', async () => {
-    const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
-    // A generation written before layouts were recorded (layout 1: plain fields, no markers).
-    await redis.hset(`${prefix}generations`, 'active', 'gold');
-    await redis.hset(
-      `${prefix}gold:{o_0}:journey`,
-      'first',
-      '1735689600000',
-      'last',
-      '1735689600000',
-      'logins',
-      '3',
-    );
-    const store = createReadModelStore(redis, { prefix, newGeneration: () => 'unused' });
-
-    const mismatch = (err: unknown) =>
-      err instanceof LayoutMismatchError &&
-      err.generation === 'gold' &&
-      err.layout === '1' &&
-      /run the rebuild/.test(err.message);
-    await assert.rejects(store.writeTargets(), mismatch);
-    await assert.rejects(store.journey('o_0'), mismatch);
-    assert.equal(isTransientFailure(new LayoutMismatchError('gold', '1')), true); // the consumer waits
-    const service = createBehaviourViewService({ store });
-    await assert.rejects(
-      Promise.resolve(service.handlers.getUserJourney!({ openid: 'o_0' } as never, {} as never)),
-      (err: unknown) => err instanceof ConnectError && err.code === Code.Unavailable,
-    );
-    assert.equal((await store.funnel(APPID, ['2025-01-01']))[0]!.logged_in, 0); // funnels are unchanged
-
-    // What the rebuild does: a shadow of this layout, filled, then swapped in.
-    await store.beginShadow('gnew');
-    await assert.rejects(store.writeTargets(), mismatch); // the live projector still waits
-    await store.apply(['gnew'], [projection(0)]);
-    assert.equal(await store.swap('gnew'), 'gold');
-    assert.deepEqual(await store.writeTargets(), ['gnew']);
-    assert.equal((await store.journey('o_0')).counters.op, 1n);
-    await store.dropGeneration('gold');
-    assert.equal(await redis.exists(`${prefix}gold:{o_0}:journey`), 0);
-  });
-});
+}

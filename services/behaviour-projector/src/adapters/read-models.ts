@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import {
   FUNNEL_STEPS,
   JOURNEY_COUNTERS,
@@ -80,35 +80,69 @@ const APPLY_ONE = `${FOLD}
 return (apply_one(cmsgpack.unpack(ARGV[1]), unpack_dictionary(ARGV[2]), KEYS[1], 1))
 `;
 
-// A chunk of events in one script: ARGV[1] the records and ARGV[2] the dictionary (one argument
-// each instead of ~15 per event: Redis parses them in one C call, and the client writes one
-// buffer); ARGV[3..4] the journey key of the generation split around the openid, so the per-user
-// keys are joined here instead of sent. The keys are therefore not declared in KEYS, which is why
-// this mode needs a single Redis node. Each event is still deduplicated and folded in one atomic
-// step (the whole chunk is), with one script invocation per chunk instead of per event. The funnel
-// memberships of the chunk are added at its end, one SADD per funnel set (a chunk names few),
-// instead of one per event: the script is atomic, so nothing can see the difference, and a chunk
-// that fails is retried event by event. Returns how many were applied (not duplicates).
+// A chunk of events in one script, written to the generations it picks when it runs. ARGV[1] the
+// records and ARGV[2] the dictionary (one argument each instead of ~15 per event: Redis parses
+// them in one C call, and the client writes one buffer). ARGV[3] the generations hash; ARGV[4]
+// the one generation to write (a rebuild's), or '' for the live ones: the active generation and
+// a rebuild's shadow (shadow first), read here, atomically with the writes, so that no chunk can
+// go to generations that a swap has just replaced; ARGV[5] names the first generation if there is
+// none yet. ARGV[6] the journey layout of this code: a target of another layout fails the script
+// with `LAYOUT_MISMATCH <generation> <layout>` before anything is written. ARGV[7..8] a
+// generation's layout field, ARGV[9..10] its key prefix, split around the generation's name;
+// ARGV[11..12] a journey's key within a generation, split around the openid; the dictionary
+// holds funnel keys within a generation. The keys are joined here instead of sent, so they are
+// not declared in KEYS, which is why this mode needs a single Redis node.
+// Each event is still deduplicated and folded in one atomic step (the whole chunk is), with one
+// script invocation per chunk. The funnel memberships of the chunk are added at its end, one SADD
+// per funnel set (a chunk names few), instead of one per event: the script is atomic, so nothing
+// can see the difference, and a chunk that fails is retried event by event. Returns how many were
+// applied (not duplicates) to the last target, the active generation.
 const APPLY_BATCH = `${FOLD}
 local R = cmsgpack.unpack(ARGV[1])
 local D = unpack_dictionary(ARGV[2])
-local jhead, jtail = ARGV[3], ARGV[4]
-local funnels, order = {}, {}
-local a, count, applied = 1, #R, 0
-while a <= count do
-  local openid, f = R[a + 4], R[a + 7]
-  if f ~= 0 then
-    local members = funnels[f]
-    if not members then members = {}; funnels[f] = members; order[#order + 1] = f end
-    members[#members + 1] = openid
+local generations, layout = ARGV[3], ARGV[6]
+local function layout_field(gen) return ARGV[7] .. gen .. ARGV[8] end
+local targets
+if ARGV[4] ~= '' then
+  targets = { ARGV[4] }
+else
+  local g = redis.call('HMGET', generations, 'active', 'shadow')
+  local active, shadow = g[1], g[2]
+  if not active then
+    active = ARGV[5]
+    redis.call('HSET', generations, 'active', active, layout_field(active), layout)
   end
-  local r, after = apply_one(R, D, jhead .. openid .. jtail, a)
-  applied = applied + r
-  a = after
+  if shadow and shadow ~= active then targets = { shadow, active } else targets = { active } end
 end
-for _, f in ipairs(order) do
-  local members = funnels[f]
-  for i = 1, #members, 1000 do redis.call('SADD', D[f], unpack(members, i, math.min(i + 999, #members))) end
+for _, gen in ipairs(targets) do
+  local found = redis.call('HGET', generations, layout_field(gen)) or '1'
+  if found ~= layout then return redis.error_reply('LAYOUT_MISMATCH ' .. gen .. ' ' .. found) end
+end
+local count, applied = #R, 0
+local funnels, order = {}, {}
+for t, gen in ipairs(targets) do
+  local head = ARGV[9] .. gen .. ARGV[10]
+  local jhead, jtail = head .. ARGV[11], ARGV[12]
+  local a, n = 1, 0
+  while a <= count do
+    local openid = R[a + 4]
+    if t == 1 then
+      local f = R[a + 7]
+      if f ~= 0 then
+        local members = funnels[f]
+        if not members then members = {}; funnels[f] = members; order[#order + 1] = f end
+        members[#members + 1] = openid
+      end
+    end
+    local r, after = apply_one(R, D, jhead .. openid .. jtail, a)
+    n = n + r
+    a = after
+  end
+  for _, f in ipairs(order) do
+    local members, key = funnels[f], head .. D[f]
+    for i = 1, #members, 1000 do redis.call('SADD', key, unpack(members, i, math.min(i + 999, #members))) end
+  end
+  applied = n
 end
 return applied
 `;
@@ -149,7 +183,7 @@ return 0
 
 type ProjectorRedis = Redis & {
   projectorApplyOne(journey: string, record: Buffer, dictionary: Buffer): Promise<number>;
-  projectorApplyBatch(records: Buffer, dictionary: Buffer, ...keyParts: string[]): Promise<number>;
+  projectorApplyBatch(records: Buffer, dictionary: Buffer, ...args: string[]): Promise<number>;
   projectorBeginShadow(
     generations: string,
     gen: string,
@@ -204,22 +238,20 @@ export type FunnelCounts = { day: string } & Record<FunnelStep, number>;
 /** The projector's read models in Redis; see {@link createReadModelStore}. */
 export interface ReadModelStore {
   /**
-   * The generations every applied event must be written to, shadow first: the active one and the
-   * one a rebuild is filling, if any. Creates the first active generation when there is none.
-   * Read it after fetching the events it is used for (a rebuild relies on that, see rebuild.ts).
-   * Rejects with a {@link LayoutMismatchError} while one of them has another journey layout
-   * (the consumer retries: it waits for a rebuild to swap in a generation of this layout).
-   */
-  writeTargets(): Promise<string[]>;
-  /**
-   * Applies the projections, in order, to every generation in one pipelined round trip.
-   * Resolves once Redis has executed all of it; counts are for the last generation (the active
-   * one). Rejects with the first command's error (then some of it may have been applied, which
-   * re-applying corrects, every effect being idempotent).
+   * Applies the projections, in order, to `generation`, or by default to the live generations:
+   * the active one and the shadow a rebuild is filling, if any (shadow first; the first active
+   * generation is created when there is none). The live generations are read when the apply
+   * runs, so after the events were fetched (a rebuild relies on that, see rebuild.ts); in the
+   * batch mode the apply script reads them itself, atomically with its writes.
+   * Resolves once Redis has executed all of it; counts are for the active (or the named)
+   * generation. Rejects with a {@link LayoutMismatchError}, having written nothing, while a
+   * target has another journey layout (the consumer retries: it waits for a rebuild to swap in a
+   * generation of this layout); otherwise with the first command's error (then some of it may
+   * have been applied, which re-applying corrects, every effect being idempotent).
    */
   apply(
-    generations: readonly string[],
     projections: readonly Projection[],
+    generation?: string,
   ): Promise<{ applied: number; duplicates: number }>;
   /** The generation served, or undefined before the first event was ever applied. */
   activeGeneration(): Promise<string | undefined>;
@@ -302,61 +334,80 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
     }
   };
 
-  return {
-    async writeTargets() {
-      let [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
-      if (active == null) {
-        const gen = options.newGeneration();
-        await redis.projectorCreateActive(keys.generations, gen, keys.layoutField(gen), JOURNEY_LAYOUT);
-        [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
-      }
-      const served = active!;
-      const targets = shadow != null && shadow !== served ? [shadow, served] : [served];
-      await assertLayout(targets);
-      return targets;
-    },
+  /** The live generations (see apply) as the per-event mode writes them, read before its pipeline. */
+  const liveTargets = async () => {
+    let [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
+    if (active == null) {
+      const gen = options.newGeneration();
+      await redis.projectorCreateActive(keys.generations, gen, keys.layoutField(gen), JOURNEY_LAYOUT);
+      [active, shadow] = await redis.hmget(keys.generations, 'active', 'shadow');
+    }
+    const served = active!;
+    const targets = shadow != null && shadow !== served ? [shadow, served] : [served];
+    await assertLayout(targets);
+    return targets;
+  };
 
-    async apply(generations, projections) {
-      if (projections.length === 0 || generations.length === 0) return { applied: 0, duplicates: 0 };
-      const pipeline = redis.pipeline() as ReturnType<Redis['pipeline']> & {
-        projectorApplyOne(journey: string, record: Buffer, dictionary: Buffer): unknown;
-        projectorApplyBatch(records: Buffer, dictionary: Buffer, ...keyParts: string[]): unknown;
-      };
-      const counted = new Set<number>(); // indexes of the active generation's apply replies
-      let index = 0;
-      for (const [g, gen] of generations.entries()) {
-        const last = g === generations.length - 1;
-        if (batch) {
-          const [records, dictionary] = packChunk(projections, (f) =>
-            keys.funnel(gen, f.appid, f.day, f.step),
-          );
-          pipeline.projectorApplyBatch(
-            records,
-            dictionary,
-            ...keys.journey(gen, OPENID_MARK).split(OPENID_MARK),
-          );
-          if (last) counted.add(index);
-          index++;
-          continue;
-        }
-        for (const p of projections) {
-          const [record, dictionary] = packChunk([p], () => undefined);
-          pipeline.projectorApplyOne(keys.journey(gen, p.openid), record, dictionary);
-          if (last) counted.add(index);
-          index++;
-          if (p.funnel !== undefined) {
-            pipeline.sadd(keys.funnel(gen, p.funnel.appid, p.funnel.day, p.funnel.step), p.openid);
-            index++;
-          }
-        }
-      }
-      const results = (await pipeline.exec()) ?? [];
-      let applied = 0;
-      for (const [i, [err, value]] of results.entries()) {
-        if (err) throw err;
-        if (counted.has(i)) applied += Number(value);
-      }
+  // The key parts the batch script joins generations and openids into (see APPLY_BATCH).
+  const batchKeyParts = [
+    ...keys.layoutField(MARK).split(MARK),
+    ...keys.generation(MARK).split(MARK),
+    ...keys.journeyIn(MARK).split(MARK),
+  ];
+
+  const applyBatch = async (projections: readonly Projection[], generation = '') => {
+    const [records, dictionary] = packChunk(projections, (f) => keys.funnelIn(f.appid, f.day, f.step));
+    try {
+      const applied = await redis.projectorApplyBatch(
+        records,
+        dictionary,
+        keys.generations,
+        generation,
+        generation === '' ? options.newGeneration() : '',
+        JOURNEY_LAYOUT,
+        ...batchKeyParts,
+      );
       return { applied, duplicates: projections.length - applied };
+    } catch (err) {
+      const mismatch = err instanceof ReplyError && LAYOUT_MISMATCH_REPLY.exec((err as Error).message);
+      if (mismatch) throw new LayoutMismatchError(mismatch[1]!, mismatch[2]!);
+      throw err;
+    }
+  };
+
+  const applyPerEvent = async (projections: readonly Projection[], generation?: string) => {
+    const generations = generation === undefined ? await liveTargets() : [generation];
+    if (generation !== undefined) await assertLayout(generations);
+    const pipeline = redis.pipeline() as ReturnType<Redis['pipeline']> & {
+      projectorApplyOne(journey: string, record: Buffer, dictionary: Buffer): unknown;
+    };
+    const counted = new Set<number>(); // indexes of the active generation's apply replies
+    let index = 0;
+    for (const [g, gen] of generations.entries()) {
+      for (const p of projections) {
+        const [record, dictionary] = packChunk([p], () => undefined);
+        pipeline.projectorApplyOne(keys.journey(gen, p.openid), record, dictionary);
+        if (g === generations.length - 1) counted.add(index);
+        index++;
+        if (p.funnel !== undefined) {
+          pipeline.sadd(keys.funnel(gen, p.funnel.appid, p.funnel.day, p.funnel.step), p.openid);
+          index++;
+        }
+      }
+    }
+    const results = (await pipeline.exec()) ?? [];
+    let applied = 0;
+    for (const [i, [err, value]] of results.entries()) {
+      if (err) throw err;
+      if (counted.has(i)) applied += Number(value);
+    }
+    return { applied, duplicates: projections.length - applied };
+  };
+
+  return {
+    async apply(projections, generation) {
+      if (projections.length === 0) return { applied: 0, duplicates: 0 };
+      return batch ? applyBatch(projections, generation) : applyPerEvent(projections, generation);
     },
 
     activeGeneration,
@@ -427,8 +478,10 @@ export function createReadModelStore(redisClient: Redis, options: ReadModelStore
   };
 }
 
-// Stands for the openid when a user key is split into the parts around it (openids never hold it).
-const OPENID_MARK = '\u0000';
+// Stands for a generation or an openid when a key is split into the parts around it (neither ever
+// holds it).
+const MARK = '\u0000';
+const LAYOUT_MISMATCH_REPLY = /^LAYOUT_MISMATCH (\S+) (\S+)$/;
 
 // The journey hash's fields (besides `openid` and one `e:<event_id>` marker per applied event, see
 // FOLD): `first` (a sort key), `le`, `a`, `u` (`<sort key><event_id> <event type | appid |
