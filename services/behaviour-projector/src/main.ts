@@ -10,8 +10,13 @@ import { createBehaviourViewService } from './service.js';
 const config = loadConfigOrExit(projectorConfigSchema);
 
 await runService('behaviour-projector', config, async ({ logger }) => {
+  // Views: many small concurrent reads, which auto-pipelining batches into few writes.
   const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
-  await redis.connect();
+  // The projector: one script per chunk, which must reach Redis at once (auto-pipelining defers it
+  // to setImmediate, after the next chunk was decoded) so that Redis folds a chunk while this
+  // process decodes the next one.
+  const applyRedis = new Redis(config.REDIS_URL, { lazyConnect: true });
+  await Promise.all([redis.connect(), applyRedis.connect()]);
   const kafka = createKafka({
     clientId: `behaviour-projector-${process.pid}`,
     brokers: config.KAFKA_BROKERS,
@@ -24,10 +29,11 @@ await runService('behaviour-projector', config, async ({ logger }) => {
       logger,
     });
   }
-  const store = createReadModelStore(redis, { prefix: config.KEY_PREFIX, newGeneration: newGenerationId });
+  const storeOptions = { prefix: config.KEY_PREFIX, newGeneration: newGenerationId };
+  const store = createReadModelStore(redis, storeOptions);
   const projector = createProjector({
     kafka,
-    store,
+    store: createReadModelStore(applyRedis, storeOptions),
     config,
     groupId: config.CONSUMER_GROUP,
     logger,
@@ -39,6 +45,9 @@ await runService('behaviour-projector', config, async ({ logger }) => {
     // Leaving the group at once hands the partitions to the other replicas without waiting for
     // the session timeout; reads keep being served until the server has drained.
     onDrain: () => projector.stop(),
-    closers: [{ name: 'redis', run: () => redis.quit() }],
+    closers: [
+      { name: 'redis', run: () => redis.quit() },
+      { name: 'redis (apply)', run: () => applyRedis.quit() },
+    ],
   };
 });
