@@ -31,7 +31,9 @@ if (values.generation !== undefined && !/^[0-9A-Za-z_-]{1,40}$/.test(values.gene
 
 const config = loadConfigOrExit(projectorConfigSchema);
 const logger = createLogger({ name: 'behaviour-projector-rebuild', level: config.LOG_LEVEL });
-const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
+// Without auto-pipelining, like the live projector's apply connection (see main.ts): each chunk's
+// script goes out at once, and every other call here is sequential anyway.
+const redis = new Redis(config.REDIS_URL);
 const kafka = new Kafka({
   clientId: `behaviour-projector-rebuild-${process.pid}`,
   brokers: config.KAFKA_BROKERS,
