@@ -23,6 +23,7 @@ import {
 import { startInfra, startServiceProcess, waitFor } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
+import { bundle } from './service-bench.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20_000);
@@ -35,6 +36,8 @@ const topic = `bench.behaviour.${RUN}`;
 const dlqTopic = `${topic}.dlq`;
 const APPID = 'wx0123456789abcdef';
 
+// The projector runs as its image does: bundled, with plain node and its package.json's node options.
+const projectorBundle = bundle('services/behaviour-projector/src/main.ts', 'behaviour-projector.mjs');
 const infra = await startInfra({ redis: true, kafka: true });
 const kafka = new kafkajs.Kafka({
   clientId: `bench-projector-${RUN}`,
@@ -228,6 +231,7 @@ async function projector(round: number): Promise<RoundResult> {
       CONSUMER_GROUP: `bench-projector-${RUN}-${round}`,
       KEY_PREFIX: prefix,
     },
+    bundle: projectorBundle,
     timeoutMs: 60_000,
   });
   try {

@@ -12,6 +12,7 @@ import {
   SessionService,
 } from '@wxmesh/contracts';
 import { WECHAT_HEADERS } from '@wxmesh/telemetry';
+import { serviceNodeOptions } from '@wxmesh/testing';
 import { parseAllDocuments } from 'yaml';
 
 // The invariants of deploy/ and istio/ that matter for security and operations, checked on the
@@ -553,6 +554,11 @@ describe('Deployments', () => {
             );
           }
         }
+      });
+
+      test('runs with the node options its package.json declares, as `npm start` and the tests do', () => {
+        const env = pod.containers[0]!.env ?? [];
+        assert.equal(env.find((e) => e.name === 'NODE_OPTIONS')?.value, serviceNodeOptions(name));
       });
 
       test('serves grpc and http on the in-cluster ports it is configured for', () => {

@@ -12,4 +12,9 @@ export { startInfra, type Infra, type InfraOptions } from './infra.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { collectTopic, waitForTopic, type TopicCollector } from './kafka-topic.js';
 export { freePort } from './free-port.js';
-export { startServiceProcess, type ServiceProcess, type StartServiceOptions } from './service-process.js';
+export {
+  serviceNodeOptions,
+  startServiceProcess,
+  type ServiceProcess,
+  type StartServiceOptions,
+} from './service-process.js';

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -33,6 +34,22 @@ export interface StartServiceOptions {
   readonly ownProcessGroup?: boolean;
   /** Called with the process as soon as it is spawned, before it serves (to stop it early). */
   readonly onSpawn?: (child: ChildProcess) => void;
+  /**
+   * A bundle of the service built by scripts/build.ts, run with plain node as production images
+   * run it; by default the TypeScript source runs under tsx.
+   */
+  readonly bundle?: string;
+}
+
+/**
+ * The `nodeOptions` a service's package.json declares (V8 heap sizes and the like): the one place
+ * they are written; its Deployment sets the same string as `NODE_OPTIONS` (checked by the manifest tests).
+ */
+export function serviceNodeOptions(name: string): string | undefined {
+  const manifest = JSON.parse(readFileSync(`${root}services/${name}/package.json`, 'utf8')) as {
+    nodeOptions?: string;
+  };
+  return manifest.nodeOptions;
 }
 
 /**
@@ -45,10 +62,20 @@ export async function startServiceProcess(
   options: StartServiceOptions = {},
 ): Promise<ServiceProcess> {
   const { env = {}, timeoutMs = 20_000, onLine, onStderr, ownProcessGroup = false, onSpawn } = options;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const entry = options.bundle === undefined ? ['--import', 'tsx', 'src/main.ts'] : [options.bundle];
+  const nodeOptions = [process.env.NODE_OPTIONS, serviceNodeOptions(name)].filter(Boolean).join(' ');
+  const child = spawn(process.execPath, entry, {
     cwd: `${root}services/${name}`,
     detached: ownProcessGroup,
-    env: { ...process.env, HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+      HOST: '127.0.0.1',
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   onSpawn?.(child);
