@@ -11,7 +11,9 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "$name: no tests"
   exit 0
 fi
-exec node --import tsx --test --test-concurrency=1 \
+# --test-timeout bounds each spec file (its own process): a file that hangs, on a test or on a handle
+# left open, is killed and reported failed after 10 minutes instead of holding CI to its hard limit.
+exec node --import tsx --test --test-concurrency=1 --test-timeout=600000 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=junit --test-reporter-destination="$root/tmp/test-results/$name.xml" \
   "${files[@]}"
