@@ -217,6 +217,56 @@ describe('createEventConsumer', () => {
     const positions = consumer.positions();
     await waitFor(() => positions.get(0) === 4n, { message: 'position past the last record' });
   });
+
+  it('commits only what was applied: fetched records still failing are delivered again to the next member', async () => {
+    const { topic, dlqTopic } = await freshTopic();
+    const producer = createEventProducer({ kafka, producer: 'session', topic });
+    await producer.connect();
+    cleanups.push(() => producer.disconnect());
+    await producer.emit(...Array.from({ length: 10 }, (_, i) => event(i)));
+
+    class Outage extends Error {}
+    const groupId = `spec-${randomUUID()}`;
+    const options = { kafka, groupId, topic, dlqTopic, chunkSize: 4, retryBackoffMs: 5 };
+    // The first member applies the first chunk, then its store goes down for good: the other six
+    // records are fetched (and resolved for fetching) but never applied.
+    const first: string[] = [];
+    let outages = 0;
+    const a = createEventConsumer({
+      ...options,
+      registry: new Registry(),
+      isTransient: (err) => err instanceof Outage,
+      apply: async (events) => {
+        if (first.length > 0) {
+          outages++;
+          throw new Outage('store unreachable');
+        }
+        first.push(...events.map((e) => e.event.eventId));
+      },
+    });
+    await a.start();
+    await waitFor(() => outages >= 3, { timeoutMs: 30_000, message: 'first chunk applied, then retries' });
+    const admin = kafka.admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    const committed = async () =>
+      (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions[0]!.offset;
+    // A crash now must not lose the six fetched records: nothing past the applied ones is committed.
+    assert.ok(['-1', '4'].includes(await committed()), `committed ${await committed()} while failing`);
+    await a.stop();
+    assert.deepEqual(first, ['ev-0', 'ev-1', 'ev-2', 'ev-3']);
+    assert.equal(await committed(), '4', 'a graceful stop commits what was applied');
+
+    const second: string[] = [];
+    const b = start({
+      ...options,
+      registry: new Registry(),
+      apply: async (events) => void second.push(...events.map((e) => e.event.eventId)),
+    });
+    await b.start();
+    await waitFor(() => second.length >= 6, { timeoutMs: 30_000, message: 'the rest delivered again' });
+    assert.deepEqual(second, ['ev-4', 'ev-5', 'ev-6', 'ev-7', 'ev-8', 'ev-9']);
+  });
 });
 
 /** A BehaviourEvent without openid, encoded the way a client skipping validation would. */

@@ -66,7 +66,7 @@ export interface EventConsumerOptions {
   maxAttempts?: number;
   /** First pause between attempts, doubled each time up to 5 s (default 100 ms). */
   retryBackoffMs?: number;
-  /** Events per `apply` call (default 500); also how often offsets are resolved and heartbeats sent. */
+  /** Events per `apply` call (default 500); also how often the position moves and heartbeats are sent. */
   chunkSize?: number;
   /** Partitions processed at the same time (default 6), so one's store round trip overlaps another's decoding. */
   partitionsConsumedConcurrently?: number;
@@ -93,8 +93,9 @@ export interface EventConsumer {
   /** Connects, subscribes and starts consuming; resolves once the consumer runs (not when it joined). */
   start(): Promise<void>;
   /**
-   * Stops fetching, waits for the batch in flight, commits the resolved offsets and leaves the
-   * group, so another member takes the partitions over at once. Call it in graceful shutdown.
+   * Stops fetching, lets each partition finish the chunk it is applying, commits what was applied
+   * and leaves the group, so another member takes the partitions over at once. Call it in
+   * graceful shutdown.
    */
   stop(): Promise<void>;
   /**
@@ -121,19 +122,32 @@ type DeadLetterReason = 'undecodable' | 'invalid' | 'apply_failed';
 const TRACER = trace.getTracer('@wxmesh/events', '0.1.0');
 const MAX_BACKOFF_MS = 5_000;
 
-/** Thrown out of a batch whose partition was revoked or whose consumer is stopping: nothing more is resolved. */
+/** Thrown out of a batch whose partition was revoked or whose consumer is stopping: nothing more is applied. */
 class BatchAbandoned extends Error {}
+
+/** What a batch's retries and dead letters need: whether to go on, and a heartbeat. */
+interface BatchControl {
+  live(): boolean;
+  heartbeat(): Promise<void>;
+}
+
+/** A partition's batches, processed one after the other; a new epoch drops the ones queued before it. */
+interface Lane {
+  tail: Promise<void>;
+  epoch: number;
+}
 
 /**
  * The consumer side of the behaviour topic: a kafkajs consumer group that decodes, validates and
  * hands events to an idempotent `apply`, in per-partition order and in chunks (so the store can be
  * written with one pipelined round trip per chunk).
  *
- * Delivery is at least once, and the design assumes it: offsets are resolved only after `apply`
- * resolved (manual resolution, `eachBatchAutoResolve: false`), a heartbeat is sent and offsets are
- * committed when due after every chunk, and a batch whose partition was revoked mid-way is
- * abandoned at once (`isStale`). Whatever was applied but not committed is applied again by the
- * next owner, which `apply` must tolerate.
+ * Delivery is at least once, and the design assumes it: a partition's position moves past a
+ * chunk only after `apply` resolved for it, and only that position is committed (kafkajs'
+ * autoCommit is off), after every batch and on `stop()`; a heartbeat is sent after every chunk,
+ * and a batch whose partition was revoked mid-way (a rebalance) is abandoned after the chunk it
+ * is applying. Whatever was applied but not committed is applied again by the next owner, which
+ * `apply` must tolerate.
  *
  * Records that cannot be applied never stall a partition:
  * - unknown `event-type` (a newer producer), or a `schema-version` other than this build's:
@@ -155,7 +169,10 @@ class BatchAbandoned extends Error {}
  * event's `context` is read.
  *
  * Chunks of a batch are pipelined: the next chunk is decoded while `apply` runs on the one before;
- * `apply` calls still run one at a time and in offset order.
+ * `apply` calls of a partition still run one at a time and in offset order. Each partition's
+ * batches run on a lane of their own, and kafkajs fetches the next batches while a lane folds the
+ * current one (at most one batch ahead per partition): the fetch round trip and its decoding
+ * overlap the store's work instead of stalling it.
  *
  * Metrics (labelled by `group`): `wxmesh_events_consumed_total{result=applied|skipped|dead_lettered}`,
  * `wxmesh_events_skipped_total{reason}`, `wxmesh_events_dead_lettered_total{reason}`,
@@ -187,32 +204,39 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
   });
   const positions = new Map<number, bigint>();
+  const committed = new Map<number, bigint>();
+  const lanes = new Map<number, Lane>();
   let running = false;
+  let stopping = false;
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     const assigned = new Set(payload.memberAssignment[topic] ?? []);
+    // kafkajs fetches every assigned partition from its committed offset again: batches queued
+    // before the rebalance are dropped (a lane finishes the chunk it is applying).
+    for (const lane of lanes.values()) lane.epoch++;
     for (const partition of positions.keys()) {
       if (!assigned.has(partition)) {
         positions.delete(partition);
+        committed.delete(partition);
         metrics.lag.remove({ topic, partition: String(partition) });
       }
     }
     logger.info({ groupId, topic, partitions: [...assigned].sort((a, b) => a - b) }, 'consumer joined group');
   });
 
-  const pause = async (ms: number, payload: EachBatchPayload) => {
+  const pause = async (ms: number, control: BatchControl) => {
     const until = now() + ms;
     while (now() < until) {
-      if (!payload.isRunning() || payload.isStale()) throw new BatchAbandoned();
+      if (!control.live()) throw new BatchAbandoned();
       await new Promise((resolve) => setTimeout(resolve, Math.min(250, until - now())));
     }
-    await payload.heartbeat();
+    await control.heartbeat();
   };
 
   /** Runs `fn` until it succeeds: transient failures without limit, others `limit` times. */
   const withRetries = async <T>(
     fn: () => Promise<T>,
-    payload: EachBatchPayload,
+    control: BatchControl,
     limit: number,
   ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; attempts: number }> => {
     let attempts = 0;
@@ -226,7 +250,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
         if (!transient && attempts >= limit) return { ok: false, error: err, attempts };
         metrics.retries.inc();
         if (transient) logger.warn({ err, groupId, topic }, 'transient failure; retrying');
-        await pause(delay, payload);
+        await pause(delay, control);
         delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       }
     }
@@ -238,7 +262,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     reason: DeadLetterReason,
     error: unknown,
     attempts: number,
-    payload: EachBatchPayload,
+    control: BatchControl,
   ) => {
     const headers: IHeaders = {
       ...message.headers,
@@ -258,7 +282,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           acks: -1,
           messages: [{ key: message.key, value: message.value, headers }],
         }),
-      payload,
+      control,
       Number.POSITIVE_INFINITY,
     );
     if (!sent.ok) throw sent.error;
@@ -347,8 +371,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   };
 
   /** Decodes a chunk: its applicable events; records skipped or dead-lettered on the way. */
-  const prepareChunk = async (messages: KafkaMessage[], payload: EachBatchPayload) => {
-    const { partition } = payload.batch;
+  const prepareChunk = async (messages: KafkaMessage[], partition: number, control: BatchControl) => {
     // Without a tracer provider every span is a no-op: then an event's span and context are only
     // built if `apply` (or a dead letter) asks for its context, instead of for every event.
     const traced = tracingEnabled();
@@ -362,17 +385,16 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       } else if ('skipped' in decoded) {
         skip(decoded.skipped);
       } else {
-        await deadLetter(message, partition, decoded.dead, decoded.error, 1, payload);
+        await deadLetter(message, partition, decoded.dead, decoded.error, 1, control);
       }
     }
     return ready;
   };
 
   /** Applies a prepared chunk; a failing event is retried, then dead-lettered. */
-  const applyChunk = async (ready: Consumed[], payload: EachBatchPayload) => {
+  const applyChunk = async (ready: Consumed[], partition: number, control: BatchControl) => {
     if (ready.length === 0) return;
-    const { partition } = payload.batch;
-    const whole = await withRetries(() => timedApply(ready), payload, 1);
+    const whole = await withRetries(() => timedApply(ready), control, 1);
     if (whole.ok) {
       for (const r of ready) r.span?.end();
       countApplied(ready);
@@ -381,7 +403,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     // The chunk failed for a reason that is not transient: find the culprit
     // by applying one event at a time (idempotent apply makes re-running the good ones harmless).
     for (const r of ready) {
-      const one = await withRetries(() => timedApply([r]), payload, maxAttempts);
+      const one = await withRetries(() => timedApply([r]), control, maxAttempts);
       if (one.ok) {
         countApplied([r]);
         r.span?.end();
@@ -392,17 +414,43 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       span.setStatus({ code: SpanStatusCode.ERROR, message: describe(one.error) });
       span.end();
       await context.with(r.context, () =>
-        deadLetter(r.message, partition, 'apply_failed', one.error, one.attempts, payload),
+        deadLetter(r.message, partition, 'apply_failed', one.error, one.attempts, control),
       );
     }
   };
 
-  // Chunks of a batch are pipelined: the next chunk is decoded while the store applies the one
-  // before it. Applies still run one at a time and in offset order, and an offset is resolved
-  // only once its chunk was applied.
-  const eachBatch = async (payload: EachBatchPayload) => {
+  /** Commits the partition's applied position, if it moved; a failure is left to the next commit. */
+  const commit = async (payload: EachBatchPayload, partition: number) => {
+    const next = positions.get(partition);
+    if (next === undefined || committed.get(partition) === next) return;
+    try {
+      await payload.commitOffsetsIfNecessary({
+        topics: [{ topic, partitions: [{ partition, offset: String(next) }] }],
+      });
+      committed.set(partition, next);
+    } catch (err) {
+      logger.warn({ err, groupId, topic, partition }, 'offset commit failed; the next commit covers it');
+    }
+  };
+
+  // One batch of a lane: its chunks are pipelined, the next chunk decoded while the store applies
+  // the one before it. Applies still run one at a time and in offset order, and the position
+  // moves past a chunk only once it was applied. Never rejects: a batch that cannot go on is
+  // abandoned (its lane's epoch moved on, the consumer stops) or, on an unexpected error, its
+  // partition is sought back to the applied position so that kafkajs fetches the rest again.
+  const processBatch = async (payload: EachBatchPayload, lane: Lane, epoch: number) => {
     const { batch } = payload;
-    const { partition, messages } = batch;
+    const { partition } = batch;
+    const control: BatchControl = {
+      live: () => !stopping && lane.epoch === epoch && payload.isRunning() && !payload.isStale(),
+      // A failed heartbeat (a rebalance) is the runner's to act on; it heartbeats after every batch.
+      heartbeat: () => payload.heartbeat().catch(() => {}),
+    };
+    // After a rejoin kafkajs fetches from the committed offset again: skip what this process applied.
+    const from = positions.get(partition);
+    let messages = batch.messages;
+    if (from !== undefined && BigInt(messages[0]!.offset) < from)
+      messages = messages.filter((m) => BigInt(m.offset) >= from);
     let applying: Promise<void> | undefined;
     let applyingLast = '';
     const settle = async () => {
@@ -410,21 +458,19 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       const done = applying;
       applying = undefined;
       await done;
-      payload.resolveOffset(applyingLast);
       const next = BigInt(applyingLast) + 1n;
       positions.set(partition, next);
       metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - next));
-      await payload.heartbeat();
-      await payload.commitOffsetsIfNecessary();
+      await control.heartbeat();
     };
     try {
       for (let start = 0; start < messages.length; start += chunkSize) {
-        if (!payload.isRunning() || payload.isStale()) break;
+        if (!control.live()) break;
         const chunk = messages.slice(start, start + chunkSize);
-        const ready = await prepareChunk(chunk, payload);
+        const ready = await prepareChunk(chunk, partition, control);
         await settle();
-        if (!payload.isRunning() || payload.isStale()) return;
-        applying = applyChunk(ready, payload);
+        if (!control.live()) break;
+        applying = applyChunk(ready, partition, control);
         applying.catch(() => {}); // awaited by settle(); this only keeps it from counting as unhandled meanwhile
         applyingLast = chunk[chunk.length - 1]!.offset;
       }
@@ -432,9 +478,43 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     } catch (err) {
       // Never leave an apply running behind a batch that is over (stop() closes the store next).
       await applying?.catch(() => {});
-      if (err instanceof BatchAbandoned) return;
-      throw err;
+      if (!(err instanceof BatchAbandoned)) {
+        lane.epoch++;
+        const offset = String(positions.get(partition) ?? BigInt(batch.messages[0]!.offset));
+        logger.warn(
+          { err, groupId, topic, partition, offset },
+          'batch failed; fetching again from its position',
+        );
+        try {
+          consumer.seek({ topic, partition, offset });
+        } catch {
+          // The consumer is not running: the next owner starts from the committed offset.
+        }
+      }
+    } finally {
+      await commit(payload, partition);
     }
+  };
+
+  // Each partition's batches run on a lane, one after the other. kafkajs fetches again only once
+  // every batch of its fetch has returned from eachBatch, so eachBatch queues its batch on the lane,
+  // resolves its offsets at once (that only moves the fetch position; autoCommit is off and the
+  // lane commits what it applied) and returns when the lane's previous batch is done: the next
+  // fetch then overlaps the folding of this one, at most one batch ahead per partition.
+  const eachBatch = async (payload: EachBatchPayload) => {
+    const { partition, messages } = payload.batch;
+    if (stopping || messages.length === 0) return;
+    let lane = lanes.get(partition);
+    if (lane === undefined) {
+      lane = { tail: Promise.resolve(), epoch: 0 };
+      lanes.set(partition, lane);
+    }
+    const previous = lane.tail;
+    const queued = lane;
+    const epoch = lane.epoch;
+    lane.tail = previous.then(() => processBatch(payload, queued, epoch));
+    payload.resolveOffset(messages[messages.length - 1]!.offset);
+    await previous;
   };
 
   return {
@@ -444,7 +524,9 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       await dlq.connect();
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+      stopping = false;
       await consumer.run({
+        autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 6,
         eachBatch,
@@ -454,6 +536,17 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     },
     async stop() {
       running = false;
+      // Lanes stop after the chunk they are applying and commit what they applied, while this
+      // member still holds its partitions; then it leaves the group.
+      stopping = true;
+      if (lanes.size > 0) {
+        try {
+          consumer.pause([{ topic }]);
+        } catch {
+          // not running: nothing is fetched anyway
+        }
+        await Promise.all([...lanes.values()].map((lane) => lane.tail));
+      }
       await consumer.disconnect();
       await dlq.disconnect();
     },
