@@ -373,7 +373,14 @@ async function kafkaOutage(broker: KafkaBroker) {
     const started = Date.now();
     const r = await post(payment.notifyUrl, manual);
     const took = Date.now() - started;
-    assert.ok(r.status >= 500, `5xx while Kafka is down: ${r.status}`);
+    assert.ok(
+      r.status >= 500,
+      `5xx while Kafka is down: ${r.status}; payment-callback's last log lines:\n` +
+        payment.process.logs
+          .slice(-15)
+          .map((l) => JSON.stringify(l))
+          .join('\n'),
+    );
     assert.ok(took < 5_000, `answered in ${took} ms`);
     assert.equal(JSON.parse(r.text).code, 'FAIL');
     for (const n of names) assert.ok((await sandboxOrder(orderNo(n))).notifications[0]!.delivered === false);
