@@ -268,7 +268,7 @@ logger.request.name = kafka.request.logger
 logger.request.level = warn
 `;
 
-async function brokerAnswers(brokers: string): Promise<boolean> {
+async function brokerAnswers(brokers: string, cluster: string): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'wxmesh-testing-probe',
     brokers: [brokers],
@@ -280,8 +280,10 @@ async function brokerAnswers(brokers: string): Promise<boolean> {
   const admin = kafka.admin({ retry: { retries: 0 } });
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.some((b) => `${b.host}:${b.port}` === brokers);
+    const answer = await admin.describeCluster();
+    // Another test process's broker can win the race for a port picked free: only ours counts
+    // (this one then fails to bind and is started again on other ports).
+    return answer.clusterId === cluster && answer.brokers.some((b) => `${b.host}:${b.port}` === brokers);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -307,6 +309,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     const port = await freePort();
     const controllerPort = await freePort();
     const brokers = `127.0.0.1:${port}`;
+    const cluster = clusterId();
     const runDir = await mkdtemp(join(tmpdir(), 'wxmesh-kafka-'));
     const logFile = join(runDir, 'broker.log');
     const propertiesFile = join(runDir, 'server.properties');
@@ -341,7 +344,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
       '--config',
       propertiesFile,
       '--cluster-id',
-      clusterId(),
+      cluster,
       ...(usesDynamicQuorum(version) ? ['--standalone'] : []),
     ]);
     if (format.code !== 0) {
@@ -371,7 +374,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
       exitedEarly.abort(new Error(`the Kafka broker ${describeExit(exit)} before answering`)),
     );
     try {
-      await waitFor(() => brokerAnswers(brokers), {
+      await waitFor(() => brokerAnswers(brokers, cluster), {
         timeoutMs,
         intervalMs: 250,
         message: `Kafka ${version} answering on ${brokers}`,
