@@ -232,7 +232,7 @@ describe('createEventConsumer', () => {
     // records are fetched (and resolved for fetching) but never applied.
     const first: string[] = [];
     let outages = 0;
-    const a = createEventConsumer({
+    const a = start({
       ...options,
       registry: new Registry(),
       isTransient: (err) => err instanceof Outage,

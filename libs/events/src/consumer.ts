@@ -504,15 +504,11 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   const eachBatch = async (payload: EachBatchPayload) => {
     const { partition, messages } = payload.batch;
     if (stopping || messages.length === 0) return;
-    let lane = lanes.get(partition);
-    if (lane === undefined) {
-      lane = { tail: Promise.resolve(), epoch: 0 };
-      lanes.set(partition, lane);
-    }
+    const lane = lanes.get(partition) ?? { tail: Promise.resolve(), epoch: 0 };
+    lanes.set(partition, lane);
     const previous = lane.tail;
-    const queued = lane;
     const epoch = lane.epoch;
-    lane.tail = previous.then(() => processBatch(payload, queued, epoch));
+    lane.tail = previous.then(() => processBatch(payload, lane, epoch));
     payload.resolveOffset(messages[messages.length - 1]!.offset);
     await previous;
   };
