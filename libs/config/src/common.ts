@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList, duration, hostPort, logLevel, port, sensitive, url } from './fields.js';
+import { boolean, commaList, duration, hostPort, logLevel, oneOf, port, sensitive, url } from './fields.js';
 
 /**
  * `REDIS_URL`: `redis://` or `rediss://` (TLS). It may embed a password, so a bad value is reported
@@ -27,6 +27,13 @@ export function kafkaBrokers() {
  *   not to loopback, and kubelet's gRPC/HTTP probes hit the pod IP too, so a loopback default would
  *   give a pod that starts fine and is unreachable. Set `HOST=127.0.0.1` on a laptop if you prefer.
  * - `SHUTDOWN_GRACE_MS` defaults to 15s, well inside Kubernetes' 30s `terminationGracePeriodSeconds`.
+ * - `EDGE_BEHIND_GATEWAY` (default false) says the http port sits behind the WeChat cloud gateway,
+ *   the only party that may set `X-WX-*` (Istio enforces that in the mesh). Off, a call that sends
+ *   `X-WX-*` on the http port is refused: the user must present a session token instead.
+ * - `PEER_IDENTITY` says how a mesh peer is known on the grpc port: `mtls` reads the SPIFFE id the
+ *   sidecar puts in `x-forwarded-client-cert` (set it in the mesh); `declared` (local runs) trusts
+ *   the `x-wxmesh-peer` name the peer client sends. `MESH_NAMESPACE` is the namespace whose
+ *   service accounts are peers by plain name.
  * - `REDIS_URL` and `KAFKA_BROKERS` are optional here; a service that needs one overrides it with the
  *   required form (`REDIS_URL: redisUrl()`), so it fails at startup rather than at first use.
  */
@@ -38,6 +45,9 @@ export const commonServiceConfig = {
   LOG_LEVEL: logLevel().default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: url({ protocols: ['http:', 'https:'] }).optional(),
   SHUTDOWN_GRACE_MS: duration().default(15_000),
+  EDGE_BEHIND_GATEWAY: boolean().default(false),
+  PEER_IDENTITY: oneOf(['declared', 'mtls']).default('declared'),
+  MESH_NAMESPACE: z.string().trim().min(1).default('wxmesh'),
   REDIS_URL: redisUrl().optional(),
   KAFKA_BROKERS: kafkaBrokers().optional(),
 };

@@ -6,6 +6,7 @@
 export * from './gen/wxmesh/auth/v1/auth_verify_service_pb.js';
 export * from './gen/wxmesh/behaviour/v1/behaviour_event_pb.js';
 export * from './gen/wxmesh/behaviour/v1/behaviour_view_service_pb.js';
+export * from './gen/wxmesh/common/v1/access_pb.js';
 export * from './gen/wxmesh/common/v1/wechat_context_pb.js';
 export * from './gen/wxmesh/echo/v1/echo_pb.js';
 export * from './gen/wxmesh/payment/v1/payment_service_pb.js';

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import {
   createLogger,
   createPeerClient,
+  definePeer,
   defineService,
   echoService,
   RpcServer,
@@ -22,24 +23,37 @@ const exporter = new InMemorySpanExporter();
 let telemetry: Telemetry;
 let backend: RpcServer;
 let edge: RpcServer;
-let toBackend: PeerClient<typeof EchoService>;
-let toEdge: PeerClient<typeof EchoService>;
+const ECHO = definePeer(EchoService, ['echo', 'echoStream']);
+const callers = { behindGateway: true, peerIdentity: 'declared' } as const;
+let toBackend: PeerClient<typeof EchoService, 'echo' | 'echoStream'>;
+let toEdge: PeerClient<typeof EchoService, 'echo' | 'echoStream'>;
 const logger = createLogger({ name: 'client-test', level: 'silent' });
 
 before(async () => {
   telemetry = await initTelemetry({ serviceName: 'client-test', exporter, spanProcessor: 'simple' });
-  backend = new RpcServer({ name: 'backend', services: [echoService], logger, registry: new Registry() });
+  backend = new RpcServer({
+    name: 'backend',
+    services: [echoService],
+    logger,
+    registry: new Registry(),
+    callers,
+  });
   const backendPorts = await backend.start();
-  toBackend = createPeerClient(EchoService, {
+  toBackend = createPeerClient(ECHO, {
+    from: 'client-test',
     address: `127.0.0.1:${backendPorts.grpcPort}`,
     breaker: false,
   });
   const relay = defineService(EchoService, {
     echo: (request) => toBackend.echo({ message: `relayed ${request.message}`, delayMs: request.delayMs }),
   });
-  edge = new RpcServer({ name: 'edge', services: [relay], logger, registry: new Registry() });
+  edge = new RpcServer({ name: 'edge', services: [relay], logger, registry: new Registry(), callers });
   const edgePorts = await edge.start();
-  toEdge = createPeerClient(EchoService, { address: `127.0.0.1:${edgePorts.grpcPort}`, breaker: false });
+  toEdge = createPeerClient(ECHO, {
+    from: 'client-test',
+    address: `127.0.0.1:${edgePorts.grpcPort}`,
+    breaker: false,
+  });
 });
 
 after(async () => {
@@ -105,7 +119,8 @@ test('a dead peer opens the breaker; open calls fail fast without dialling', asy
       probe.close(() => resolve(port));
     });
   });
-  const dead = createPeerClient(EchoService, {
+  const dead = createPeerClient(ECHO, {
+    from: 'client-test',
     address: `127.0.0.1:${port}`,
     breakerName: 'dead-peer',
     defaultDeadlineMs: 500,

@@ -21,6 +21,7 @@ import {
   wechatToHeaders,
   type WeChatIdentity,
 } from '@wxmesh/telemetry';
+import { PEER_HEADER } from './caller.js';
 import { currentRpcContext } from './context.js';
 import { grpcDeserializer, grpcSerializer } from './grpc-transport.js';
 import { methodPath } from './service.js';
@@ -34,11 +35,35 @@ export interface CallOptions {
   readonly wechat?: WeChatIdentity;
 }
 
-/** A typed gRPC client of one peer service, method names as in the generated descriptor. */
-export type PeerClient<S extends DescService> = {
-  [K in keyof S['method']]: S['method'][K] extends DescMethodUnary<infer I, infer O>
+/** A method of a peer service by its local name (`createSession`). */
+export type MethodName<S extends DescService> = keyof S['method'] & string;
+
+/**
+ * The RPCs a service calls on one peer: declared once, beside the client that makes the calls.
+ * The client offers exactly these methods, and the manifest tests read these declarations to
+ * check the mesh's AuthorizationPolicies against what the code really calls.
+ */
+export interface PeerCalls<S extends DescService, K extends MethodName<S> = MethodName<S>> {
+  readonly service: S;
+  readonly methods: readonly K[];
+}
+
+/** Declares the RPCs of `service` this code calls; pass the result to {@link createPeerClient}. */
+export function definePeer<S extends DescService, const K extends MethodName<S>>(
+  service: S,
+  methods: readonly K[],
+): PeerCalls<S, K> {
+  for (const name of methods) {
+    if (!(name in service.method)) throw new Error(`${service.typeName} has no method ${name}`);
+  }
+  return { service, methods };
+}
+
+/** A typed gRPC client of one peer service: the declared methods, named as in the generated descriptor. */
+export type PeerClient<S extends DescService, K extends MethodName<S> = MethodName<S>> = {
+  [M in K]: S['method'][M] extends DescMethodUnary<infer I, infer O>
     ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
-    : S['method'][K] extends DescMethodServerStreaming<infer I, infer O>
+    : S['method'][M] extends DescMethodServerStreaming<infer I, infer O>
       ? (request: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
       : never;
 } & { close(): void };
@@ -46,6 +71,11 @@ export type PeerClient<S extends DescService> = {
 export interface PeerClientOptions {
   /** `host:port` of the peer's grpc port (in the mesh, the Kubernetes service name). */
   readonly address: string;
+  /**
+   * This service's mesh name (its service account), sent as `x-wxmesh-peer` for peers that know
+   * callers by declaration (local runs). In the mesh the peer reads the mTLS identity instead.
+   */
+  readonly from: string;
   /** Budget of a call that sets none, before the incoming deadline caps it. */
   readonly defaultDeadlineMs?: number;
   /** Breaker options for this peer; `false` turns the breaker off (tests, health probes). */
@@ -64,15 +94,17 @@ function fromServiceError(err: grpc.ServiceError): ConnectError {
 }
 
 /**
- * A client for one peer service over grpc-js with what every east-west call needs: the served
- * call's WeChat identity and trace context forwarded as metadata, its deadline propagated
+ * A client for one peer service over grpc-js with what every east-west call needs: this
+ * service's peer name, the served call's WeChat identity and trace context forwarded as metadata, its deadline propagated
  * (a call never outlives its caller), a client span, and one circuit breaker per peer so a
  * dead peer fails fast with Unavailable instead of piling up timeouts.
  */
-export function createPeerClient<S extends DescService>(
-  service: S,
+export function createPeerClient<S extends DescService, K extends MethodName<S>>(
+  peer: PeerCalls<S, K>,
   options: PeerClientOptions,
-): PeerClient<S> {
+): PeerClient<S, K> {
+  const { service } = peer;
+  const declared = new Set<string>(peer.methods);
   const client = new grpc.Client(options.address, grpc.credentials.createInsecure(), options.channelOptions);
   const tracer = options.tracer ?? trace.getTracer('wxmesh-peer-client');
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
@@ -104,6 +136,7 @@ export function createPeerClient<S extends DescService>(
     });
     const metadata = new grpc.Metadata();
     const set = (name: string, value: string) => metadata.set(name, value);
+    set(PEER_HEADER, options.from);
     wechatToHeaders(wechat, set);
     injectHeaders(set, span.context);
     return { span, metadata, deadline };
@@ -162,6 +195,7 @@ export function createPeerClient<S extends DescService>(
   setMaxListeners(0, unbroken);
 
   for (const method of service.methods) {
+    if (!declared.has(method.localName)) continue;
     if (method.methodKind === 'unary') {
       methods[method.localName] = (init: unknown, callOptions?: CallOptions) => {
         const request = create(method.input, init as never);
@@ -207,5 +241,5 @@ export function createPeerClient<S extends DescService>(
     breaker?.shutdown();
     client.close();
   };
-  return methods as PeerClient<S>;
+  return methods as PeerClient<S, K>;
 }

@@ -1,5 +1,6 @@
 import { context as otelContext, createContextKey, type Context } from '@opentelemetry/api';
 import type { WeChatIdentity } from '@wxmesh/telemetry';
+import type { Caller } from './caller.js';
 
 /** Which wire protocol a call arrived on. */
 export type RpcProtocol = 'grpc' | 'connect' | 'grpc_web';
@@ -16,7 +17,17 @@ export interface RpcContext {
   /** Method name as declared in the proto, e.g. `GetSession`. */
   readonly method: string;
   readonly protocol: RpcProtocol;
-  /** The caller's WeChat identity from `X-WX-*` headers / `x-wx-*` metadata; fields absent when not sent. */
+  /**
+   * Who is calling, resolved once by the kit before the handler runs (anonymous until then): a
+   * user at the edge, a mesh peer, or nobody. Handlers act for `caller`, never for a user id taken
+   * from the request body on trust (see `actingFor`).
+   */
+  readonly caller: Caller;
+  /**
+   * The WeChat identity the call carries on for its caller (the user, or the user a peer acts
+   * for): what spans, logs, events and next hops see. Empty for anonymous callers, so identity
+   * headers nobody vouches for never travel on.
+   */
   readonly wechat: WeChatIdentity;
   /** Absolute deadline in epoch milliseconds, or undefined when the caller set none. */
   readonly deadline: number | undefined;

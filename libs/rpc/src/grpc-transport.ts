@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type Message } from '@bufbuild/protobuf';
 import { ConnectError } from '@connectrpc/connect';
-import { wechatFromHeaders, type WeChatIdentity } from '@wxmesh/telemetry';
+import type { WeChatIdentity } from '@wxmesh/telemetry';
+import { ANONYMOUS, callerIdentity, type Caller } from './caller.js';
 import type { RpcContext } from './context.js';
 import type { Next } from './pipeline.js';
 import { methodPath, type ServiceRegistration } from './service.js';
@@ -53,7 +54,7 @@ class GrpcCallContext implements RpcContext {
   readonly protocol = 'grpc' as const;
   readonly service: string;
   readonly method: string;
-  readonly wechat: WeChatIdentity;
+  caller: Caller = ANONYMOUS;
   readonly deadline: number | undefined;
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -69,7 +70,10 @@ class GrpcCallContext implements RpcContext {
     const deadline = call.getDeadline();
     const ms = deadline instanceof Date ? deadline.getTime() : deadline;
     this.deadline = Number.isFinite(ms) ? ms : undefined;
-    this.wechat = wechatFromHeaders((name) => this.header(name));
+  }
+
+  get wechat(): WeChatIdentity {
+    return callerIdentity(this.caller);
   }
 
   header(name: string): string | undefined {

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DescMethod, Message } from '@bufbuild/protobuf';
 import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { wechatFromHeaders } from '@wxmesh/telemetry';
+import { servedAtEdge, type MethodAccess } from './access.js';
+import { ANONYMOUS, callerIdentity, type Caller } from './caller.js';
 import type { RpcContext, RpcProtocol } from './context.js';
 import type { Next } from './pipeline.js';
 import type { ServiceRegistration } from './service.js';
@@ -26,7 +27,10 @@ function connectContext(method: DescMethod, hctx: HandlerContext, streamStop?: A
     service: method.parent.typeName,
     method: method.name,
     protocol: PROTOCOLS[hctx.protocolName] ?? 'connect',
-    wechat: wechatFromHeaders(header),
+    caller: ANONYMOUS as Caller,
+    get wechat() {
+      return callerIdentity(this.caller);
+    },
     deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
     signal: AbortSignal.any(signals),
     header,
@@ -90,14 +94,17 @@ async function* pullStream(run: (send: (message: Message) => Promise<void>) => P
 function connectRoutes(
   services: readonly ServiceRegistration[],
   invokers: Map<DescMethod, Next>,
+  accessOf: (method: DescMethod) => MethodAccess,
   streamStop: AbortSignal,
 ) {
   return (router: ConnectRouter) => {
     for (const { desc } of services) {
-      const implementation: Record<string, unknown> = {};
       for (const method of desc.methods) {
+        // An RPC not served at the edge is not routed here at all: it answers exactly like an
+        // unknown method, so the edge cannot even tell which internal RPCs exist.
+        if (!servedAtEdge(accessOf(method))) continue;
         const invoke = invokers.get(method)!;
-        implementation[method.localName] =
+        const implementation =
           method.methodKind === 'unary'
             ? (request: Message, hctx: HandlerContext) =>
                 invoke({ method, request, ctx: connectContext(method, hctx), send: undefined })
@@ -105,26 +112,27 @@ function connectRoutes(
                 pullStream((send) =>
                   invoke({ method, request, ctx: connectContext(method, hctx, streamStop), send }),
                 );
+        router.rpc(method, implementation as never);
       }
-      router.service(desc, implementation as never);
     }
   };
 }
 
 /**
- * The request handler of the `http` port: Connect (JSON and binary) and gRPC-Web for every
- * registered service, then the extra routes, then 404.
+ * The request handler of the `http` port: Connect (JSON and binary) and gRPC-Web for every RPC
+ * served at the edge (PUBLIC or EDGE audience), then the extra routes, then 404.
  */
 export function createHttpHandler(options: {
   services: readonly ServiceRegistration[];
   invokers: Map<DescMethod, Next>;
+  accessOf: (method: DescMethod) => MethodAccess;
   routes: readonly HttpRoute[];
   /** Aborted when a drain ends the server's streams. */
   streamStop: AbortSignal;
 }) {
   const { routes } = options;
   return connectNodeAdapter({
-    routes: connectRoutes(options.services, options.invokers, options.streamStop),
+    routes: connectRoutes(options.services, options.invokers, options.accessOf, options.streamStop),
     connect: true,
     grpcWeb: true,
     grpc: false,

@@ -10,7 +10,34 @@ export {
 export type { Interceptor, Invocation, Next } from './pipeline.js';
 export { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
 export type { HttpRoute } from './http-transport.js';
-export { createPeerClient, type CallOptions, type PeerClient, type PeerClientOptions } from './client.js';
+export {
+  createPeerClient,
+  definePeer,
+  type CallOptions,
+  type MethodName,
+  type PeerCalls,
+  type PeerClient,
+  type PeerClientOptions,
+} from './client.js';
+export {
+  actingFor,
+  callerIdentity,
+  describeCaller,
+  isOperator,
+  OPERATOR_PEER,
+  PEER_HEADER,
+  sessionVerifierFrom,
+  type AnonymousCaller,
+  type Caller,
+  type CallerPolicy,
+  type PeerCaller,
+  type SessionTokenVerifier,
+  type SessionVerifyClient,
+  type UserCaller,
+  type UserIdentity,
+  type VerifiedSession,
+} from './caller.js';
+export { methodAccess, refusal, servedAtEdge, type MethodAccess } from './access.js';
 export { createLogger, REDACTED_PATHS, type Logger } from './logger.js';
 export { installShutdown } from './shutdown.js';
 export { codeName, toConnectError } from './errors.js';

@@ -8,11 +8,11 @@ import type { Logger } from './logger.js';
 import type { RpcMetrics } from './metrics.js';
 import type { Interceptor } from './pipeline.js';
 
+const NO_IDENTITY = Object.freeze({});
 const RPC_SYSTEM = { grpc: 'grpc', connect: 'connect_rpc', grpc_web: 'grpc' } as const;
 
 /**
- * The outermost step: opens the server span (parent taken from `traceparent`/`baggage`, the
- * WeChat identity put into baggage), binds the RpcContext for outgoing calls, refuses new work
+ * The outermost step: opens the server span (parent taken from `traceparent`/`baggage`), binds the RpcContext for outgoing calls, refuses new work
  * while draining, maps every failure to a caller-safe ConnectError, and records RED metrics
  * and one debug log line per call.
  */
@@ -29,15 +29,14 @@ export function observeInterceptor(deps: {
   return (next) => async (inv) => {
     const { ctx } = inv;
     const started = performance.now();
-    // Trace parent and baggage from the request headers, the WeChat identity (parsed once by
-    // the transport) as baggage.
-    const parent = extractContext((name) => ctx.header(name), undefined, ctx.wechat);
+    // Trace parent and baggage from the request headers, minus any WeChat identity in them:
+    // nobody vouches for those. The access step adds the resolved caller's identity.
+    const parent = extractContext((name) => ctx.header(name), undefined, NO_IDENTITY);
     const span = startRpcServerSpan(tracer, {
       system: RPC_SYSTEM[ctx.protocol],
       service: ctx.service,
       method: ctx.method,
       parentContext: parent,
-      wechat: ctx.wechat,
     });
     const callContext = withRpcContext(span.context, ctx);
     const unary = inv.send === undefined;

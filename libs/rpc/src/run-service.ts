@@ -1,5 +1,6 @@
 import type { CommonServiceConfig } from '@wxmesh/config';
 import { initTelemetry } from '@wxmesh/telemetry';
+import type { SessionTokenVerifier } from './caller.js';
 import { createLogger, type Logger } from './logger.js';
 import { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
 import { installShutdown } from './shutdown.js';
@@ -7,11 +8,25 @@ import { installShutdown } from './shutdown.js';
 /** The fields of the shared service configuration that {@link runService} uses. */
 export type ServiceRuntimeConfig = Pick<
   CommonServiceConfig,
-  'HOST' | 'GRPC_PORT' | 'HTTP_PORT' | 'LOG_LEVEL' | 'SHUTDOWN_GRACE_MS' | 'OTEL_EXPORTER_OTLP_ENDPOINT'
+  | 'HOST'
+  | 'GRPC_PORT'
+  | 'HTTP_PORT'
+  | 'LOG_LEVEL'
+  | 'SHUTDOWN_GRACE_MS'
+  | 'OTEL_EXPORTER_OTLP_ENDPOINT'
+  | 'EDGE_BEHIND_GATEWAY'
+  | 'PEER_IDENTITY'
+  | 'MESH_NAMESPACE'
 >;
 
 /** What a service contributes once telemetry and the logger exist: its services and what to close. */
 export interface ServiceParts extends Pick<RpcServerOptions, 'services' | 'httpRoutes' | 'interceptors'> {
+  /**
+   * Resolves `Authorization: Bearer <session token>` at the edge: auth-verify.VerifySession through
+   * a peer client ({@link sessionVerifierFrom}), or the service's own lookup where it owns sessions.
+   * Without it the service's edge accepts only the cloud gateway's identity.
+   */
+  readonly verifySessionToken?: SessionTokenVerifier;
   /**
    * Runs the moment a shutdown begins, alongside the server's drain (health is already
    * NOT_SERVING): withdraw what other replicas rely on, e.g. the session service's presence, so
@@ -48,6 +63,12 @@ export async function runService(
     httpPort: config.HTTP_PORT,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
     services: parts.services,
+    callers: {
+      behindGateway: config.EDGE_BEHIND_GATEWAY,
+      peerIdentity: config.PEER_IDENTITY,
+      namespace: config.MESH_NAMESPACE,
+      verifySessionToken: parts.verifySessionToken,
+    },
     httpRoutes: parts.httpRoutes,
     interceptors: parts.interceptors,
   });

@@ -6,6 +6,8 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { trace, type Tracer } from '@opentelemetry/api';
 import type { Validator } from '@bufbuild/protovalidate';
 import { register as defaultRegistry, type Registry } from 'prom-client';
+import { accessInterceptor, methodAccess, type MethodAccess } from './access.js';
+import type { CallerPolicy } from './caller.js';
 import { createHealth, type Health } from './health.js';
 import { createHttpHandler, type HttpRoute } from './http-transport.js';
 import { grpcHandlers, grpcServiceDefinition } from './grpc-transport.js';
@@ -16,6 +18,7 @@ import { buildInvokers, type Interceptor } from './pipeline.js';
 import { addReflection } from './reflection.js';
 import { createRequestValidator } from './validation.js';
 import type { ServiceRegistration } from './service.js';
+import type { DescMethod } from '@bufbuild/protobuf';
 
 /** After the unary calls have drained, how long responses may flush before open streams are cut. */
 const STREAM_CUT_DELAY_MS = 500;
@@ -31,6 +34,11 @@ export interface RpcServerOptions {
   readonly name: string;
   readonly services: readonly ServiceRegistration[];
   readonly logger: Logger;
+  /**
+   * How callers are known on each port (gateway, session tokens, mesh peers). Every RPC is served
+   * only to the audiences its proto declares, whatever the policy.
+   */
+  readonly callers: CallerPolicy;
   /** Interface both ports bind to. */
   readonly host?: string;
   /** 0 picks a free port; read the bound one from `start()`'s result. */
@@ -38,7 +46,7 @@ export interface RpcServerOptions {
   readonly httpPort?: number;
   readonly tracer?: Tracer;
   readonly registry?: Registry;
-  /** Extra interceptors, run after WeChat context, tracing, error mapping and validation. */
+  /** Extra interceptors, run after tracing, error mapping, the caller's access and validation. */
   readonly interceptors?: readonly Interceptor[];
   /** Extra routes on the `http` port (webhooks), tried before 404. */
   readonly httpRoutes?: readonly HttpRoute[];
@@ -79,6 +87,10 @@ export class RpcServer {
     this.registry = options.registry ?? defaultRegistry;
     const metrics = createRpcMetrics(this.registry);
     this.health = createHealth(options.services.map((s) => s.desc.typeName));
+    // Read once at start-up: an RPC without a declared audience stops the server here.
+    const access = new Map<DescMethod, MethodAccess>();
+    for (const { desc } of options.services) for (const m of desc.methods) access.set(m, methodAccess(m));
+    const accessOf = (method: DescMethod) => access.get(method)!;
     const invokers = buildInvokers(options.services, [
       observeInterceptor({
         tracer: options.tracer ?? trace.getTracer(options.name),
@@ -93,6 +105,7 @@ export class RpcServer {
           },
         },
       }),
+      accessInterceptor(options.callers, accessOf),
       validateInterceptor(options.validator ?? createRequestValidator()),
       ...(options.interceptors ?? []),
     ]);
@@ -114,6 +127,7 @@ export class RpcServer {
       createHttpHandler({
         services: options.services,
         invokers,
+        accessOf,
         routes: [this.operationalRoute, ...(options.httpRoutes ?? [])],
         streamStop: this.streamStop.signal,
       }),

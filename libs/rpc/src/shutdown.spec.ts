@@ -24,6 +24,7 @@ const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath, { enums: 
 test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls are refused', async () => {
   const telemetry = await initTelemetry({ serviceName: 'drain-test' });
   const server = new RpcServer({
+    callers: { behindGateway: false, peerIdentity: 'declared' },
     name: 'drain-test',
     services: [echoService],
     logger: createLogger({ name: 'drain-test', level: 'silent' }),
@@ -75,6 +76,7 @@ test('shutdown: health flips to NOT_SERVING, in-flight calls finish, new calls a
 test('shutdown ends open server streams with Unavailable, telling clients to reconnect', async () => {
   const telemetry = await initTelemetry({ serviceName: 'stream-drain-test' });
   const server = new RpcServer({
+    callers: { behindGateway: false, peerIdentity: 'declared' },
     name: 'stream-drain-test',
     services: [echoService],
     logger: createLogger({ name: 'stream-drain-test', level: 'silent' }),
@@ -127,6 +129,7 @@ test('ctx.abort ends a server stream whose client stopped reading, with the hand
     },
   });
   const server = new RpcServer({
+    callers: { behindGateway: false, peerIdentity: 'declared' },
     name: 'abort-test',
     services: [flood],
     logger: createLogger({ name: 'abort-test', level: 'silent' }),

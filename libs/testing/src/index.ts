@@ -18,3 +18,11 @@ export {
   type ServiceProcess,
   type StartServiceOptions,
 } from './service-process.js';
+export {
+  asGatewayUser,
+  asPeer,
+  withBearer,
+  withHeaders,
+  type HeaderInterceptor,
+  type TestIdentity,
+} from './callers.js';

@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { file_wxmesh_common_v1_access } from "../../common/v1/access_pb.js";
 import type { WeChatContext } from "../../common/v1/wechat_context_pb.js";
 import { file_wxmesh_common_v1_wechat_context } from "../../common/v1/wechat_context_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wxmesh/echo/v1/echo.proto.
  */
 export const file_wxmesh_echo_v1_echo: GenFile = /*@__PURE__*/
-  fileDesc("Chl3eG1lc2gvZWNoby92MS9lY2hvLnByb3RvEg53eG1lc2guZWNoby52MSJxCgtFY2hvUmVxdWVzdBIZCgdtZXNzYWdlGAEgASgJQgi6SAVyAxiAIBIbCghkZWxheV9tcxgCIAEoDUIJukgGKgQYsOoBEhcKBnJlcGVhdBgDIAEoDUIHukgEKgIYZBIRCglmYWlsX2NvZGUYBCABKAkiUAoMRWNob1Jlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkSLwoGd2VjaGF0GAIgASgLMh8ud3htZXNoLmNvbW1vbi52MS5XZUNoYXRDb250ZXh0MpsBCgtFY2hvU2VydmljZRJBCgRFY2hvEhsud3htZXNoLmVjaG8udjEuRWNob1JlcXVlc3QaHC53eG1lc2guZWNoby52MS5FY2hvUmVzcG9uc2USSQoKRWNob1N0cmVhbRIbLnd4bWVzaC5lY2hvLnYxLkVjaG9SZXF1ZXN0Ghwud3htZXNoLmVjaG8udjEuRWNob1Jlc3BvbnNlMAFiBnByb3RvMw", [file_buf_validate_validate, file_wxmesh_common_v1_wechat_context]);
+  fileDesc("Chl3eG1lc2gvZWNoby92MS9lY2hvLnByb3RvEg53eG1lc2guZWNoby52MSJxCgtFY2hvUmVxdWVzdBIZCgdtZXNzYWdlGAEgASgJQgi6SAVyAxiAIBIbCghkZWxheV9tcxgCIAEoDUIJukgGKgQYsOoBEhcKBnJlcGVhdBgDIAEoDUIHukgEKgIYZBIRCglmYWlsX2NvZGUYBCABKAkiUAoMRWNob1Jlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkSLwoGd2VjaGF0GAIgASgLMh8ud3htZXNoLmNvbW1vbi52MS5XZUNoYXRDb250ZXh0Mq0BCgtFY2hvU2VydmljZRJKCgRFY2hvEhsud3htZXNoLmVjaG8udjEuRWNob1JlcXVlc3QaHC53eG1lc2guZWNoby52MS5FY2hvUmVzcG9uc2UiB+LgGAMKAQESUgoKRWNob1N0cmVhbRIbLnd4bWVzaC5lY2hvLnYxLkVjaG9SZXF1ZXN0Ghwud3htZXNoLmVjaG8udjEuRWNob1Jlc3BvbnNlIgfi4BgDCgEBMAFiBnByb3RvMw", [file_buf_validate_validate, file_wxmesh_common_v1_access, file_wxmesh_common_v1_wechat_context]);
 
 /**
  * EchoRequest controls what the echo handler returns and how it behaves.

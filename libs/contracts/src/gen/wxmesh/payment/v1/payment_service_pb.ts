@@ -7,13 +7,14 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_wxmesh_common_v1_access } from "../../common/v1/access_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file wxmesh/payment/v1/payment_service.proto.
  */
 export const file_wxmesh_payment_v1_payment_service: GenFile = /*@__PURE__*/
-  fileDesc("Cid3eG1lc2gvcGF5bWVudC92MS9wYXltZW50X3NlcnZpY2UucHJvdG8SEXd4bWVzaC5wYXltZW50LnYxIpkDChdDcmVhdGVKc2FwaU9yZGVyUmVxdWVzdBImCgVhcHBpZBgBIAEoCUIXukgUchIyEF53eFswLTlhLWZdezE2fSQSLAoGb3BlbmlkGAIgASgJQhy6SBlyFxABGIABMhBeWzAtOUEtWmEtel8tXSskEjMKDG91dF90cmFkZV9ubxgDIAEoCUIdukgachgQBhggMhJeWzAtOUEtWmEtel98Ki1dKyQSHQoMYW1vdW50X3RvdGFsGAQgASgFQge6SAQaAiAAEh4KCGN1cnJlbmN5GAUgASgJQgy6SAlyB1IAUgNDTlkSHgoLZGVzY3JpcHRpb24YBiABKAlCCbpIBnIEEAEYfxIYCgZhdHRhY2gYByABKAlCCLpIBXIDGIABEjkKC3RpbWVfZXhwaXJlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIIukgFsgECQAESGgoJZ29vZHNfdGFnGAkgASgJQge6SARyAhggEiMKD3BheWVyX2NsaWVudF9pcBgKIAEoCUIKukgH2AEBcgJwASKDAQoUUmVxdWVzdFBheW1lbnRQYXJhbXMSEgoKdGltZV9zdGFtcBgBIAEoCRIRCglub25jZV9zdHIYAiABKAkSDwoHcGFja2FnZRgDIAEoCRIRCglzaWduX3R5cGUYBCABKAkSEAoIcGF5X3NpZ24YBSABKAkSDgoGYXBwX2lkGAYgASgJIpwBChhDcmVhdGVKc2FwaU9yZGVyUmVzcG9uc2USEQoJcHJlcGF5X2lkGAEgASgJEkAKD3JlcXVlc3RfcGF5bWVudBgCIAEoCzInLnd4bWVzaC5wYXltZW50LnYxLlJlcXVlc3RQYXltZW50UGFyYW1zEisKB3BheW1lbnQYAyABKAsyGi53eG1lc2gucGF5bWVudC52MS5QYXltZW50IkgKEUdldFBheW1lbnRSZXF1ZXN0EjMKDG91dF90cmFkZV9ubxgBIAEoCUIdukgachgQBhggMhJeWzAtOUEtWmEtel98Ki1dKyQiQQoSR2V0UGF5bWVudFJlc3BvbnNlEisKB3BheW1lbnQYASABKAsyGi53eG1lc2gucGF5bWVudC52MS5QYXltZW50IpwDCgdQYXltZW50EhQKDG91dF90cmFkZV9ubxgBIAEoCRIWCg50cmFuc2FjdGlvbl9pZBgCIAEoCRINCgVhcHBpZBgDIAEoCRINCgVtY2hpZBgEIAEoCRIOCgZvcGVuaWQYBSABKAkSLgoFc3RhdGUYBiABKA4yHy53eG1lc2gucGF5bWVudC52MS5QYXltZW50U3RhdGUSFAoMYW1vdW50X3RvdGFsGAcgASgFEhMKC3BheWVyX3RvdGFsGAggASgFEhAKCGN1cnJlbmN5GAkgASgJEhYKDnJlZnVuZGVkX3RvdGFsGAogASgFEhMKC2Rlc2NyaXB0aW9uGAsgASgJEg4KBmF0dGFjaBgMIAEoCRIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdwYWlkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCrPAQoMUGF5bWVudFN0YXRlEh0KGVBBWU1FTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQQVlNRU5UX1NUQVRFX0NSRUFURUQQARIdChlQQVlNRU5UX1NUQVRFX1VTRVJfUEFZSU5HEAISFgoSUEFZTUVOVF9TVEFURV9QQUlEEAMSGgoWUEFZTUVOVF9TVEFURV9SRUZVTkRFRBAEEhgKFFBBWU1FTlRfU1RBVEVfQ0xPU0VEEAUSGAoUUEFZTUVOVF9TVEFURV9GQUlMRUQQBjLYAQoOUGF5bWVudFNlcnZpY2USawoQQ3JlYXRlSnNhcGlPcmRlchIqLnd4bWVzaC5wYXltZW50LnYxLkNyZWF0ZUpzYXBpT3JkZXJSZXF1ZXN0Gisud3htZXNoLnBheW1lbnQudjEuQ3JlYXRlSnNhcGlPcmRlclJlc3BvbnNlElkKCkdldFBheW1lbnQSJC53eG1lc2gucGF5bWVudC52MS5HZXRQYXltZW50UmVxdWVzdBolLnd4bWVzaC5wYXltZW50LnYxLkdldFBheW1lbnRSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("Cid3eG1lc2gvcGF5bWVudC92MS9wYXltZW50X3NlcnZpY2UucHJvdG8SEXd4bWVzaC5wYXltZW50LnYxIpkDChdDcmVhdGVKc2FwaU9yZGVyUmVxdWVzdBImCgVhcHBpZBgBIAEoCUIXukgUchIyEF53eFswLTlhLWZdezE2fSQSLAoGb3BlbmlkGAIgASgJQhy6SBlyFxABGIABMhBeWzAtOUEtWmEtel8tXSskEjMKDG91dF90cmFkZV9ubxgDIAEoCUIdukgachgQBhggMhJeWzAtOUEtWmEtel98Ki1dKyQSHQoMYW1vdW50X3RvdGFsGAQgASgFQge6SAQaAiAAEh4KCGN1cnJlbmN5GAUgASgJQgy6SAlyB1IAUgNDTlkSHgoLZGVzY3JpcHRpb24YBiABKAlCCbpIBnIEEAEYfxIYCgZhdHRhY2gYByABKAlCCLpIBXIDGIABEjkKC3RpbWVfZXhwaXJlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIIukgFsgECQAESGgoJZ29vZHNfdGFnGAkgASgJQge6SARyAhggEiMKD3BheWVyX2NsaWVudF9pcBgKIAEoCUIKukgH2AEBcgJwASKDAQoUUmVxdWVzdFBheW1lbnRQYXJhbXMSEgoKdGltZV9zdGFtcBgBIAEoCRIRCglub25jZV9zdHIYAiABKAkSDwoHcGFja2FnZRgDIAEoCRIRCglzaWduX3R5cGUYBCABKAkSEAoIcGF5X3NpZ24YBSABKAkSDgoGYXBwX2lkGAYgASgJIpwBChhDcmVhdGVKc2FwaU9yZGVyUmVzcG9uc2USEQoJcHJlcGF5X2lkGAEgASgJEkAKD3JlcXVlc3RfcGF5bWVudBgCIAEoCzInLnd4bWVzaC5wYXltZW50LnYxLlJlcXVlc3RQYXltZW50UGFyYW1zEisKB3BheW1lbnQYAyABKAsyGi53eG1lc2gucGF5bWVudC52MS5QYXltZW50Ik4KF0dldFBheW1lbnRQYXJhbXNSZXF1ZXN0EjMKDG91dF90cmFkZV9ubxgBIAEoCUIdukgachgQBhggMhJeWzAtOUEtWmEtel98Ki1dKyQiiQEKGEdldFBheW1lbnRQYXJhbXNSZXNwb25zZRJACg9yZXF1ZXN0X3BheW1lbnQYASABKAsyJy53eG1lc2gucGF5bWVudC52MS5SZXF1ZXN0UGF5bWVudFBhcmFtcxIrCgdwYXltZW50GAIgASgLMhoud3htZXNoLnBheW1lbnQudjEuUGF5bWVudCJIChFHZXRQYXltZW50UmVxdWVzdBIzCgxvdXRfdHJhZGVfbm8YASABKAlCHbpIGnIYEAYYIDISXlswLTlBLVphLXpffCotXSskIkEKEkdldFBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoud3htZXNoLnBheW1lbnQudjEuUGF5bWVudCKcAwoHUGF5bWVudBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFgoOdHJhbnNhY3Rpb25faWQYAiABKAkSDQoFYXBwaWQYAyABKAkSDQoFbWNoaWQYBCABKAkSDgoGb3BlbmlkGAUgASgJEi4KBXN0YXRlGAYgASgOMh8ud3htZXNoLnBheW1lbnQudjEuUGF5bWVudFN0YXRlEhQKDGFtb3VudF90b3RhbBgHIAEoBRITCgtwYXllcl90b3RhbBgIIAEoBRIQCghjdXJyZW5jeRgJIAEoCRIWCg5yZWZ1bmRlZF90b3RhbBgKIAEoBRITCgtkZXNjcmlwdGlvbhgLIAEoCRIOCgZhdHRhY2gYDCABKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHcGFpZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqzwEKDFBheW1lbnRTdGF0ZRIdChlQQVlNRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUEFZTUVOVF9TVEFURV9DUkVBVEVEEAESHQoZUEFZTUVOVF9TVEFURV9VU0VSX1BBWUlORxACEhYKElBBWU1FTlRfU1RBVEVfUEFJRBADEhoKFlBBWU1FTlRfU1RBVEVfUkVGVU5ERUQQBBIYChRQQVlNRU5UX1NUQVRFX0NMT1NFRBAFEhgKFFBBWU1FTlRfU1RBVEVfRkFJTEVEEAYyhgMKDlBheW1lbnRTZXJ2aWNlEoYBChBDcmVhdGVKc2FwaU9yZGVyEioud3htZXNoLnBheW1lbnQudjEuQ3JlYXRlSnNhcGlPcmRlclJlcXVlc3QaKy53eG1lc2gucGF5bWVudC52MS5DcmVhdGVKc2FwaU9yZGVyUmVzcG9uc2UiGeLgGBUKAQMSEGJ1c2luZXNzLWJhY2tlbmQSdAoQR2V0UGF5bWVudFBhcmFtcxIqLnd4bWVzaC5wYXltZW50LnYxLkdldFBheW1lbnRQYXJhbXNSZXF1ZXN0Gisud3htZXNoLnBheW1lbnQudjEuR2V0UGF5bWVudFBhcmFtc1Jlc3BvbnNlIgfi4BgDCgECEnUKCkdldFBheW1lbnQSJC53eG1lc2gucGF5bWVudC52MS5HZXRQYXltZW50UmVxdWVzdBolLnd4bWVzaC5wYXltZW50LnYxLkdldFBheW1lbnRSZXNwb25zZSIa4uAYFgoCAgMSEGJ1c2luZXNzLWJhY2tlbmRiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_wxmesh_common_v1_access]);
 
 /**
  * CreateJsapiOrderRequest is the order to place (/v3/pay/transactions/jsapi).
@@ -193,6 +194,55 @@ export const CreateJsapiOrderResponseSchema: GenMessage<CreateJsapiOrderResponse
   messageDesc(file_wxmesh_payment_v1_payment_service, 2);
 
 /**
+ * GetPaymentParamsRequest names the caller's order.
+ *
+ * @generated from message wxmesh.payment.v1.GetPaymentParamsRequest
+ */
+export type GetPaymentParamsRequest = Message<"wxmesh.payment.v1.GetPaymentParamsRequest"> & {
+  /**
+   * The merchant's order number the business backend gave the user.
+   *
+   * @generated from field: string out_trade_no = 1;
+   */
+  outTradeNo: string;
+};
+
+/**
+ * Describes the message wxmesh.payment.v1.GetPaymentParamsRequest.
+ * Use `create(GetPaymentParamsRequestSchema)` to create a new message.
+ */
+export const GetPaymentParamsRequestSchema: GenMessage<GetPaymentParamsRequest> = /*@__PURE__*/
+  messageDesc(file_wxmesh_payment_v1_payment_service, 3);
+
+/**
+ * GetPaymentParamsResponse is what the mini-program passes to wx.requestPayment.
+ *
+ * @generated from message wxmesh.payment.v1.GetPaymentParamsResponse
+ */
+export type GetPaymentParamsResponse = Message<"wxmesh.payment.v1.GetPaymentParamsResponse"> & {
+  /**
+   * The signed wx.requestPayment arguments.
+   *
+   * @generated from field: wxmesh.payment.v1.RequestPaymentParams request_payment = 1;
+   */
+  requestPayment?: RequestPaymentParams | undefined;
+
+  /**
+   * The order being paid (its amount as the business backend set it).
+   *
+   * @generated from field: wxmesh.payment.v1.Payment payment = 2;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message wxmesh.payment.v1.GetPaymentParamsResponse.
+ * Use `create(GetPaymentParamsResponseSchema)` to create a new message.
+ */
+export const GetPaymentParamsResponseSchema: GenMessage<GetPaymentParamsResponse> = /*@__PURE__*/
+  messageDesc(file_wxmesh_payment_v1_payment_service, 4);
+
+/**
  * GetPaymentRequest names an order.
  *
  * @generated from message wxmesh.payment.v1.GetPaymentRequest
@@ -211,7 +261,7 @@ export type GetPaymentRequest = Message<"wxmesh.payment.v1.GetPaymentRequest"> &
  * Use `create(GetPaymentRequestSchema)` to create a new message.
  */
 export const GetPaymentRequestSchema: GenMessage<GetPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_wxmesh_payment_v1_payment_service, 3);
+  messageDesc(file_wxmesh_payment_v1_payment_service, 5);
 
 /**
  * GetPaymentResponse is the order's payment.
@@ -232,7 +282,7 @@ export type GetPaymentResponse = Message<"wxmesh.payment.v1.GetPaymentResponse">
  * Use `create(GetPaymentResponseSchema)` to create a new message.
  */
 export const GetPaymentResponseSchema: GenMessage<GetPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_wxmesh_payment_v1_payment_service, 4);
+  messageDesc(file_wxmesh_payment_v1_payment_service, 6);
 
 /**
  * Payment is an order and what has happened to it.
@@ -351,7 +401,7 @@ export type Payment = Message<"wxmesh.payment.v1.Payment"> & {
  * Use `create(PaymentSchema)` to create a new message.
  */
 export const PaymentSchema: GenMessage<Payment> = /*@__PURE__*/
-  messageDesc(file_wxmesh_payment_v1_payment_service, 5);
+  messageDesc(file_wxmesh_payment_v1_payment_service, 7);
 
 /**
  * PaymentState is an order's payment state.
@@ -435,6 +485,20 @@ export const PaymentService: GenService<{
     methodKind: "unary";
     input: typeof CreateJsapiOrderRequestSchema;
     output: typeof CreateJsapiOrderResponseSchema;
+  },
+  /**
+   * GetPaymentParams returns the signed wx.requestPayment parameters of an
+   * order the business backend created for the calling user, so the
+   * mini-program can open the payment sheet. The price is the backend's: the
+   * user names only the order. FailedPrecondition once the order is paid or
+   * closed; NotFound for unknown orders and for another user's.
+   *
+   * @generated from rpc wxmesh.payment.v1.PaymentService.GetPaymentParams
+   */
+  getPaymentParams: {
+    methodKind: "unary";
+    input: typeof GetPaymentParamsRequestSchema;
+    output: typeof GetPaymentParamsResponseSchema;
   },
   /**
    * GetPayment reports an order's payment state. NotFound for unknown orders.
