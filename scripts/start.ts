@@ -59,10 +59,10 @@ async function devSecrets(): Promise<Record<string, string>> {
 async function demoLogin(): Promise<void> {
   const sandbox = `http://127.0.0.1:${SERVICES[0].http}`;
   const auth = `http://127.0.0.1:${SERVICES[1].http}/wxmesh.auth.v1.AuthVerifyService`;
-  const post = async (url: string, body: unknown) => {
+  const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
     });
     return (await res.json()) as Record<string, unknown>;
@@ -72,6 +72,16 @@ async function demoLogin(): Promise<void> {
   const verified = await post(`${auth}/VerifySession`, { sessionToken: login.sessionToken });
   console.log(
     `\ndemo login: wx.login code -> Login -> session ${String(login.sessionId)} for ${String(verified.openid)}`,
+  );
+  // The same user calling session's edge with the token from Login (no gateway in between).
+  const listed = await post(
+    `http://127.0.0.1:${SERVICES[2].http}/wxmesh.session.v1.SessionService/ListSessions`,
+    {},
+    { authorization: `Bearer ${String(login.sessionToken)}` },
+  );
+  const sessions = (listed.sessions as unknown[] | undefined)?.length ?? 0;
+  console.log(
+    `demo Bearer call: ListSessions with the session token -> ${sessions} session(s) of ${String(verified.openid)}`,
   );
 }
 
@@ -105,6 +115,10 @@ const env: Record<string, string> = {
   ...(await devSecrets()),
   REDIS_URL: infra.redisUrl,
   KAFKA_BROKERS: infra.kafkaBrokers,
+  // Locally the http ports play the edge behind the cloud gateway (X-WX-* believed), and mesh
+  // peers are known by the name their clients declare; the Kubernetes manifests use mTLS instead.
+  EDGE_BEHIND_GATEWAY: process.env.EDGE_BEHIND_GATEWAY ?? 'true',
+  PEER_IDENTITY: process.env.PEER_IDENTITY ?? 'declared',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
 };
 const children: ChildProcess[] = [];

@@ -26,6 +26,7 @@ async function startKit(tracing: boolean): Promise<number> {
     services: [echoService],
     logger: createLogger({ name: 'bench-kit', level: 'info', destination: { write: () => {} } as never }),
     tracer: telemetry.tracer,
+    callers: { behindGateway: true, peerIdentity: 'declared' },
   });
   return (await server.start()).grpcPort;
 }

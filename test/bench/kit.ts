@@ -67,6 +67,7 @@ async function load(port: number, calls: number): Promise<void> {
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const request = encode({ message: 'benchmark payload of a typical size' });
   const metadata = new grpc.Metadata();
+  metadata.set('x-wxmesh-peer', 'bench-client');
   metadata.set('x-wx-openid', 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o');
   metadata.set('x-wx-appid', 'wx1234567890abcdef');
   let next = 0;

@@ -34,6 +34,8 @@ before(async () => {
     logger: createLogger({ name: 'kit-test', level: 'silent' }),
     registry: new Registry(),
     shutdownGraceMs: 5_000,
+    // The http port plays the edge behind the cloud gateway; grpc callers are peers by declared name.
+    callers: { behindGateway: true, peerIdentity: 'declared' },
   });
   const ports = await server.start();
   grpcAddress = `127.0.0.1:${ports.grpcPort}`;
@@ -50,6 +52,7 @@ after(async () => {
 describe('one handler, three protocols', () => {
   test('grpc-js, Connect JSON over curl and gRPC-Web see the same WeChat context', async () => {
     const metadata = new grpc.Metadata();
+    metadata.set('x-wxmesh-peer', 'kit-test-peer');
     metadata.set('x-wx-openid', 'o6_bmjrPTlm6_2sgVt7hMZOPfL2M');
     metadata.set('x-wx-appid', 'wx1234567890abcdef');
     const viaGrpc = await grpcEcho(client, { message: 'hi' }, metadata);

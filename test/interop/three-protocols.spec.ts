@@ -11,7 +11,8 @@ let service: ServiceProcess;
 let client: grpc.Client;
 
 before(async () => {
-  service = await startServiceProcess('message-router');
+  // Its http port plays the edge behind the cloud gateway, which alone may send X-WX-*.
+  service = await startServiceProcess('message-router', { env: { EDGE_BEHIND_GATEWAY: 'true' } });
   client = new grpc.Client(service.grpcAddress, grpc.credentials.createInsecure());
 });
 after(async () => {
@@ -22,6 +23,7 @@ after(async () => {
 
 test('grpc-js, curl (Connect JSON) and gRPC-Web reach the same handler with the same WeChat context', async () => {
   const metadata = new grpc.Metadata();
+  metadata.set('x-wxmesh-peer', 'business-backend');
   metadata.set('x-wx-openid', OPENID);
   metadata.set('x-wx-env', 'prod-1a2b');
   const viaGrpc = await grpcEcho(client, { message: 'ping' }, metadata);
@@ -57,10 +59,29 @@ test('InvalidArgument is gRPC status 3, Connect invalid_argument with HTTP 400, 
   assert.equal((await grpcWebEcho(service.httpUrl, bad)).status, 3);
 });
 
-test('a domain RPC not built yet answers Unimplemented, naming the method', async () => {
-  const viaCurl = await curlConnect(service.httpUrl, '/wxmesh.router.v1.MessageRouterService/GetDelivery', {
-    deliveryId: 'dl_0123456789abcdef',
-  });
-  assert.equal(viaCurl.body.code, 'unimplemented');
-  assert.match(viaCurl.body.message, /GetDelivery/);
+test('a domain RPC not built yet answers its allowed peers Unimplemented, naming the method', async () => {
+  const metadata = new grpc.Metadata();
+  metadata.set('x-wxmesh-peer', 'business-backend');
+  const answer = await new Promise<grpc.ServiceError>((resolve, reject) =>
+    client.makeUnaryRequest(
+      '/wxmesh.router.v1.MessageRouterService/GetDelivery',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.alloc(0),
+      metadata,
+      (err) => (err ? resolve(err) : reject(new Error('GetDelivery answered'))),
+    ),
+  );
+  assert.equal(answer.code, grpc.status.UNIMPLEMENTED);
+  assert.match(answer.details, /GetDelivery/);
+});
+
+test('an internal RPC is not on the edge at all: curl gets 404 not_found, as for an unknown method', async () => {
+  for (const method of ['GetDelivery', 'NoSuchMethod']) {
+    const viaCurl = await curlConnect(service.httpUrl, `/wxmesh.router.v1.MessageRouterService/${method}`, {
+      deliveryId: 'dl_0123456789abcdef',
+    });
+    assert.equal(viaCurl.status, 404, method);
+    assert.equal(viaCurl.body.code, 'not_found', method);
+  }
 });
