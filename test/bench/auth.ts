@@ -20,7 +20,7 @@ import {
   SessionService,
   VerifySessionRequestSchema,
 } from '@wxmesh/contracts';
-import { freePort, waitFor } from '@wxmesh/testing';
+import { asPeer, freePort, waitFor } from '@wxmesh/testing';
 import {
   bundle,
   callsPerCpuSecond,
@@ -62,7 +62,11 @@ const startAuth = async (env: Record<string, string>) => {
 };
 const cached = await startAuth({});
 const uncached = await startAuth({ VERIFY_CACHE_TTL: '0' });
-const sessions = createClient(SessionService, createGrpcTransport({ baseUrl: `http://${session.address}` }));
+// Sessions are created as auth-verify creates them: CreateSession is served to that peer only.
+const sessions = createClient(
+  SessionService,
+  createGrpcTransport({ baseUrl: `http://${session.address}`, interceptors: [asPeer('auth-verify')] }),
+);
 
 /** The sum of a metric's samples whose label set contains `labels` (e.g. `result="hit"`). */
 async function metric(url: string, name: string, labels = ''): Promise<number> {
@@ -77,7 +81,7 @@ const answers = (p: Promise<unknown>) =>
     () => true,
     () => false,
   );
-await waitFor(() => answers(sessions.listSessions({ openid: 'bench-probe' })), {
+await waitFor(() => answers(sessions.createSession({ appid: APPID, openid: 'o_authbench_probe' })), {
   timeoutMs: 30_000,
   message: 'session answers',
 });

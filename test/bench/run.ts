@@ -10,6 +10,7 @@ const BENCHMARKS = [
   'kit.ts',
   'session.ts',
   'auth.ts',
+  'callers.ts',
   'projector.ts',
   '../../services/payment-callback/bench/notify.ts',
 ];

@@ -95,11 +95,15 @@ export function encodeRequest<S extends DescMessage>(schema: S, init: MessageIni
 export interface Workload {
   readonly path: string;
   readonly bodies: readonly Buffer[];
+  /** Metadata sent with every call, e.g. the mesh peer an INTERNAL RPC is served to. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** Runs `calls` unary calls with `concurrency` workers; rejects on the first failed call. */
 export async function drive(client: grpc.Client, workload: Workload, calls: number, concurrency: number) {
   let next = 0;
+  const metadata = new grpc.Metadata();
+  for (const [name, value] of Object.entries(workload.metadata ?? {})) metadata.set(name, value);
   const worker = async () => {
     while (next < calls) {
       const body = workload.bodies[next++ % workload.bodies.length]!;
@@ -109,6 +113,7 @@ export async function drive(client: grpc.Client, workload: Workload, calls: numb
           (b: Buffer) => b,
           (b: Buffer) => b,
           body,
+          metadata,
           (err) => (err ? reject(err) : resolve()),
         ),
       );

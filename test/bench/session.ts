@@ -4,14 +4,14 @@
 // counted. Needs REDIS_URL and KAFKA_BROKERS (`npm run bench` provides them).
 import { setMaxListeners } from 'node:events';
 import { createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import {
   EchoRequestSchema,
   GetPresenceBatchRequestSchema,
   GetSessionRequestSchema,
   SessionService,
 } from '@wxmesh/contracts';
-import { waitFor } from '@wxmesh/testing';
+import { asPeer, freePort, waitFor, withBearer } from '@wxmesh/testing';
 import {
   bundle,
   callsPerCpuSecond,
@@ -24,15 +24,22 @@ import {
 const OPTIONS = serviceBenchOptions('session');
 
 const sink = await otlpSink();
+const httpPort = await freePort();
 const service = await spawnService(bundle('services/session/src/main.ts', 'session.mjs'), {
   OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+  HTTP_PORT: String(httpPort),
 });
-const sessions = createClient(SessionService, createGrpcTransport({ baseUrl: `http://${service.address}` }));
+// CreateSession is served to auth-verify, as in the mesh.
+const sessions = createClient(
+  SessionService,
+  createGrpcTransport({ baseUrl: `http://${service.address}`, interceptors: [asPeer('auth-verify')] }),
+);
 await waitFor(
   () =>
-    sessions.listSessions({ openid: 'bench-probe' }).then(
+    sessions.getSession({ sessionToken: 'bench-probe' }).then(
       () => true,
-      () => false,
+      // NotFound is an answer: the service is up.
+      (err: { code?: number }) => err.code === 5,
     ),
   { timeoutMs: 30_000, message: 'the session service answers' },
 );
@@ -47,9 +54,18 @@ const tokens = await Promise.all(
 const attachments = new AbortController();
 setMaxListeners(0, attachments.signal);
 for (const token of tokens.slice(0, 50)) {
+  // Attach is the user's own channel, at the edge, with the token from Login.
+  const user = createClient(
+    SessionService,
+    createConnectTransport({
+      baseUrl: `http://127.0.0.1:${httpPort}`,
+      httpVersion: '1.1',
+      interceptors: [withBearer(token)],
+    }),
+  );
   void (async () => {
     try {
-      for await (const _ of sessions.attach({ sessionToken: token }, { signal: attachments.signal }));
+      for await (const _ of user.attach({ sessionToken: token }, { signal: attachments.signal }));
     } catch {
       // ended by the abort at the end of the run
     }
@@ -67,10 +83,12 @@ const results = await callsPerCpuSecond(
     getSession: {
       path: '/wxmesh.session.v1.SessionService/GetSession',
       bodies: tokens.map((sessionToken) => encodeRequest(GetSessionRequestSchema, { sessionToken })),
+      metadata: { 'x-wxmesh-peer': 'auth-verify' },
     },
     getPresenceBatch100: {
       path: '/wxmesh.session.v1.SessionService/GetPresenceBatch',
       bodies: [encodeRequest(GetPresenceBatchRequestSchema, { openids })],
+      metadata: { 'x-wxmesh-peer': 'message-router' },
     },
   },
   OPTIONS,

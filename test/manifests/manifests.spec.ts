@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { DescService } from '@bufbuild/protobuf';
+import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import {
   AuthVerifyService,
   BehaviourViewService,
@@ -13,7 +13,15 @@ import {
 } from '@wxmesh/contracts';
 import { WECHAT_HEADERS } from '@wxmesh/telemetry';
 import { serviceNodeOptions } from '@wxmesh/testing';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import {
+  describeAccess,
+  isEdgeRpc,
+  peerCallsIn,
+  principalsOutsideMesh,
+  protoAllowsPeer,
+  type PeerCall,
+} from './caller-model.js';
 
 // The invariants of deploy/ and istio/ that matter for security and operations, checked on the
 // YAML itself. kustomize is not a dependency: overlays are resolved here by following their
@@ -37,13 +45,6 @@ const CONTRACTS: Record<string, DescService> = {
 };
 const SANDBOX = 'wechat-sandbox';
 const rpcPaths = (desc: DescService) => desc.methods.map((m) => `/${desc.typeName}/${m.name}`);
-const rpcPath = (desc: DescService, method: string) => {
-  assert.ok(
-    desc.methods.some((m) => m.name === method),
-    `${desc.typeName} has no method ${method}`,
-  );
-  return `/${desc.typeName}/${method}`;
-};
 const HEALTH_PATHS = ['/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/Watch'];
 const REFLECTION_PATHS = [
   '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
@@ -56,19 +57,38 @@ const WEBHOOKS: Record<string, string[]> = {
 };
 /** The WeChat API path families the sandbox emulates (only reachable in dev/test overlays). */
 const SANDBOX_PATHS = ['/sns/*', '/cgi-bin/*', '/wxa/*', '/v3/*'];
-const INTERNAL_ONLY = [
-  rpcPath(AuthVerifyService, 'GetAccessToken'),
-  rpcPath(AuthVerifyService, 'InvalidateAccessToken'),
-];
 
-/** East-west gRPC: caller -> callee -> methods. Anything not listed here must be denied. */
-const EAST_WEST: Record<string, Record<string, string[]>> = {
-  'auth-verify': { session: ['CreateSession', 'GetSession', 'RevokeSession'] },
-  'message-router': {
-    session: ['GetPresenceBatch', 'Deliver'],
-    'auth-verify': ['GetAccessToken', 'InvalidateAccessToken'],
-  },
-};
+// What the mesh must allow is derived, never listed here: who may call each RPC comes from its
+// proto (`option (wxmesh.common.v1.access)`), and which RPCs each service calls on its peers from
+// the `definePeer(<Service>, ['method', ...])` declarations in services/*/src (caller-model.ts).
+
+/** The generated descriptors by their exported names, as `definePeer` calls name them. */
+const DESCRIPTORS: Record<string, DescService> = Object.fromEntries(
+  Object.values(CONTRACTS).map((d) => [d.name, d]),
+);
+const serviceOf = (desc: DescService) => Object.entries(CONTRACTS).find(([, d]) => d === desc)![0];
+const pathOf = (desc: DescService, method: DescMethod) => `/${desc.typeName}/${method.name}`;
+/** The mesh identities the protos grant RPCs to that are not wxmesh services (business-backend, operator). */
+const OUTSIDE_PRINCIPALS = principalsOutsideMesh(Object.values(CONTRACTS), Object.keys(CONTRACTS));
+/** RPCs that are neither PUBLIC nor EDGE: nothing at the edge may reach them. */
+const INTERNAL_ONLY = Object.values(CONTRACTS).flatMap((desc) =>
+  desc.methods.filter((m) => !isEdgeRpc(m)).map((m) => pathOf(desc, m)),
+);
+
+let scannedPeerCalls: PeerCall[] | undefined;
+/** Every RPC a service's code calls on a peer (read once, on first use, so a bad declaration fails a test). */
+function peerCalls(): PeerCall[] {
+  scannedPeerCalls ??= peerCallsIn(join(root, 'services'), DESCRIPTORS, root);
+  return scannedPeerCalls;
+}
+/** The paths `caller`'s code calls on `target`'s grpc port, with where each is declared. */
+function codeCalls(caller: string, target: string): Map<string, string> {
+  return new Map(
+    peerCalls()
+      .filter((c) => c.caller === caller && serviceOf(c.callee) === target)
+      .map((c) => [pathOf(c.callee, c.method), c.at]),
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -367,21 +387,44 @@ function ruleAdmits(rule: Rule, principal: string, path: string, port: number): 
 }
 
 /** The ALLOW policies in force for a workload: namespace-wide ones and those selecting its pods. */
-function allowPoliciesFor(objects: Loaded[], podLabels: Record<string, string>): AuthorizationPolicySpec[] {
+function allowPoliciesFor(objects: Loaded[], target: string): Loaded[] {
+  const deployment = ofKind(objects, 'Deployment').find((d) => d.doc.metadata.name === target);
+  assert.ok(deployment, `no Deployment ${target}`);
+  const podLabels = spec<DeploymentSpec>(deployment).template.metadata.labels;
   return ofKind(objects, 'AuthorizationPolicy')
     .filter((o) => o.doc.metadata.namespace === NAMESPACE)
-    .map((o) => spec<AuthorizationPolicySpec>(o) ?? {})
-    .filter((p) => (p.action ?? 'ALLOW') === 'ALLOW')
-    .filter((p) => p.selector?.matchLabels === undefined || matchesLabels(p.selector.matchLabels, podLabels));
+    .filter((o) => ((spec<AuthorizationPolicySpec | null>(o) ?? {}).action ?? 'ALLOW') === 'ALLOW')
+    .filter((o) => {
+      const matchLabels = (spec<AuthorizationPolicySpec | null>(o) ?? {}).selector?.matchLabels;
+      return matchLabels === undefined || matchesLabels(matchLabels, podLabels);
+    });
+}
+
+const policyName = (p: Loaded) => `${rel(p.file)} (${p.doc.metadata.name})`;
+
+/** The ALLOW policies with a rule that admits `principal` calling `path` on `target`'s `port`. */
+function admittingPolicies(
+  objects: Loaded[],
+  target: string,
+  principal: string,
+  path: string,
+  port: number,
+): Loaded[] {
+  return allowPoliciesFor(objects, target).filter((p) =>
+    ((spec<AuthorizationPolicySpec | null>(p) ?? {}).rules ?? []).some((r) =>
+      ruleAdmits(r, principal, path, port),
+    ),
+  );
 }
 
 function allowed(objects: Loaded[], target: string, principal: string, path: string, port: number): boolean {
-  const deployment = ofKind(objects, 'Deployment').find((d) => d.doc.metadata.name === target);
-  assert.ok(deployment, `no Deployment ${target}`);
-  const labels = spec<DeploymentSpec>(deployment).template.metadata.labels;
-  return allowPoliciesFor(objects, labels).some((p) =>
-    (p.rules ?? []).some((r) => ruleAdmits(r, principal, path, port)),
-  );
+  return admittingPolicies(objects, target, principal, path, port).length > 0;
+}
+
+/** Where a missing allow belongs: the target's own policy (authorizationpolicy-<target>.yaml). */
+function policiesToFix(objects: Loaded[], target: string): string {
+  const own = allowPoliciesFor(objects, target).filter((p) => p.doc.metadata.name === target);
+  return own.length > 0 ? own.map(policyName).join(', ') : `a new authorizationpolicy-${target}.yaml`;
 }
 
 function uriMatches(match: HttpMatch, path: string): boolean {
@@ -682,7 +725,31 @@ describe('Deployments', () => {
     }
   });
 
-  test('peers are addressed by Service name on the grpc port, only where the mesh allows the call', () => {
+  test('every domain service sits behind the gateway and knows peers by their mTLS identity, in every overlay', () => {
+    const required: Record<string, string> = { EDGE_BEHIND_GATEWAY: 'true', PEER_IDENTITY: 'mtls' };
+    for (const d of deployments.filter((o) => CONTRACTS[o.doc.metadata.name])) {
+      const c = spec<DeploymentSpec>(d).template.spec.containers[0]!;
+      for (const [name, value] of Object.entries(required)) {
+        assert.equal(envOf(c, name), value, `${d.doc.metadata.name}: ${name}`);
+      }
+      const namespace = envOf(c, 'MESH_NAMESPACE');
+      assert.ok(namespace === undefined || namespace === NAMESPACE, `${d.doc.metadata.name}: MESH_NAMESPACE`);
+    }
+    // Patches are read, not applied: none may set these to anything else. (A ConfigMap cannot:
+    // a container's own env wins over envFrom.)
+    const visit = (value: unknown, file: string): void => {
+      if (Array.isArray(value)) return value.forEach((v) => visit(v, file));
+      if (!isObject(value)) return;
+      const name = typeof value.name === 'string' ? value.name : undefined;
+      if (name !== undefined && name in required && 'value' in value) {
+        assert.equal(value.value, required[name], `${rel(file)} sets ${name}`);
+      }
+      for (const v of Object.values(value)) visit(v, file);
+    };
+    for (const [, build] of overlayEntries) for (const p of build.patches) visit(p.doc, p.file);
+  });
+
+  test('peers are addressed by Service name on the grpc port, exactly the peers its code calls, which the mesh allows', () => {
     for (const d of deployments) {
       const caller = d.doc.metadata.name;
       const addrs = (spec<DeploymentSpec>(d).template.spec.containers[0]!.env ?? []).filter((e) =>
@@ -694,11 +761,29 @@ describe('Deployments', () => {
         assert.equal(port, String(GRPC_PORT));
         return host!;
       });
+      const called = [
+        ...new Set(
+          peerCalls()
+            .filter((c) => c.caller === caller)
+            .map((c) => serviceOf(c.callee)),
+        ),
+      ];
       assert.deepEqual(
         targets.sort(),
-        Object.keys(EAST_WEST[caller] ?? {}).sort(),
-        `${caller} peer addresses`,
+        called.sort(),
+        `${caller} peer addresses (its definePeer declarations)`,
       );
+      for (const [overlay, build] of overlayEntries) {
+        if (!ofKind(build.resources, 'Deployment').some((o) => o.doc.metadata.name === caller)) continue;
+        for (const target of called) {
+          for (const [path, at] of codeCalls(caller, target)) {
+            assert.ok(
+              allowed(build.resources, target, meshPrincipal(caller), path, GRPC_PORT),
+              `${overlay}: ${caller} calls ${path} (${at}) but the mesh denies it`,
+            );
+          }
+        }
+      }
     }
   });
 
@@ -824,8 +909,8 @@ describe('Istio security', () => {
               ? principal.split('/').pop()!
               : '';
             assert.ok(
-              principal === INGRESS || serviceAccounts.has(sa),
-              `${where}: unknown principal ${principal}`,
+              principal === INGRESS || serviceAccounts.has(sa) || OUTSIDE_PRINCIPALS.includes(sa),
+              `${where}: unknown principal ${principal} (neither a wxmesh ServiceAccount nor a peer a proto names)`,
             );
           }
         }
@@ -887,51 +972,160 @@ describe('Istio security', () => {
     }
   });
 
-  test('east-west gRPC is exactly the call graph of the architecture, in every overlay', () => {
+  test('the code reads its peer calls from definePeer declarations the test can parse', () => {
+    const calls = peerCalls();
+    assert.ok(calls.length > 0, 'no definePeer(<Service>, [...]) declaration found under services/*/src');
+    for (const call of calls) {
+      assert.ok(
+        Object.keys(CONTRACTS).includes(call.caller),
+        `${call.at}: ${call.caller} is not a domain service`,
+      );
+    }
+  });
+
+  test("every RPC the code calls on a peer is one the callee's proto lets that peer call", () => {
+    const problems = peerCalls()
+      .filter((c) => !protoAllowsPeer(c.method, c.caller))
+      .map(
+        (c) =>
+          `${c.caller} calls ${pathOf(c.callee, c.method)} (${c.at}), but its proto allows ` +
+          `${describeAccess(c.method)}: add ${c.caller} to its peers or stop calling it`,
+      );
+    assert.deepEqual(problems, []);
+  });
+
+  /**
+   * What a principal must reach on a service's grpc port. A wxmesh service: exactly what its code
+   * calls. Another identity a proto names (business-backend, operator): what the protos grant it by
+   * name; `*` peers and PUBLIC RPCs are permitted to it but not required.
+   */
+  function eastWestExpectation(
+    principal: string,
+    target: string,
+  ): { required: Map<string, string>; permitted: (method: DescMethod) => boolean } {
+    const contract = CONTRACTS[target]!;
+    if (!OUTSIDE_PRINCIPALS.includes(principal)) {
+      const required = codeCalls(principal, target);
+      return { required, permitted: (m) => required.has(pathOf(contract, m)) };
+    }
+    const granted = contract.methods.filter((m) => protoAllowsPeer(m, principal, true));
+    return {
+      required: new Map(granted.map((m) => [pathOf(contract, m), `proto: ${describeAccess(m)}`])),
+      permitted: (m) => protoAllowsPeer(m, principal),
+    };
+  }
+
+  test('east-west gRPC is exactly what the code calls and the protos grant, in every overlay', () => {
     for (const [overlay, build] of overlayEntries) {
-      const callers = ofKind(build.resources, 'ServiceAccount').map((s) => s.doc.metadata.name);
-      const reachable: string[] = [];
+      const principals = [
+        ...new Set([
+          ...ofKind(build.resources, 'ServiceAccount').map((s) => s.doc.metadata.name),
+          ...OUTSIDE_PRINCIPALS,
+        ]),
+      ];
+      const problems: string[] = [];
       for (const [target, contract] of Object.entries(CONTRACTS)) {
-        for (const caller of callers) {
-          for (const path of rpcPaths(contract)) {
-            if (allowed(build.resources, target, meshPrincipal(caller), path, GRPC_PORT)) {
-              reachable.push(`${caller} -> ${path}`);
+        for (const name of principals) {
+          const principal = meshPrincipal(name);
+          const { required, permitted } = eastWestExpectation(name, target);
+          const reason = OUTSIDE_PRINCIPALS.includes(name)
+            ? 'the proto does not grant it'
+            : `its code does not call (no definePeer in services/${name}/src declares it)`;
+          for (const method of contract.methods) {
+            const path = pathOf(contract, method);
+            const admitting = admittingPolicies(build.resources, target, principal, path, GRPC_PORT);
+            if (admitting.length > 0 && !permitted(method)) {
+              problems.push(
+                `${admitting.map(policyName).join(', ')} allows ${name} -> ${path}, which ${reason}`,
+              );
+            }
+            if (admitting.length === 0 && required.has(path)) {
+              problems.push(
+                `${policiesToFix(build.resources, target)} misses ${name} -> ${path} ` +
+                  `(${required.get(path)}): that call would be denied in the mesh`,
+              );
+            }
+            if (allowed(build.resources, target, principal, path, HTTP_PORT)) {
+              problems.push(`${name} reaches ${path} on ${target}'s http port: peers use the grpc port`);
+            }
+          }
+          for (const path of [...HEALTH_PATHS, ...REFLECTION_PATHS]) {
+            const admitting = admittingPolicies(build.resources, target, principal, path, GRPC_PORT);
+            const mayProbe = HEALTH_PATHS.includes(path) && required.size > 0;
+            if (admitting.length > 0 && !mayProbe) {
+              problems.push(
+                `${admitting.map(policyName).join(', ')} allows ${name} -> ${path}, ` +
+                  (HEALTH_PATHS.includes(path) ? `though ${name} calls no RPC of ${target}` : 'reflection'),
+              );
             }
           }
         }
       }
-      const expected = Object.entries(EAST_WEST).flatMap(([caller, targets]) =>
-        Object.entries(targets).flatMap(([target, methods]) =>
-          methods.map((m) => `${caller} -> ${rpcPath(CONTRACTS[target]!, m)}`),
-        ),
+      assert.deepEqual(
+        problems,
+        [],
+        `${overlay}: east-west authorization differs from the code and the protos`,
       );
-      assert.deepEqual(reachable.sort(), expected.sort(), `${overlay}: east-west calls`);
     }
   });
 
-  test('GetAccessToken and InvalidateAccessToken are not reachable from the ingress gateway', () => {
+  test('the ingress gateway reaches exactly the PUBLIC and EDGE RPCs, never an INTERNAL or OPERATOR one', () => {
     for (const [overlay, build] of overlayEntries) {
-      for (const path of INTERNAL_ONLY) {
-        for (const port of [GRPC_PORT, HTTP_PORT]) {
-          assert.equal(
-            allowed(build.resources, 'auth-verify', INGRESS, path, port),
-            false,
-            `${overlay}: ${path}`,
-          );
+      const problems: string[] = [];
+      for (const [target, contract] of Object.entries(CONTRACTS)) {
+        for (const method of contract.methods) {
+          const path = pathOf(contract, method);
+          const admitting = admittingPolicies(build.resources, target, INGRESS, path, HTTP_PORT);
+          if (admitting.length > 0 && !isEdgeRpc(method)) {
+            problems.push(
+              `${admitting.map(policyName).join(', ')} exposes ${path} (${describeAccess(method)}) through the ingress`,
+            );
+          }
+          if (admitting.length === 0 && isEdgeRpc(method)) {
+            problems.push(
+              `${policiesToFix(build.resources, target)} misses the ingress -> ${path} (${describeAccess(method)})`,
+            );
+          }
         }
-        const routed = edgeRoutes(build.resources).filter(({ route }) =>
-          (route.match ?? [{}]).some((m) => uriMatches(m, path)),
-        );
-        assert.deepEqual(
-          routed.map((r) => r.vs),
-          [],
-          `${overlay}: an edge route matches ${path}`,
-        );
       }
-      // ...while message-router, their caller, does reach them (so the check above is not vacuous).
-      for (const path of INTERNAL_ONLY) {
-        assert.ok(allowed(build.resources, 'auth-verify', meshPrincipal('message-router'), path, GRPC_PORT));
+      assert.deepEqual(problems, [], `${overlay}: ingress authorization differs from the protos`);
+    }
+  });
+
+  test('the edge routes no INTERNAL or OPERATOR RPC', () => {
+    for (const [overlay, build] of overlayEntries) {
+      const problems = edgeRoutes(build.resources).flatMap(({ vs, route }) =>
+        INTERNAL_ONLY.filter((path) => (route.match ?? [{}]).some((m) => uriMatches(m, path))).map(
+          (path) => `VirtualService ${vs} route ${route.name ?? '(unnamed)'} routes ${path} to the edge`,
+        ),
+      );
+      assert.deepEqual(problems, [], overlay);
+    }
+  });
+
+  test('no INTERNAL or OPERATOR RPC (GetAccessToken, InvalidateAccessToken ...) is reachable from the ingress gateway', () => {
+    const tokens = ['GetAccessToken', 'InvalidateAccessToken'].map(
+      (m) => `/${AuthVerifyService.typeName}/${m}`,
+    );
+    for (const path of tokens)
+      assert.ok(INTERNAL_ONLY.includes(path), `${path} is not INTERNAL-only in its proto`);
+    for (const [overlay, build] of overlayEntries) {
+      for (const [target, contract] of Object.entries(CONTRACTS)) {
+        for (const path of INTERNAL_ONLY.filter((p) => rpcPaths(contract).includes(p))) {
+          for (const port of [GRPC_PORT, HTTP_PORT]) {
+            assert.equal(allowed(build.resources, target, INGRESS, path, port), false, `${overlay}: ${path}`);
+          }
+        }
       }
+      // ...while the mesh does reach INTERNAL-only RPCs (so the check above is not vacuous).
+      const reached = Object.entries(CONTRACTS).some(([target, contract]) =>
+        INTERNAL_ONLY.filter((p) => rpcPaths(contract).includes(p)).some((path) =>
+          [...OUTSIDE_PRINCIPALS, ...Object.keys(CONTRACTS)].some((name) =>
+            allowed(build.resources, target, meshPrincipal(name), path, GRPC_PORT),
+          ),
+        ),
+      );
+      assert.ok(reached, `${overlay}: no principal reaches any INTERNAL-only RPC`);
     }
   });
 
@@ -1028,6 +1222,34 @@ describe('Istio security', () => {
         assert.deepEqual([...(route.headers?.request?.remove ?? [])].sort(), [...headers].sort(), route.name);
       }
     }
+  });
+
+  test("sidecars hand the app the caller's mTLS identity in x-forwarded-client-cert (PEER_IDENTITY=mtls)", () => {
+    // Istio's sidecars append the verified client certificate (URI = SPIFFE id) to XFCC on every
+    // inbound request (APPEND_FORWARD); the kit reads the last element. Nothing may configure
+    // another mode that drops or passes through an unverified header.
+    const settings: Array<{ where: string; value: unknown }> = [];
+    const visit = (value: unknown, where: string): void => {
+      if (Array.isArray(value)) return value.forEach((v) => visit(v, where));
+      if (!isObject(value)) return;
+      for (const [key, v] of Object.entries(value)) {
+        if (key === 'forwardClientCertDetails') settings.push({ where, value: v });
+        if (key === 'proxy.istio.io/config' && typeof v === 'string') visit(parseYaml(v), `${where} ${key}`);
+        visit(v, where);
+      }
+    };
+    for (const file of allFiles) for (const doc of parseFile(file)) visit(doc, rel(file));
+    for (const { where, value } of settings) {
+      assert.ok(
+        ['SANITIZE_SET', 'APPEND_FORWARD'].includes(String(value)),
+        `${where}: forwardClientCertDetails ${String(value)}`,
+      );
+    }
+    assert.deepEqual(
+      ofKind(everyObject, 'EnvoyFilter').map(policyName),
+      [],
+      "an EnvoyFilter could rewrite the sidecar's connection manager, and with it XFCC",
+    );
   });
 });
 

@@ -7,7 +7,7 @@ import { access, Audience } from './index.js';
 // Every RPC declares who may call it (`option (wxmesh.common.v1.access)`): the kit refuses to
 // serve one that does not, and these tests fail the build first, naming it.
 
-const services = Object.values(contracts).filter(
+const services = (Object.values(contracts) as unknown[]).filter(
   (value): value is DescService => (value as { kind?: unknown }).kind === 'service',
 );
 const PEER = /^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;

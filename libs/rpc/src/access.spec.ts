@@ -99,7 +99,10 @@ describe('the http port', () => {
     const unknown = await post('/wxmesh.session.v1.SessionService/NoSuchMethod');
     assert.equal(internal.status, 404);
     assert.equal(unknown.status, 404);
-    const [a, b] = [await internal.json(), await unknown.json()];
+    const [a, b] = [
+      (await internal.json()) as { code: string; message: string },
+      (await unknown.json()) as { code: string; message: string },
+    ];
     assert.equal(a.code, 'not_found');
     assert.equal(a.message.replace('CreateSession', 'X'), b.message.replace('NoSuchMethod', 'X'));
     await assert.rejects(
@@ -178,7 +181,9 @@ describe('the grpc port', () => {
       mesh(direct, asPeer('payment-callback')).createSession({}),
       code(Code.PermissionDenied, /not served to mesh peer payment-callback \(only to auth-verify\)/),
     );
-    const created = await mesh(direct, asPeer('auth-verify', { openid: 'o_alice' })).createSession(NEW_SESSION);
+    const created = await mesh(direct, asPeer('auth-verify', { openid: 'o_alice' })).createSession(
+      NEW_SESSION,
+    );
     assert.deepEqual([created.session?.sessionId, created.session?.openid], ['auth-verify', 'o_alice']);
   });
 

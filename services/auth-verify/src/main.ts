@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
-import { createPeerClient, echoService, runService } from '@wxmesh/rpc';
+import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
 import { createWeChatApi } from '@wxmesh/wechat';
 import { createCentralToken } from './adapters/central-token.js';
 import { createOAuthStore } from './adapters/oauth-store.js';
@@ -12,8 +12,9 @@ import { loadSecrets } from './adapters/secrets.js';
 import { createSessionEndedFeed, type SessionEndedFeed } from './adapters/session-ended-feed.js';
 import { createWeChatGateway } from './adapters/wechat-gateway.js';
 import { authConfigSchema } from './config.js';
+import { createSessionVerifier, edgeTokenVerifier, type VerifyAnswer } from './app/verify-session.js';
 import { createVerifyCache } from './domain/verify-cache.js';
-import { createAuthVerifyService, type VerifyAnswer } from './service.js';
+import { createAuthVerifyService } from './service.js';
 import { createVerifyCacheMetrics } from './verify-cache-metrics.js';
 
 const config = loadConfigOrExit(authConfigSchema);
@@ -33,8 +34,15 @@ await runService('auth-verify', config, async ({ logger }) => {
     timeoutMs: config.WECHAT_TIMEOUT,
     resetMs: config.WECHAT_BREAKER_RESET,
   });
-  const session = createPeerClient(SessionService, { address: config.SESSION_ADDR });
+  const session = createPeerClient(
+    definePeer(SessionService, ['createSession', 'getSession', 'touchSession']),
+    {
+      address: config.SESSION_ADDR,
+      from: 'auth-verify',
+    },
+  );
   const verifyCache = config.VERIFY_CACHE_TTL > 0 ? await startVerifyCache() : undefined;
+  const verifySession = createSessionVerifier({ session, cache: verifyCache });
   const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
 
   const accessTokens = createCentralToken({
@@ -125,10 +133,12 @@ await runService('auth-verify', config, async ({ logger }) => {
         now,
         sessionKeyTtlMs: config.SESSION_KEY_TTL,
         oauthRefreshTtlMs: config.OAUTH_REFRESH_TTL,
-        verifyCache,
+        verifySession,
       }),
       echoService,
     ],
+    // Bearer tokens at this service's own edge are checked in-process, against the warm cache.
+    verifySessionToken: edgeTokenVerifier(verifySession),
     closers: [
       { name: 'timers', run: async () => clearInterval(proactive) },
       { name: 'verify-cache feed', run: async () => verifyCache?.feed.stop() },

@@ -1,9 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { AuthVerifyService, type SessionService } from '@wxmesh/contracts';
 import { behaviourEvent, type EventProducer } from '@wxmesh/events';
-import { defineService, type Logger, type PeerClient } from '@wxmesh/rpc';
+import {
+  actingFor,
+  defineService,
+  type Logger,
+  type PeerClient,
+  type RpcContext,
+  type UserIdentity,
+} from '@wxmesh/rpc';
+import type { WeChatIdentity } from '@wxmesh/telemetry';
 import {
   decryptOpenData,
   jsapiSignature,
@@ -16,20 +24,18 @@ import type { CentralTokens } from './adapters/central-token.js';
 import type { OAuthStore } from './adapters/oauth-store.js';
 import type { Secrets } from './adapters/secrets.js';
 import { weChatFailure, type WeChatGateway } from './adapters/wechat-gateway.js';
-import type { VerifiedSession, VerifyCache } from './domain/verify-cache.js';
-import type { VerifyCacheMetrics } from './verify-cache-metrics.js';
+import { liveSession, type SessionVerifier, type VerifyAnswer } from './app/verify-session.js';
+import { assertLoginApp, assertLoginUser } from './domain/login-caller.js';
 
-/** A VerifySession answer, as cached. */
-export interface VerifyAnswer extends VerifiedSession {
-  readonly expiresAt: Timestamp | undefined;
-}
+/** The session RPCs auth-verify calls (declared in main.ts with `definePeer`). */
+export type SessionPeer = PeerClient<typeof SessionService, 'createSession' | 'getSession' | 'touchSession'>;
 
 /** What the handlers need; built by main.ts. */
 export interface AuthDeps {
   readonly redis: Redis;
   readonly secrets: Secrets;
   readonly wechat: WeChatGateway;
-  readonly session: PeerClient<typeof SessionService>;
+  readonly session: SessionPeer;
   readonly accessTokens: CentralTokens;
   readonly jsapiTickets: CentralTokens;
   readonly oauth: OAuthStore;
@@ -38,11 +44,10 @@ export interface AuthDeps {
   readonly now: () => number;
   readonly sessionKeyTtlMs: number;
   readonly oauthRefreshTtlMs: number;
-  /** VerifySession's cache of successful answers; absent when `VERIFY_CACHE_TTL=0`. */
-  readonly verifyCache?: { cache: VerifyCache<VerifyAnswer>; metrics: VerifyCacheMetrics };
+  /** VerifySession's logic over its warm cache; the kit's Bearer check at this edge uses the same one. */
+  readonly verifySession: SessionVerifier;
 }
 
-const UNKNOWN_SESSION = 'session token is unknown, expired or revoked; log in again';
 const sessionKeyKey = (openid: string, appid: string) => `wxm:auth:{${openid}}:session_key:${appid}`;
 
 /**
@@ -50,6 +55,10 @@ const sessionKeyKey = (openid: string, appid: string) => `wxm:auth:{${openid}}:s
  * central access_token retry once after a refresh when WeChat says the token is dead
  * (40001/42001/40014). The session_key never leaves this service: it is sealed at rest and used
  * only inside DecryptUserData.
+ *
+ * Callers (the audiences are declared in the proto and enforced by the kit): a user may verify,
+ * decrypt with and bind a phone through only their own session token; behind the cloud gateway a
+ * Login must be for the gateway's user and mini-program.
  */
 export function createAuthVerifyService(deps: AuthDeps) {
   const { redis, secrets, wechat, session, accessTokens, jsapiTickets, oauth, events, logger, now } = deps;
@@ -83,18 +92,11 @@ export function createAuthVerifyService(deps: AuthDeps) {
       );
   }
 
-  /** The caller's live session (slid when `touch`); Unauthenticated when session does not know it. */
-  async function liveSession(token: string, touch = false) {
-    try {
-      const answer = touch
-        ? await session.touchSession({ sessionToken: token })
-        : await session.getSession({ sessionToken: token });
-      return answer.session!;
-    } catch (err) {
-      if (err instanceof ConnectError && err.code === Code.NotFound)
-        throw new ConnectError(UNKNOWN_SESSION, Code.Unauthenticated);
-      throw err;
-    }
+  /** The live session of a token the body carries, which must be the calling user's own. */
+  async function callersSession(token: string, ctx: RpcContext) {
+    const s = await liveSession(session, token, false, ctx.signal);
+    actingFor(ctx, s.openid, 'session_token');
+    return s;
   }
 
   const wechatCall = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -106,7 +108,8 @@ export function createAuthVerifyService(deps: AuthDeps) {
   };
 
   return defineService(AuthVerifyService, {
-    async login(request) {
+    async login(request, ctx) {
+      assertLoginApp(ctx.caller, request.appid);
       const secret = appSecret(request.appid);
       const answer = await wechatCall(() =>
         wechat.get<{ openid: string; session_key: string; unionid?: string }>('/sns/jscode2session', {
@@ -116,6 +119,7 @@ export function createAuthVerifyService(deps: AuthDeps) {
           grant_type: 'authorization_code',
         }),
       );
+      assertLoginUser(ctx.caller, answer.openid);
       const key = sessionKeyKey(answer.openid, request.appid);
       // A new login replaces the user's session_key, as WeChat itself does.
       await redis.set(key, secrets.box.seal(answer.session_key, key), 'PX', deps.sessionKeyTtlMs);
@@ -126,6 +130,7 @@ export function createAuthVerifyService(deps: AuthDeps) {
         attributes: request.attributes,
       });
       const s = created.session!;
+      // The user is the one WeChat named: the caller may be anonymous (logging in makes one a user).
       await emit({
         eventId: `login:${s.sessionId}`,
         aggregateId: `user:${answer.openid}`,
@@ -148,29 +153,14 @@ export function createAuthVerifyService(deps: AuthDeps) {
       };
     },
 
-    async verifySession(request) {
-      const { sessionToken, touch } = request;
-      if (deps.verifyCache === undefined) return answerOf(await liveSession(sessionToken, touch));
-      const { cache, metrics } = deps.verifyCache;
-      // touch writes at session, so it always goes there; its answer may refresh the entry.
-      if (!cache.serving()) {
-        if (!touch) metrics.lookup('bypass');
-        return answerOf(await liveSession(sessionToken, touch));
-      }
-      const key = cache.keyOf(sessionToken);
-      if (!touch) {
-        const hit = cache.get(key);
-        metrics.lookup(hit === undefined ? 'miss' : 'hit');
-        if (hit !== undefined) return hit;
-      }
-      const ticket = cache.begin();
-      const answer = answerOf(await liveSession(sessionToken, touch));
-      if (answer.expiresAt !== undefined) cache.store(ticket, key, answer, timestampMs(answer.expiresAt));
+    async verifySession(request, ctx) {
+      const answer = await deps.verifySession(request.sessionToken, request.touch, ctx.signal);
+      if (ctx.caller.kind === 'user') actingFor(ctx, answer.openid, 'session_token');
       return answer;
     },
 
-    async decryptUserData(request) {
-      const s = await liveSession(request.sessionToken);
+    async decryptUserData(request, ctx) {
+      const s = await callersSession(request.sessionToken, ctx);
       const key = sessionKeyKey(s.openid, s.appid);
       const sealed = await redis.get(key);
       const sessionKey = sealed === null ? undefined : secrets.box.open(sealed, key);
@@ -202,8 +192,8 @@ export function createAuthVerifyService(deps: AuthDeps) {
       }
     },
 
-    async getPhoneNumber(request) {
-      const s = await liveSession(request.sessionToken);
+    async getPhoneNumber(request, ctx) {
+      const s = await callersSession(request.sessionToken, ctx);
       const answer = await wechatCall(() =>
         withAccessToken(s.appid, (token) =>
           wechat.post<{ phone_info: { phoneNumber: string; purePhoneNumber: string; countryCode: string } }>(
@@ -219,7 +209,7 @@ export function createAuthVerifyService(deps: AuthDeps) {
         aggregateId: `user:${s.openid}`,
         occurredAt: now(),
         producer: 'auth-verify',
-        wechat: { openid: s.openid, appid: s.appid, ...(s.unionid ? { unionid: s.unionid } : {}) },
+        wechat: actedUnder(ctx.wechat, s),
         payload: { case: 'phoneNumberBound', value: { countryCode: info.countryCode } },
       });
       return {
@@ -352,19 +342,18 @@ export function createAuthVerifyService(deps: AuthDeps) {
   });
 }
 
-function answerOf(s: {
-  sessionId: string;
-  appid: string;
-  openid: string;
-  unionid: string;
-  expiresAt?: Timestamp;
-}): VerifyAnswer {
+/**
+ * The calling user's identity for an event (as the gateway or the session token gave it; its
+ * openid is the session's, `actingFor` made sure), completed with the app and unionid of the
+ * session the action was done under: the gateway may leave those out, and the session's app is the
+ * one whose code was redeemed.
+ */
+function actedUnder(caller: WeChatIdentity, s: VerifyAnswer): UserIdentity {
   return {
-    sessionId: s.sessionId,
-    appid: s.appid,
+    ...caller,
     openid: s.openid,
-    unionid: s.unionid,
-    expiresAt: s.expiresAt,
+    appid: s.appid,
+    unionid: caller.unionid ?? (s.unionid || undefined),
   };
 }
 

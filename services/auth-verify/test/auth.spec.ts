@@ -9,16 +9,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { toJson } from '@bufbuild/protobuf';
-import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
+import { AuthVerifyService, RevokeReason, SessionService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
 import {
+  asGatewayUser,
+  asPeer,
   startInfra,
   startServiceProcess,
   waitFor,
   collectTopic,
+  withBearer,
   type Infra,
   type ServiceProcess,
 } from '@wxmesh/testing';
@@ -33,7 +36,12 @@ let infra: Infra<{ redis: true; kafka: true }>;
 let sandbox: ServiceProcess;
 let session: ServiceProcess;
 const auths: ServiceProcess[] = [];
+/** auth-verify's grpc port, anonymous: the PUBLIC RPCs. */
 let auth: Client<typeof AuthVerifyService>;
+/** auth-verify's grpc port as message-router, the one peer allowed the central access_token. */
+let router: Client<typeof AuthVerifyService>;
+/** session's grpc port as the admin tools (ListSessions, RevokeSession for any user). */
+let sessions: Client<typeof SessionService>;
 let spans: Server;
 const spanBodies: Buffer[] = [];
 const secretsSeen = new Set<string>([APP_SECRET, ENCRYPTION_KEY]);
@@ -68,11 +76,32 @@ async function calls(path: string): Promise<number> {
 }
 
 function startAuth() {
-  return startServiceProcess('auth-verify', { env: authEnv, timeoutMs: 30_000 });
+  return startServiceProcess('auth-verify', { env: authEnv, timeoutMs: 120_000 });
 }
 
 const errorMessages: string[] = [];
 const responses: string[] = [];
+/** Keeps every answer for the secret scan at the end. */
+const keepResponses: Interceptor = (next) => async (req) => {
+  const res = await next(req);
+  if (!res.stream) responses.push(JSON.stringify(toJson(res.method.output, res.message)));
+  return res;
+};
+
+/** auth-verify's http port (Connect), as the caller `as` makes it: a Bearer token or the gateway's user. */
+function edgeClient(as: Interceptor, p: ServiceProcess = auths[0]!) {
+  return createClient(
+    AuthVerifyService,
+    createConnectTransport({ baseUrl: p.httpUrl, httpVersion: '1.1', interceptors: [as, keepResponses] }),
+  );
+}
+
+/** A logged-in user: their openid and session token. */
+async function loggedIn(openid: string) {
+  const login = await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
+  secretsSeen.add(login.sessionToken);
+  return { openid, token: login.sessionToken, sessionId: login.sessionId };
+}
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -107,10 +136,12 @@ before(async () => {
   sandbox = await startServiceProcess('wechat-sandbox', {
     env: { ...shared, SANDBOX_APPS: `${APPID}:${APP_SECRET},${OTHER_APPID}:other-${APP_SECRET}` },
   });
-  session = await startServiceProcess('session', { env: shared, timeoutMs: 30_000 });
+  session = await startServiceProcess('session', { env: shared, timeoutMs: 120_000 });
   authEnv = {
     ...shared,
     LOG_LEVEL: 'debug',
+    // The http port trusts X-WX-* (the tests play the cloud gateway) and Bearer tokens alike.
+    EDGE_BEHIND_GATEWAY: 'true',
     SESSION_ADDR: session.grpcAddress,
     WECHAT_API_BASE_URL: sandbox.httpUrl,
     WECHAT_APP_SECRET_FILE: join(dir, 'app-secret'),
@@ -119,19 +150,13 @@ before(async () => {
     WECHAT_BREAKER_RESET: '1s',
   };
   auths.push(await startAuth());
-  auth = createClient(
-    AuthVerifyService,
-    createGrpcTransport({
-      baseUrl: `http://${auths[0]!.grpcAddress}`,
-      // Every answer is kept for the secret scan at the end.
-      interceptors: [
-        (next) => async (req) => {
-          const res = await next(req);
-          if (!res.stream) responses.push(JSON.stringify(toJson(res.method.output, res.message)));
-          return res;
-        },
-      ],
-    }),
+  const grpc = (interceptors: Interceptor[]) =>
+    createGrpcTransport({ baseUrl: `http://${auths[0]!.grpcAddress}`, interceptors });
+  auth = createClient(AuthVerifyService, grpc([keepResponses]));
+  router = createClient(AuthVerifyService, grpc([asPeer('message-router'), keepResponses]));
+  sessions = createClient(
+    SessionService,
+    createGrpcTransport({ baseUrl: `http://${session.grpcAddress}`, interceptors: [asPeer('operator')] }),
   );
 });
 
@@ -154,10 +179,6 @@ test('Login → VerifySession, and codes are single-use', async () => {
   assert.ok(touched.expiresAt!.seconds >= verified.expiresAt!.seconds);
 
   assert.equal(await codeOf(auth.login({ appid: APPID, jsCode: code })), 'InvalidArgument', 'a reused code');
-  const sessions = createClient(
-    SessionService,
-    createGrpcTransport({ baseUrl: `http://${session.grpcAddress}` }),
-  );
   assert.equal(
     (await sessions.listSessions({ openid })).sessions.length,
     1,
@@ -179,12 +200,13 @@ test('DecryptUserData: verifies and decrypts with the stored session_key; a late
   const openid = `o_${RUN}_decrypt`;
   const first = await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
   secretsSeen.add(first.sessionToken);
+  const user = edgeClient(withBearer(first.sessionToken));
   const sealed = (await sandboxCall('POST', '/sandbox/mp/user-data', {
     appid: APPID,
     openid,
     data: { nickName: 'Band' },
   }))!;
-  const opened = await auth.decryptUserData({
+  const opened = await user.decryptUserData({
     sessionToken: first.sessionToken,
     encryptedData: sealed.encryptedData as string,
     iv: sealed.iv as string,
@@ -195,7 +217,7 @@ test('DecryptUserData: verifies and decrypts with the stored session_key; a late
 
   const bad = (over: Record<string, string>) =>
     codeOf(
-      auth.decryptUserData({
+      user.decryptUserData({
         sessionToken: first.sessionToken,
         encryptedData: sealed.encryptedData as string,
         iv: sealed.iv as string,
@@ -227,7 +249,7 @@ test('DecryptUserData: verifies and decrypts with the stored session_key; a late
   // wx.login again: WeChat issues a new session_key and auth-verify replaces the stored one.
   await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
   await assert.rejects(
-    auth.decryptUserData({
+    user.decryptUserData({
       sessionToken: first.sessionToken,
       encryptedData: sealed.encryptedData as string,
       iv: sealed.iv as string,
@@ -240,16 +262,17 @@ test('GetPhoneNumber uses the central token and retries once when WeChat says it
   const openid = `o_${RUN}_phone`;
   const login = await auth.login({ appid: APPID, jsCode: await jsCode(openid) });
   secretsSeen.add(login.sessionToken);
+  const user = edgeClient(asGatewayUser({ openid, appid: APPID }));
   const phone = async () =>
     (await sandboxCall('POST', '/sandbox/mp/phone-codes', { appid: APPID, purePhoneNumber: '13800138000' }))!
       .code as string;
-  const got = await auth.getPhoneNumber({ sessionToken: login.sessionToken, code: await phone() });
+  const got = await user.getPhoneNumber({ sessionToken: login.sessionToken, code: await phone() });
   assert.deepEqual([got.purePhoneNumber, got.countryCode], ['13800138000', '86']);
 
   // Two hours pass at WeChat: the cached token is now expired there (42001), though not yet by our clock.
   const fetchesBefore = await calls('/cgi-bin/stable_token');
   await sandboxCall('POST', '/sandbox/mp/clock', { advanceMs: 7_300_000 });
-  const again = await auth.getPhoneNumber({ sessionToken: login.sessionToken, code: await phone() });
+  const again = await user.getPhoneNumber({ sessionToken: login.sessionToken, code: await phone() });
   assert.equal(again.purePhoneNumber, '13800138000');
   assert.equal(
     await calls('/cgi-bin/stable_token'),
@@ -257,8 +280,149 @@ test('GetPhoneNumber uses the central token and retries once when WeChat says it
     'one refresh, then the retry succeeded',
   );
   assert.equal(
-    await codeOf(auth.getPhoneNumber({ sessionToken: login.sessionToken, code: 'no-such-code' })),
+    await codeOf(user.getPhoneNumber({ sessionToken: login.sessionToken, code: 'no-such-code' })),
     'InvalidArgument',
+  );
+});
+
+test('DecryptUserData and GetPhoneNumber act only with the caller’s own session token', async () => {
+  const a = await loggedIn(`o_${RUN}_own_a`);
+  const b = await loggedIn(`o_${RUN}_own_b`);
+  const sealed = (await sandboxCall('POST', '/sandbox/mp/user-data', {
+    appid: APPID,
+    openid: b.openid,
+    data: { nickName: 'B' },
+  }))!;
+  const decrypt = (client: Client<typeof AuthVerifyService>, sessionToken: string) =>
+    client.decryptUserData({
+      sessionToken,
+      encryptedData: sealed.encryptedData as string,
+      iv: sealed.iv as string,
+    });
+  const asA = edgeClient(withBearer(a.token));
+  await assert.rejects(
+    decrypt(asA, b.token),
+    (err: ConnectError) =>
+      err.code === Code.PermissionDenied && /session_token names another user/.test(err.rawMessage),
+    "A's Bearer with B's session_token",
+  );
+  assert.equal(
+    await codeOf(decrypt(edgeClient(asGatewayUser({ openid: a.openid, appid: APPID })), b.token)),
+    'PermissionDenied',
+    "A through the gateway with B's session_token",
+  );
+  assert.equal(
+    await codeOf(
+      decrypt(
+        edgeClient((next) => next),
+        b.token,
+      ),
+    ),
+    'Unauthenticated',
+    'no identity at the edge',
+  );
+  assert.equal(await codeOf(decrypt(auth, b.token)), 'Unauthenticated', 'over grpc without a peer');
+  assert.equal(JSON.parse((await decrypt(edgeClient(withBearer(b.token)), b.token)).dataJson).nickName, 'B');
+
+  const code = (await sandboxCall('POST', '/sandbox/mp/phone-codes', {
+    appid: APPID,
+    purePhoneNumber: '13900139000',
+  }))!.code as string;
+  assert.equal(
+    await codeOf(asA.getPhoneNumber({ sessionToken: b.token, code })),
+    'PermissionDenied',
+    "A with B's session_token",
+  );
+  const own = await edgeClient(withBearer(b.token)).getPhoneNumber({ sessionToken: b.token, code });
+  assert.equal(own.purePhoneNumber, '13900139000', 'the refused call did not spend the single-use code');
+});
+
+test('Login behind the gateway: only for the gateway’s own mini-program and user', async () => {
+  const owner = `o_${RUN}_gw_owner`;
+  const asOwner = (appid: string) => edgeClient(asGatewayUser({ openid: owner, appid }));
+  const code = await jsCode(owner);
+  const exchanges = await calls('/sns/jscode2session');
+  await assert.rejects(
+    asOwner(OTHER_APPID).login({ appid: APPID, jsCode: code }),
+    (err: ConnectError) => err.code === Code.PermissionDenied && /not the mini-program/.test(err.rawMessage),
+    'another mini-program than the gateway’s',
+  );
+  assert.equal(await calls('/sns/jscode2session'), exchanges, 'the refused login did not spend the code');
+  const login = await asOwner(APPID).login({ appid: APPID, jsCode: code });
+  secretsSeen.add(login.sessionToken);
+  assert.equal(login.openid, owner, 'the same code, now from its owner');
+
+  const other = edgeClient(asGatewayUser({ openid: `o_${RUN}_gw_other`, appid: APPID }));
+  await assert.rejects(
+    other.login({ appid: APPID, jsCode: await jsCode(owner) }),
+    (err: ConnectError) =>
+      err.code === Code.PermissionDenied &&
+      /another WeChat user/.test(err.rawMessage) &&
+      !err.rawMessage.includes(owner),
+    'a code WeChat says is another user’s',
+  );
+  assert.equal(
+    (await sessions.listSessions({ openid: owner })).sessions.length,
+    1,
+    'the refused login created no session',
+  );
+});
+
+test('GetAccessToken and InvalidateAccessToken: absent from the http port; on grpc for message-router only', async () => {
+  const user = await loggedIn(`o_${RUN}_internal`);
+  const rpc = (method: string) =>
+    fetch(`${auths[0]!.httpUrl}/wxmesh.auth.v1.AuthVerifyService/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+      body: JSON.stringify({ appid: APPID, accessToken: 'any' }),
+    });
+  const unknown = await rpc('NoSuchMethod');
+  for (const method of ['GetAccessToken', 'InvalidateAccessToken']) {
+    const res = await rpc(method);
+    assert.equal(res.status, 404, `${method} on the http port`);
+    assert.equal(res.status, unknown.status, 'exactly like an unknown method');
+  }
+  for (const as of [withBearer(user.token), asGatewayUser({ openid: user.openid, appid: APPID })]) {
+    assert.equal(await codeOf(edgeClient(as).getAccessToken({ appid: APPID })), 'NotFound');
+  }
+
+  assert.equal(await codeOf(auth.getAccessToken({ appid: APPID })), 'Unauthenticated', 'no peer');
+  const asSession = createClient(
+    AuthVerifyService,
+    createGrpcTransport({ baseUrl: `http://${auths[0]!.grpcAddress}`, interceptors: [asPeer('session')] }),
+  );
+  assert.equal(await codeOf(asSession.getAccessToken({ appid: APPID })), 'PermissionDenied', 'peer session');
+  assert.equal(
+    await codeOf(asSession.invalidateAccessToken({ appid: APPID, accessToken: 'any' })),
+    'PermissionDenied',
+  );
+  const token = await router.getAccessToken({ appid: APPID });
+  secretsSeen.add(token.accessToken);
+});
+
+test('Bearer at this edge: a user verifies only their own token, and a revoked token is Unauthenticated', async () => {
+  const a = await loggedIn(`o_${RUN}_bearer_a`);
+  const b = await loggedIn(`o_${RUN}_bearer_b`);
+  const asA = edgeClient(withBearer(a.token));
+  assert.equal((await asA.verifySession({ sessionToken: a.token })).openid, a.openid);
+  assert.equal(await codeOf(asA.verifySession({ sessionToken: b.token })), 'PermissionDenied');
+  const { revoked } = await sessions.revokeSession({
+    target: { case: 'sessionToken', value: a.token },
+    reason: RevokeReason.REVOCATION,
+  });
+  assert.ok(revoked);
+  // The body names B's live token: only the revoked Bearer can make the call Unauthenticated.
+  await waitFor(
+    async () => (await codeOf(asA.verifySession({ sessionToken: b.token }))) === 'Unauthenticated',
+    {
+      timeoutMs: 5_000,
+      message: 'the revoked Bearer is refused once the revocation reached the cache',
+    },
+  );
+  assert.ok(errorMessages.at(-1)!.includes('log in again'));
+  assert.equal(
+    (await edgeClient(withBearer(b.token)).verifySession({ sessionToken: b.token })).openid,
+    b.openid,
   );
 });
 
@@ -309,7 +473,12 @@ test('8 replicas: one token fetch for a cold app, one refresh for 50 reports of 
   auths.push(...more);
   const clients = auths
     .slice(0, 8)
-    .map((p) => createClient(AuthVerifyService, createGrpcTransport({ baseUrl: `http://${p.grpcAddress}` })));
+    .map((p) =>
+      createClient(
+        AuthVerifyService,
+        createGrpcTransport({ baseUrl: `http://${p.grpcAddress}`, interceptors: [asPeer('message-router')] }),
+      ),
+    );
 
   // OTHER_APPID has never had a token: all 8 ask at once.
   const coldBefore = await calls('/cgi-bin/stable_token');
@@ -319,7 +488,7 @@ test('8 replicas: one token fetch for a cold app, one refresh for 50 reports of 
   secretsSeen.add(cold[0]!.accessToken);
   // Make WeChat's current token expire (by WeChat's clock and ours): advance past its life.
   await sandboxCall('POST', '/sandbox/mp/clock', { advanceMs: 7_300_000 });
-  const first = await auth.getAccessToken({ appid: APPID });
+  const first = await router.getAccessToken({ appid: APPID });
   const dead = first.accessToken;
   secretsSeen.add(dead);
   const before = await calls('/cgi-bin/stable_token');

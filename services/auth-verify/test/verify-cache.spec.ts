@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { AuthVerifyService, RevokeReason, SessionService } from '@wxmesh/contracts';
 import {
+  asPeer,
   startInfra,
   startKafka,
   startServiceProcess,
@@ -19,6 +20,7 @@ import {
   type Infra,
   type KafkaBroker,
   type ServiceProcess,
+  withBearer,
 } from '@wxmesh/testing';
 
 const RUN = randomBytes(3).toString('hex');
@@ -29,7 +31,10 @@ const FEED_STALE = 2_000;
 
 let infra: Infra<{ redis: true; kafka: true }>;
 let session: ServiceProcess;
+/** session as auth-verify calls it (CreateSession is auth-verify's alone). */
 let sessions: Client<typeof SessionService>;
+/** session as the admin tools call it (RevokeSession of any user's session). */
+let admin: Client<typeof SessionService>;
 const replicas: ServiceProcess[] = [];
 let authEnv: Record<string, string>;
 
@@ -65,7 +70,7 @@ const lookups = (p: ServiceProcess, result: 'hit' | 'miss' | 'bypass') =>
   metric(p, 'wxmesh_auth_verify_cache_lookups_total', { result });
 
 async function startAuth(env: Record<string, string> = {}) {
-  const p = await startServiceProcess('auth-verify', { env: { ...authEnv, ...env }, timeoutMs: 30_000 });
+  const p = await startServiceProcess('auth-verify', { env: { ...authEnv, ...env }, timeoutMs: 120_000 });
   await waitFor(async () => (await metric(p, 'wxmesh_auth_verify_cache_feed_healthy')) === 1, {
     timeoutMs: 30_000,
     message: 'the replica’s SessionEnded feed is healthy',
@@ -107,9 +112,15 @@ before(async () => {
   const shared = { REDIS_URL: infra.redisUrl, KAFKA_BROKERS: infra.kafkaBrokers };
   session = await startServiceProcess('session', {
     env: { ...shared, SESSION_MAX_PER_USER: '3' },
-    timeoutMs: 30_000,
+    timeoutMs: 120_000,
   });
-  sessions = createClient(SessionService, createGrpcTransport({ baseUrl: `http://${session.grpcAddress}` }));
+  const sessionAs = (peer: string) =>
+    createClient(
+      SessionService,
+      createGrpcTransport({ baseUrl: `http://${session.grpcAddress}`, interceptors: [asPeer(peer)] }),
+    );
+  sessions = sessionAs('auth-verify');
+  admin = sessionAs('operator');
   authEnv = {
     ...shared,
     SESSION_ADDR: session.grpcAddress,
@@ -152,6 +163,34 @@ test('the cache serves: 20 more verifies of a token reach session not at all', a
   assert.equal(await sessionCalls('GetSession'), misses + 3);
 });
 
+test('a Bearer token at auth-verify’s own edge is checked in-process against the cache, until revoked', async () => {
+  const [a] = replicas as [ServiceProcess];
+  const token = await newSession('bearer');
+  await cacheOn(a, token);
+  const edge = createClient(
+    AuthVerifyService,
+    createConnectTransport({ baseUrl: a.httpUrl, httpVersion: '1.1', interceptors: [withBearer(token)] }),
+  );
+  const gets = await sessionCalls('GetSession');
+  const hits = await lookups(a, 'hit');
+  for (let i = 0; i < 10; i++)
+    assert.equal((await edge.verifySession({ sessionToken: token })).openid, `o_${RUN}_bearer`);
+  assert.equal(await sessionCalls('GetSession'), gets, 'no call to session for the Bearer check');
+  assert.equal(await lookups(a, 'hit'), hits + 20, 'the Bearer check and the handler each hit the cache');
+
+  await admin.revokeSession({
+    target: { case: 'sessionToken', value: token },
+    reason: RevokeReason.REVOCATION,
+  });
+  await waitFor(
+    async () => (await codeOf(edge.verifySession({ sessionToken: token }))) === 'Unauthenticated',
+    {
+      timeoutMs: INVALIDATION_DEADLINE_MS,
+      message: 'the revoked Bearer is refused at the edge',
+    },
+  );
+});
+
 test('RevokeSession: a cached token is Unauthenticated on both replicas within the deadline', async () => {
   const token = await newSession('revoke');
   for (const p of replicas) await cacheOn(p, token);
@@ -160,7 +199,7 @@ test('RevokeSession: a cached token is Unauthenticated on both replicas within t
       metric(p, 'wxmesh_auth_verify_cache_invalidations_total', { cause: 'session_ended' }),
     ),
   );
-  const { revoked } = await sessions.revokeSession({
+  const { revoked } = await admin.revokeSession({
     target: { case: 'sessionToken', value: token },
     reason: RevokeReason.REVOCATION,
   });
@@ -214,7 +253,7 @@ test('feed down: a paused broker clears and bypasses the cache, so a revocation 
     const token = await newSession('feed');
     const other = await newSession('feed-other');
     await cacheOn(c, token);
-    await sessions.revokeSession({
+    await admin.revokeSession({
       target: { case: 'sessionToken', value: token },
       reason: RevokeReason.REVOCATION,
     });

@@ -3,6 +3,7 @@ import {
   commonServiceConfig,
   defineConfig,
   duration,
+  hostPort,
   integer,
   kafkaBrokers,
   redisUrl,
@@ -21,6 +22,12 @@ export const projectorConfigSchema = defineConfig({
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
   KAFKA_BROKERS: kafkaBrokers(),
+  /**
+   * auth-verify's grpc address (`host:port`). Set, the http port also accepts mini-program users
+   * signed in with `Authorization: Bearer <session token>` (verified by auth-verify's
+   * VerifySession); unset, it knows users only by the cloud gateway's `X-WX-*` identity.
+   */
+  AUTH_VERIFY_ADDR: hostPort().optional(),
   /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
   EVENTS_CREATE_TOPICS: boolean().default(true),
   /** The behaviour topic consumed; only tests change it. */

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
+import { AuthVerifyService } from '@wxmesh/contracts';
 import { ensureBehaviourTopics, createKafka } from '@wxmesh/events';
-import { echoService, runService } from '@wxmesh/rpc';
+import { createPeerClient, definePeer, echoService, runService, sessionVerifierFrom } from '@wxmesh/rpc';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
 import { createProjector, newGenerationId } from './projector.js';
@@ -39,13 +40,23 @@ await runService('behaviour-projector', config, async ({ logger }) => {
     logger,
   });
   await projector.start();
+  // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
+  const authVerify =
+    config.AUTH_VERIFY_ADDR === undefined
+      ? undefined
+      : createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+          address: config.AUTH_VERIFY_ADDR,
+          from: 'behaviour-projector',
+        });
 
   return {
     services: [createBehaviourViewService({ store }), echoService],
+    verifySessionToken: authVerify && sessionVerifierFrom(authVerify),
     // Leaving the group at once hands the partitions to the other replicas without waiting for
     // the session timeout; reads keep being served until the server has drained.
     onDrain: () => projector.stop(),
     closers: [
+      { name: 'auth-verify client', run: async () => authVerify?.close() },
       { name: 'redis', run: () => redis.quit() },
       { name: 'redis (apply)', run: () => applyRedis.quit() },
     ],

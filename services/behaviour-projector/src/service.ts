@@ -1,7 +1,7 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { BehaviourViewService } from '@wxmesh/contracts';
-import { defineService } from '@wxmesh/rpc';
+import { actingFor, defineService } from '@wxmesh/rpc';
 import { LayoutMismatchError, type ReadModelStore, type StoredJourney } from './adapters/read-models.js';
 import { daysBetween } from './domain/projection.js';
 
@@ -51,9 +51,10 @@ function isCalendarDate(date: string): boolean {
 export function createBehaviourViewService(deps: { store: ReadModelStore }) {
   const { store } = deps;
   return defineService(BehaviourViewService, {
-    async getUserJourney(request) {
+    async getUserJourney(request, ctx) {
+      const openid = actingFor(ctx, request.openid, 'openid');
       try {
-        return { journey: toUserJourney(request.openid, await store.journey(request.openid)) };
+        return { journey: toUserJourney(openid, await store.journey(openid)) };
       } catch (err) {
         if (err instanceof LayoutMismatchError) {
           throw new ConnectError(

@@ -14,7 +14,7 @@ import {
   ensureBehaviourTopics,
   type EventProducer,
 } from '@wxmesh/events';
-import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
+import { asGatewayUser, asPeer, startInfra, waitFor, type Infra } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { createReadModelStore } from '../src/adapters/read-models.js';
@@ -23,8 +23,10 @@ import {
   comparable,
   comparableExpected,
   dumpKeys,
+  edgeClientOf,
   expectedJourneys,
   generateEvents,
+  grpcClientOf,
   mapLimit,
   openidOf,
   RUN,
@@ -382,7 +384,11 @@ describe('100,000 events, 5,000 users, 5 SIGKILLs, group scaled 1 → 3 → 1', 
       }
     };
     const c = final.client;
-    assert.equal(await code(c.getUserJourney({ openid: '' })), 'InvalidArgument');
+    assert.equal(
+      await code(c.getUserJourney({ openid: '' })),
+      'InvalidArgument',
+      'an operator names the user',
+    );
     assert.equal(await code(c.getUserJourney({ openid: 'not an openid!' })), 'InvalidArgument');
     assert.equal(await code(c.getUserJourney({ openid: 'x'.repeat(129) })), 'InvalidArgument');
     const funnel = (appid: string, startDate: string, endDate: string) =>
@@ -408,6 +414,93 @@ describe('100,000 events, 5,000 users, 5 SIGKILLs, group scaled 1 → 3 → 1', 
         ['2025-05-02', 0, 0, 0, 0],
         ['2025-05-03', 0, 0, 0, 0],
       ],
+    );
+  });
+});
+
+describe('callers: a user reads their own journey at the edge; the funnel is for operators', () => {
+  let s: Setup;
+  let p: Projector;
+  const me = openidOf('c', 0);
+  const other = openidOf('c', 1);
+  const code = async (call: Promise<unknown>) => {
+    try {
+      await call;
+      return 'OK';
+    } catch (err) {
+      return Code[ConnectError.from(err).code];
+    }
+  };
+
+  before(async () => {
+    s = setupFor(infra, 'c');
+    const producer = await producerFor(s);
+    p = await start(s);
+    await producer.emit(
+      ...[me, other].map((openid, i) =>
+        behaviourEvent({
+          eventId: `${RUN}-c-login-${i}`,
+          aggregateId: `user:${openid}`,
+          occurredAt: Date.UTC(2025, 4, 1),
+          producer: 'test',
+          wechat: { openid, appid: APPS[0] },
+          payload: { case: 'userLoggedIn', value: { sessionId: `s${i}` } },
+        }),
+      ),
+    );
+    await producer.disconnect();
+    await waitFor(
+      async () =>
+        (await Promise.all([me, other].map((openid) => p.client.getUserJourney({ openid })))).every(
+          (r) => r.journey!.loginCount === 1,
+        ),
+      { timeoutMs: 30_000, message: 'both users’ logins were folded' },
+    );
+  });
+
+  test('GetUserJourney at the edge: the caller’s own journey, another user’s is PermissionDenied', async () => {
+    const asMe = edgeClientOf(p.process, asGatewayUser({ openid: me, appid: APPS[0] }));
+    const mine = await asMe.getUserJourney({ openid: '' });
+    assert.equal(mine.journey!.openid, me, 'an empty openid is the caller');
+    assert.equal(mine.journey!.loginCount, 1);
+    assert.equal((await asMe.getUserJourney({ openid: me })).journey!.lastEvent!.eventId, `${RUN}-c-login-0`);
+    await assert.rejects(
+      asMe.getUserJourney({ openid: other }),
+      (err: ConnectError) =>
+        err.code === Code.PermissionDenied && /openid names another user/.test(err.rawMessage),
+    );
+    assert.equal(await code(edgeClientOf(p.process).getUserJourney({ openid: me })), 'Unauthenticated');
+    assert.equal(await code(grpcClientOf(p.process).getUserJourney({ openid: me })), 'Unauthenticated');
+    assert.equal(
+      await code(grpcClientOf(p.process, asPeer('session')).getUserJourney({ openid: me })),
+      'PermissionDenied',
+      'a mesh peer that is not the operator',
+    );
+    assert.equal((await p.client.getUserJourney({ openid: other })).journey!.openid, other, 'the operator');
+  });
+
+  test('GetFunnel: absent from the http port, on grpc for the operator only', async () => {
+    const request = { appid: APPS[0], startDate: '2025-05-01', endDate: '2025-05-01' };
+    const rpc = (method: string) =>
+      fetch(`${p.process.httpUrl}/wxmesh.behaviour.v1.BehaviourViewService/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-wx-openid': me, 'x-wx-appid': APPS[0] },
+        body: JSON.stringify(request),
+      });
+    const res = await rpc('GetFunnel');
+    assert.equal(res.status, 404);
+    assert.equal(res.status, (await rpc('NoSuchMethod')).status, 'exactly like an unknown method');
+    const asMe = edgeClientOf(p.process, asGatewayUser({ openid: me, appid: APPS[0] }));
+    assert.equal(await code(asMe.getFunnel(request)), 'NotFound');
+    assert.equal(await code(grpcClientOf(p.process).getFunnel(request)), 'Unauthenticated');
+    assert.equal(
+      await code(grpcClientOf(p.process, asPeer('payment-callback', { openid: me })).getFunnel(request)),
+      'PermissionDenied',
+    );
+    const { days } = await p.client.getFunnel(request);
+    assert.deepEqual(
+      days.map((d) => [d.date, d.loggedIn]),
+      [['2025-05-01', 2]],
     );
   });
 });

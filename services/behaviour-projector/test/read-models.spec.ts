@@ -167,8 +167,9 @@ for (const applyMode of ['batch', 'event'] as const) {
       await assert.rejects(store.journey('o_0'), mismatch);
       assert.equal(isTransientFailure(new LayoutMismatchError('gold', '1')), true); // the consumer waits
       const service = createBehaviourViewService({ store });
+      const asOperator = { caller: { kind: 'peer', peer: 'operator', identity: {} } };
       await assert.rejects(
-        Promise.resolve(service.handlers.getUserJourney!({ openid: 'o_0' } as never, {} as never)),
+        Promise.resolve(service.handlers.getUserJourney!({ openid: 'o_0' } as never, asOperator as never)),
         (err: unknown) => err instanceof ConnectError && err.code === Code.Unavailable,
       );
       assert.equal((await store.funnel(APPID, ['2025-01-01']))[0]!.logged_in, 0); // funnels are unchanged

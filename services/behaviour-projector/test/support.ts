@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
-import { createClient, type Client } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { BehaviourViewService, type BehaviourEvent, type UserJourney } from '@wxmesh/contracts';
 import { behaviourEvent, type BehaviourPayloadInit } from '@wxmesh/events';
-import { startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import { asPeer, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import type { Redis } from 'ioredis';
 
 export type ViewClient = Client<typeof BehaviourViewService>;
@@ -51,10 +51,12 @@ export function projectorEnv(s: Setup): Record<string, string> {
     APPLY_MAX_ATTEMPTS: '3',
     APPLY_RETRY_BACKOFF: '20ms',
     SHUTDOWN_GRACE_MS: '3000',
+    // The http port trusts X-WX-* (tests play the cloud gateway there).
+    EDGE_BEHIND_GATEWAY: 'true',
   };
 }
 
-/** A projector as its own process with a connect-node gRPC client (not the kit's). */
+/** A projector as its own process with a connect-node gRPC client (not the kit's), calling as the admin tools. */
 export interface Projector {
   readonly process: ServiceProcess;
   readonly client: ViewClient;
@@ -65,8 +67,23 @@ export async function startProjector(s: Setup): Promise<Projector> {
     env: projectorEnv(s),
     timeoutMs: 60_000,
   });
-  const transport = createGrpcTransport({ baseUrl: `http://${process.grpcAddress}` });
-  return { process, client: createClient(BehaviourViewService, transport) };
+  return { process, client: grpcClientOf(process, asPeer('operator')) };
+}
+
+/** A client of a projector's grpc port, calling as `as` makes it (a mesh peer, or nobody). */
+export function grpcClientOf(process: ServiceProcess, ...as: Interceptor[]): ViewClient {
+  const transport = createGrpcTransport({ baseUrl: `http://${process.grpcAddress}`, interceptors: as });
+  return createClient(BehaviourViewService, transport);
+}
+
+/** A client of a projector's http port (Connect), calling as `as` makes it (the gateway's user, or nobody). */
+export function edgeClientOf(process: ServiceProcess, ...as: Interceptor[]): ViewClient {
+  const transport = createConnectTransport({
+    baseUrl: process.httpUrl,
+    httpVersion: '1.1',
+    interceptors: as,
+  });
+  return createClient(BehaviourViewService, transport);
 }
 
 /** Runs the rebuild command as its own process; resolves with its result line, rejects on failure. */

@@ -12,7 +12,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import { createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { PaymentService } from '@wxmesh/contracts';
+import { asPeer, freePort, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import * as pay from '@wxmesh/wechat-pay';
 import { writeDevPaymentSecrets } from '../scripts/dev-keys.js';
 
@@ -82,7 +85,15 @@ async function main() {
     });
     children.push(service);
 
-    // Orders to pay: placed through the RPC (Connect JSON on the http port), outside the measurement.
+    // Orders to pay: placed through the RPC, outside the measurement, as the business backend
+    // places them (CreateJsapiOrder is internal: grpc port, mesh peer business-backend).
+    const backend = createClient(
+      PaymentService,
+      createGrpcTransport({
+        baseUrl: `http://${service.grpcAddress}`,
+        interceptors: [asPeer('business-backend')],
+      }),
+    );
     const run = randomBytes(3).toString('hex');
     const orders = Array.from({ length: NOTIFICATIONS }, (_, i) => ({
       otn: `B${run}${i}`,
@@ -93,18 +104,13 @@ async function main() {
       Array.from({ length: 16 }, async () => {
         while (placed < orders.length) {
           const o = orders[placed++]!;
-          const res = await fetch(`${service.httpUrl}/wxmesh.payment.v1.PaymentService/CreateJsapiOrder`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({
-              appid: APPID,
-              openid: o.openid,
-              outTradeNo: o.otn,
-              amountTotal: 100,
-              description: 'bench',
-            }),
+          await backend.createJsapiOrder({
+            appid: APPID,
+            openid: o.openid,
+            outTradeNo: o.otn,
+            amountTotal: 100,
+            description: 'bench',
           });
-          if (res.status !== 200) throw new Error(`CreateJsapiOrder ${res.status}: ${await res.text()}`);
         }
       }),
     );

@@ -3,6 +3,7 @@ import {
   commonServiceConfig,
   defineConfig,
   duration,
+  hostPort,
   integer,
   kafkaBrokers,
   oneOf,
@@ -18,6 +19,12 @@ export const paymentConfigSchema = defineConfig({
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
   KAFKA_BROKERS: kafkaBrokers(),
+  /**
+   * auth-verify's grpc address (`host:port`). Set, the http port also accepts mini-program users
+   * signed in with `Authorization: Bearer <session token>` (verified by auth-verify's
+   * VerifySession); unset, it knows users only by the cloud gateway's `X-WX-*` identity.
+   */
+  AUTH_VERIFY_ADDR: hostPort().optional(),
   /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
   EVENTS_CREATE_TOPICS: boolean().default(true),
   /** The merchant id (mchid) orders are placed under and notifications must name. */

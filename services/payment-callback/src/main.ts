@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
-import { echoService, runService } from '@wxmesh/rpc';
+import { AuthVerifyService } from '@wxmesh/contracts';
+import { createPeerClient, definePeer, echoService, runService, sessionVerifierFrom } from '@wxmesh/rpc';
 import { createPaymentStore } from './adapters/payment-store.js';
 import { loadPaymentSecrets } from './adapters/secrets.js';
 import { createWechatPayApi } from './adapters/wechat-pay-api.js';
@@ -78,12 +79,26 @@ await runService('payment-callback', config, async ({ logger }) => {
   }, config.SWEEP_INTERVAL);
   sweeper.unref();
 
+  // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
+  const authVerify =
+    config.AUTH_VERIFY_ADDR === undefined
+      ? undefined
+      : createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+          address: config.AUTH_VERIFY_ADDR,
+          from: 'payment-callback',
+        });
+
   if (config.PAYMENT_CRASH_POINT)
     logger.warn({ point: config.PAYMENT_CRASH_POINT }, 'TEST-ONLY crash point armed');
   return {
-    services: [createPaymentService({ payments, merchantKey: secrets.merchantKey, now }), echoService],
+    services: [
+      createPaymentService({ payments, signer: { merchantKey: secrets.merchantKey, now } }),
+      echoService,
+    ],
     httpRoutes: [webhook],
+    verifySessionToken: authVerify && sessionVerifierFrom(authVerify),
     closers: [
+      ...(authVerify ? [{ name: 'auth-verify', run: async () => authVerify.close() }] : []),
       { name: 'sweeper', run: async () => clearInterval(sweeper) },
       { name: 'wechatpay', run: async () => api.close() },
       { name: 'kafka', run: () => producer.disconnect() },

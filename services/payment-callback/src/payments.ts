@@ -7,6 +7,7 @@ import { anomalyEvent, eventFor, eventIds } from './domain/events.js';
 import {
   fingerprint,
   formatWechatTime,
+  isUnpaid,
   parseWechatTime,
   refundMismatches,
   transactionMismatches,
@@ -282,8 +283,6 @@ export function createPayments(deps: {
       );
     return existing;
   }
-
-  const isUnpaid = (r: OrderRecord) => r.state === 'CREATED' || r.state === 'USERPAYING';
 
   /** One pass of the sweeper: re-emit owed events, reconcile unpaid orders old enough. */
   async function sweep(limit = 100): Promise<void> {

@@ -1,9 +1,8 @@
 import { timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError } from '@connectrpc/connect';
 import { PaymentService, PaymentState } from '@wxmesh/contracts';
-import { defineService } from '@wxmesh/rpc';
-import { createNonce, jsapiPayParams } from '@wxmesh/wechat-pay';
-import type { KeyObject } from 'node:crypto';
+import { actingFor, defineService } from '@wxmesh/rpc';
+import { requestPaymentFor, type PaySigner } from './app/payment-params.js';
+import { loadVisibleOrder } from './app/visible-order.js';
 import type { OrderRecord, TradeState } from './domain/order.js';
 import type { Payments } from './payments.js';
 
@@ -38,20 +37,19 @@ function toPayment(r: OrderRecord) {
 
 /**
  * The PaymentService handlers, bound to the generated descriptor and mounted by the kit on both
- * ports. Request shape is checked by the contract's protovalidate rules before a handler runs.
+ * ports. Request shape is checked by the contract's protovalidate rules, and the caller against the
+ * RPC's audience, before a handler runs: CreateJsapiOrder reaches here only from the business
+ * backend (it names payer and price), GetPaymentParams only from a signed-in user, GetPayment from
+ * either (a user sees only their own orders).
  */
-export function createPaymentService(deps: {
-  payments: Payments;
-  merchantKey: () => KeyObject;
-  now: () => number;
-}) {
-  const { payments, merchantKey, now } = deps;
+export function createPaymentService(deps: { payments: Payments; signer: PaySigner }) {
+  const { payments, signer } = deps;
   return defineService(PaymentService, {
     async createJsapiOrder(request, ctx) {
       const record = await payments.createOrder(
         {
           appid: request.appid,
-          openid: request.openid,
+          openid: actingFor(ctx, request.openid, 'openid'),
           outTradeNo: request.outTradeNo,
           amount: request.amountTotal,
           currency: request.currency || 'CNY',
@@ -63,35 +61,20 @@ export function createPaymentService(deps: {
         },
         ctx.signal,
       );
-      if (record.state !== 'CREATED' && record.state !== 'USERPAYING')
-        throw new ConnectError(
-          `order ${record.otn} is ${record.state.toLowerCase()}; it cannot be paid again`,
-          Code.FailedPrecondition,
-        );
-      const params = jsapiPayParams(merchantKey(), {
-        appId: record.appid,
-        prepayId: record.prepay,
-        timestamp: Math.floor(now() / 1000),
-        nonce: createNonce(),
-      });
       return {
         prepayId: record.prepay,
-        requestPayment: {
-          timeStamp: params.timeStamp,
-          nonceStr: params.nonceStr,
-          package: params.package,
-          signType: params.signType,
-          paySign: params.paySign,
-          appId: params.appId,
-        },
+        requestPayment: requestPaymentFor(record, signer),
         payment: toPayment(record),
       };
     },
 
-    async getPayment(request) {
-      const record = await payments.get(request.outTradeNo);
-      if (record === undefined) throw new ConnectError(`no order ${request.outTradeNo}`, Code.NotFound);
-      return { payment: toPayment(record) };
+    async getPaymentParams(request, ctx) {
+      const record = await loadVisibleOrder(payments, ctx.caller, request.outTradeNo);
+      return { requestPayment: requestPaymentFor(record, signer), payment: toPayment(record) };
+    },
+
+    async getPayment(request, ctx) {
+      return { payment: toPayment(await loadVisibleOrder(payments, ctx.caller, request.outTradeNo)) };
     },
   });
 }

@@ -5,7 +5,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { X509Certificate, verify } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { PaymentState } from '@wxmesh/contracts';
 import {
@@ -23,6 +22,7 @@ import {
   collectEvents,
   openidOf,
   orderNo,
+  paySignValid,
   post,
   signedNotification,
   startPayment,
@@ -98,17 +98,7 @@ test('order → pay → notification: PAID once, PaymentSucceeded on Kafka, sign
   const p = created.requestPayment!;
   assert.equal(p.package, `prepay_id=${created.prepayId}`);
   assert.equal(p.signType, 'RSA');
-  // The merchant certificate the sandbox trusts verifies paySign over the documented layout.
-  const { readFileSync } = await import('node:fs');
-  const cert = new X509Certificate(readFileSync(secrets.sandbox.SANDBOX_PAY_MERCHANT_CERT_FILE!, 'utf8'));
-  assert.ok(
-    verify(
-      'sha256',
-      Buffer.from(`${APPID}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`),
-      cert.publicKey,
-      Buffer.from(p.paySign, 'base64'),
-    ),
-  );
+  assert.ok(paySignValid(secrets, APPID, p), 'paySign verifies with the merchant certificate');
 
   const again = await order('a');
   assert.equal(again.prepayId, created.prepayId, 'same content: idempotent');

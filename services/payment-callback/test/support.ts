@@ -1,9 +1,17 @@
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createClient, type Client } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { PaymentService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
-import { collectTopic, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import type { RequestPaymentParams } from '@wxmesh/contracts';
+import {
+  asPeer,
+  collectTopic,
+  startServiceProcess,
+  type HeaderInterceptor,
+  type ServiceProcess,
+} from '@wxmesh/testing';
 import { encryptResource, responseSignatureMessage, rsaSign } from '@wxmesh/wechat-pay';
 import type { DevPaymentSecrets } from '../scripts/dev-keys.js';
 
@@ -16,14 +24,23 @@ export type PaymentClient = Client<typeof PaymentService>;
 
 export interface PaymentProcess {
   process: ServiceProcess;
+  /** The business backend: mesh peer `business-backend` on the grpc port (places and reads any order). */
   client: PaymentClient;
   notifyUrl: string;
+  /** A client on the grpc port calling as mesh peer `name`. */
+  peer(name: string): PaymentClient;
+  /**
+   * A client on the http port (Connect JSON over HTTP/1.1, as a mini-program reaches it), calling
+   * as the interceptors say: `asGatewayUser(...)` (the service must run with
+   * EDGE_BEHIND_GATEWAY=true), `withBearer(...)`, or none for no identity at all.
+   */
+  edge(...callers: HeaderInterceptor[]): PaymentClient;
 }
 
 export async function startSandbox(secrets: DevPaymentSecrets, env: Record<string, string> = {}) {
   return startServiceProcess('wechat-sandbox', {
     env: { ...secrets.sandbox, SANDBOX_PAY_NOTIFY_TIME_SCALE: '0.02', LOG_LEVEL: 'info', ...env },
-    timeoutMs: 30_000,
+    timeoutMs: 120_000,
   });
 }
 
@@ -47,10 +64,33 @@ export async function startPayment(
       SHUTDOWN_GRACE_MS: '2000',
       ...env,
     },
-    timeoutMs: 30_000,
+    timeoutMs: 120_000,
   });
-  const transport = createGrpcTransport({ baseUrl: `http://${process.grpcAddress}` });
-  return { process, client: createClient(PaymentService, transport), notifyUrl };
+  const peer = (name: string) =>
+    createClient(
+      PaymentService,
+      createGrpcTransport({ baseUrl: `http://${process.grpcAddress}`, interceptors: [asPeer(name)] }),
+    );
+  const edge = (...callers: HeaderInterceptor[]) =>
+    createClient(
+      PaymentService,
+      createConnectTransport({ baseUrl: process.httpUrl, httpVersion: '1.1', interceptors: callers }),
+    );
+  return { process, client: peer('business-backend'), notifyUrl, peer, edge };
+}
+
+/**
+ * True when the merchant certificate the sandbox trusts verifies paySign over the documented
+ * layout (`appId\ntimeStamp\nnonceStr\npackage\n`) with `appid`: what wx.requestPayment checks.
+ */
+export function paySignValid(secrets: DevPaymentSecrets, appid: string, p: RequestPaymentParams): boolean {
+  const cert = new X509Certificate(readFileSync(secrets.sandbox.SANDBOX_PAY_MERCHANT_CERT_FILE!, 'utf8'));
+  return verify(
+    'sha256',
+    Buffer.from(`${appid}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`),
+    cert.publicKey,
+    Buffer.from(p.paySign, 'base64'),
+  );
 }
 
 /** A notification signed and encrypted by hand with the dev platform keys, like WeChat Pay's. */

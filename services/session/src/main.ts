@@ -7,6 +7,7 @@ import { createEventSink } from './adapters/event-sink.js';
 import { createPresenceStore } from './adapters/presence-store.js';
 import { createRelay } from './adapters/relay.js';
 import { createSessionStore } from './adapters/session-store.js';
+import { createSessionTokenVerifier } from './app/verify-session-token.js';
 import { defaultReplicaId, sessionConfigSchema } from './config.js';
 import { LiveHub } from './live/hub.js';
 import { createReplica } from './live/replica.js';
@@ -79,6 +80,7 @@ await runService('session', config, async ({ logger }) => {
   logger.info({ replica: replicaId }, 'session replica ready');
   return {
     services: [createSessionService({ sessions, replica, now }), echoService],
+    verifySessionToken: createSessionTokenVerifier(sessions),
     onDrain: () => replica.withdraw(),
     closers: [
       { name: 'sweeper', run: async () => clearInterval(sweeper) },

@@ -1,7 +1,7 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DeliverStatus, PresenceStatus, RevokeReason, SessionService } from '@wxmesh/contracts';
-import { defineService } from '@wxmesh/rpc';
+import { actingFor, defineService, type RpcContext } from '@wxmesh/rpc';
 import type { UserPresence } from './adapters/presence-store.js';
 import type { EndReason } from './domain/session-record.js';
 import type { Replica } from './live/replica.js';
@@ -11,6 +11,8 @@ const REVOKE_REASONS: Partial<Record<RevokeReason, EndReason>> = {
   [RevokeReason.LOGOUT]: 'logout',
   [RevokeReason.REVOCATION]: 'revocation',
 };
+
+const UNKNOWN_CHANNEL_TOKEN = 'session_token is unknown, expired or revoked; log in again';
 
 function toSession({ openid, sessionId, record }: SessionView) {
   return {
@@ -38,8 +40,11 @@ function toPresence(user: UserPresence) {
 
 /**
  * The session handlers, bound to the generated `SessionService` descriptor and mounted by the
- * kit on both ports. Request shape (sizes, patterns, required fields) is checked by the
- * contract's protovalidate rules before a handler runs.
+ * kit on both ports. Before a handler runs the kit has checked the request's shape (the
+ * contract's protovalidate rules) and that its caller is in the RPC's declared audience; the
+ * handlers then act only for the user the caller may act for (`actingFor`): a user at the edge
+ * for themselves, the operator for the user it names. CreateSession, GetSession, TouchSession,
+ * GetPresence(Batch) and Deliver are mesh-internal and name their user on the peer's authority.
  */
 export function createSessionService(deps: {
   sessions: SessionManager;
@@ -47,6 +52,26 @@ export function createSessionService(deps: {
   now: () => number;
 }) {
   const { sessions, replica, now } = deps;
+
+  /**
+   * Ends the session a token names, once the caller may act for its user. An unknown or ended
+   * token answers false whoever sends it, so a refusal tells nothing a live token would not.
+   */
+  async function revokeByToken(ctx: RpcContext, token: string, reason: EndReason): Promise<boolean> {
+    const session = await sessions.find(token);
+    if (session === undefined) return false;
+    actingFor(ctx, session.openid, 'session_token');
+    return sessions.revokeByToken(token, reason);
+  }
+
+  /** The live session a channel is opened for, as long as it is the caller's own. */
+  async function channelSession(ctx: RpcContext, token: string): Promise<SessionView> {
+    const session = await sessions.find(token);
+    if (session === undefined) throw new ConnectError(UNKNOWN_CHANNEL_TOKEN, Code.Unauthenticated);
+    actingFor(ctx, session.openid, 'session_token');
+    return session;
+  }
+
   return defineService(SessionService, {
     async createSession(request) {
       const created = await sessions.create(request);
@@ -65,19 +90,20 @@ export function createSessionService(deps: {
       return { session: toSession(await sessions.touch(request.sessionToken)) };
     },
 
-    async revokeSession(request) {
+    async revokeSession(request, ctx) {
       const reason = REVOKE_REASONS[request.reason]!;
       const { target } = request;
-      if (target.case === 'sessionToken')
-        return { revoked: await sessions.revokeByToken(target.value, reason) };
+      if (target.case === 'sessionToken') return { revoked: await revokeByToken(ctx, target.value, reason) };
       if (target.case === 'session') {
-        return { revoked: await sessions.revokeById(target.value.openid, target.value.sessionId, reason) };
+        const openid = actingFor(ctx, target.value.openid, 'session.openid');
+        return { revoked: await sessions.revokeById(openid, target.value.sessionId, reason) };
       }
       throw new ConnectError('target: name the session by session_token or by session', Code.InvalidArgument);
     },
 
-    async listSessions(request) {
-      return { sessions: (await sessions.list(request.openid)).map(toSession) };
+    async listSessions(request, ctx) {
+      const openid = actingFor(ctx, request.openid, 'openid');
+      return { sessions: (await sessions.list(openid)).map(toSession) };
     },
 
     async getPresence(request) {
@@ -90,14 +116,7 @@ export function createSessionService(deps: {
     },
 
     async *attach(request, ctx) {
-      let session: SessionView;
-      try {
-        session = await sessions.resolve(request.sessionToken);
-      } catch (err) {
-        if (err instanceof ConnectError && err.code === Code.NotFound)
-          throw new ConnectError(err.rawMessage, Code.Unauthenticated);
-        throw err;
-      }
+      const session = await channelSession(ctx, request.sessionToken);
       yield* replica.attach(session, ctx.signal, (reason) => ctx.abort(reason));
     },
 

@@ -80,13 +80,19 @@ export function createSessionManager(deps: {
     return true;
   }
 
-  async function resolve(token: string): Promise<SessionView> {
+  async function find(token: string): Promise<SessionView | undefined> {
     const parts = parseToken(token);
-    if (parts === undefined) throw new ConnectError(UNKNOWN_TOKEN, Code.NotFound);
+    if (parts === undefined) return undefined;
     const record = await store.get(parts.openid, parts.sessionId);
     if (record === undefined || !secretMatches(parts.secret, record.d) || !isLive(record, now()))
-      throw new ConnectError(UNKNOWN_TOKEN, Code.NotFound);
+      return undefined;
     return { openid: parts.openid, sessionId: parts.sessionId, record };
+  }
+
+  async function resolve(token: string): Promise<SessionView> {
+    const session = await find(token);
+    if (session === undefined) throw new ConnectError(UNKNOWN_TOKEN, Code.NotFound);
+    return session;
   }
 
   async function endSession(openid: string, sessionId: string, digest: string, reason: EndReason) {
@@ -131,6 +137,9 @@ export function createSessionManager(deps: {
         evicted: ended.filter((e) => e.reason === 'eviction').map((e) => e.sessionId),
       };
     },
+
+    /** The live session behind a token; undefined for unknown, expired or revoked tokens. */
+    find,
 
     /** The live session behind a token; NotFound otherwise. */
     resolve,

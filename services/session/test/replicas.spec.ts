@@ -2,16 +2,8 @@
 // processes on one Redis and Kafka, users attached across them, deliveries from any replica.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { Code } from '@connectrpc/connect';
-import {
-  AttachRequestSchema,
-  AttachResponseSchema,
-  DeliverStatus,
-  PresenceStatus,
-  UserOfflineReason,
-} from '@wxmesh/contracts';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { DeliverStatus, PresenceStatus, RevokeReason, UserOfflineReason } from '@wxmesh/contracts';
 import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
 import {
   APPID,
@@ -19,6 +11,7 @@ import {
   collectEvents,
   openidOf,
   RUN,
+  serverEnding,
   startReplica,
   type Channel,
   type Replica,
@@ -58,7 +51,7 @@ function offlineReported(openid: string, reason: UserOfflineReason) {
 }
 
 async function login(replica: Replica, user: string) {
-  const created = await replica.client.createSession({ appid: APPID, openid: user });
+  const created = await replica.auth.createSession({ appid: APPID, openid: user });
   return created.sessionToken;
 }
 
@@ -68,8 +61,8 @@ test('1,000 deliveries to 100 users across 3 replicas: none lost, misrouted or d
   const channels = new Map<string, Channel[]>();
   for (const [i, user] of users.entries()) {
     const token = await login(replicas[i % 3]!, user);
-    const list = [attach(replicas[i % 3]!.client, token)];
-    if (i % 10 === 0) list.push(attach(replicas[(i + 1) % 3]!.client, token));
+    const list = [attach(replicas[i % 3]!, token)];
+    if (i % 10 === 0) list.push(attach(replicas[(i + 1) % 3]!, token));
     channels.set(user, list);
   }
   await Promise.all([...channels.values()].flat().map((c) => c.channelId));
@@ -81,7 +74,7 @@ test('1,000 deliveries to 100 users across 3 replicas: none lost, misrouted or d
       const deliveryId = `dl-${RUN}-${n}`;
       sent.set(user, [...(sent.get(user) ?? []), deliveryId]);
       const via = replicas[n % 3]!;
-      return via.client.deliver({
+      return via.router.deliver({
         openid: user,
         deliveryId,
         kind: 'test.message',
@@ -121,16 +114,16 @@ test('presence: online with replica and channel count, offline after detach, bat
   const user = openidOf('presence');
   const stranger = openidOf('never-seen');
   const token = await login(a, user);
-  const first = attach(a.client, token);
-  const second = attach(b.client, token);
+  const first = attach(a, token);
+  const second = attach(b, token);
   await Promise.all([first.channelId, second.channelId]);
 
-  const { presence } = await b.client.getPresence({ openid: user });
+  const { presence } = await b.router.getPresence({ openid: user });
   assert.equal(presence!.status, PresenceStatus.ONLINE);
   assert.deepEqual(presence!.replicaIds, [a.replicaId, b.replicaId].sort());
   assert.equal(presence!.channelCount, 2);
 
-  const batch = await a.client.getPresenceBatch({ openids: [stranger, user] });
+  const batch = await a.router.getPresenceBatch({ openids: [stranger, user] });
   assert.deepEqual(
     batch.presences.map((p) => [p.openid, p.status]),
     [
@@ -144,15 +137,15 @@ test('presence: online with replica and channel count, offline after detach, bat
   second.close();
   await Promise.all([first.ended, second.ended]);
   await waitFor(
-    async () => (await a.client.getPresence({ openid: user })).presence!.status === PresenceStatus.OFFLINE,
+    async () => (await a.router.getPresence({ openid: user })).presence!.status === PresenceStatus.OFFLINE,
     {
       message: 'offline once both channels closed',
     },
   );
-  const offline = (await a.client.getPresence({ openid: user })).presence!;
+  const offline = (await a.router.getPresence({ openid: user })).presence!;
   assert.ok(offline.lastSeenAt !== undefined, 'last_seen_at kept after going offline');
   assert.equal(
-    (await a.client.deliver({ openid: user, deliveryId: 'x', kind: 'k' })).status,
+    (await a.router.deliver({ openid: user, deliveryId: 'x', kind: 'k' })).status,
     DeliverStatus.OFFLINE,
   );
 
@@ -166,22 +159,22 @@ test('presence: online with replica and channel count, offline after detach, bat
   assert.equal(online.length, 1, 'one UserOnline for two channels');
 });
 
-test('revoking a session on one replica ends its channel on another with Unauthenticated', async () => {
+test('logging out on one replica ends the session’s channel on another with Unauthenticated', async () => {
   const [a, b] = replicas as [Replica, Replica];
   const user = openidOf('revoked');
   const token = await login(a, user);
-  const channel = attach(b.client, token);
+  const channel = attach(b, token);
   await channel.channelId;
-  const { revoked } = await a.client.revokeSession({
+  const { revoked } = await a.asUser(token).revokeSession({
     target: { case: 'sessionToken', value: token },
-    reason: 1,
+    reason: RevokeReason.LOGOUT,
   });
   assert.equal(revoked, true);
-  const error = await channel.ended;
+  const error = await serverEnding(channel);
   assert.equal(error?.code, Code.Unauthenticated);
   assert.match(error!.rawMessage, /logged out/);
   await assert.rejects(
-    b.client.getSession({ sessionToken: token }),
+    b.auth.getSession({ sessionToken: token }),
     (e: { code: Code }) => e.code === Code.NotFound,
   );
 });
@@ -197,39 +190,39 @@ test('bad input gets precise codes', async () => {
     }
   };
   const forged = `${openidOf('x')}.${'A'.repeat(22)}.${'B'.repeat(43)}`;
-  assert.equal(await code(a.client.getSession({ sessionToken: forged })), 'NotFound');
-  assert.equal(await code(a.client.getSession({ sessionToken: 'not a token' })), 'InvalidArgument');
-  const unknownAttach = attach(a.client, forged);
-  assert.equal((await unknownAttach.ended)?.code, Code.Unauthenticated);
-  assert.equal(await code(a.client.getPresence({ openid: '' })), 'InvalidArgument');
+  assert.equal(await code(a.auth.getSession({ sessionToken: forged })), 'NotFound');
+  assert.equal(await code(a.auth.getSession({ sessionToken: 'not a token' })), 'InvalidArgument');
+  // Signed in as the token's user, but the token in the body is not a live session.
+  const unknownAttach = attach(a, forged, await login(a, openidOf('x')));
+  const unknown = await serverEnding(unknownAttach);
+  assert.equal(unknown?.code, Code.Unauthenticated);
+  assert.match(unknown!.rawMessage, /^session_token is unknown/);
+  assert.equal(await code(a.router.getPresence({ openid: '' })), 'InvalidArgument');
   assert.equal(
     await code(
-      a.client.getPresenceBatch({ openids: Array.from({ length: 1001 }, (_, i) => openidOf(`b${i}`)) }),
+      a.router.getPresenceBatch({ openids: Array.from({ length: 1001 }, (_, i) => openidOf(`b${i}`)) }),
     ),
     'InvalidArgument',
   );
   const big: Record<string, string> = {};
   for (let i = 0; i < 8; i++) big[`k${i}`] = 'v'.repeat(1000);
   assert.equal(
-    await code(a.client.createSession({ appid: APPID, openid: openidOf('big'), attributes: big })),
+    await code(a.auth.createSession({ appid: APPID, openid: openidOf('big'), attributes: big })),
     'InvalidArgument',
   );
-  assert.equal(
-    await code(a.client.createSession({ appid: 'nope', openid: openidOf('y') })),
-    'InvalidArgument',
-  );
-  assert.equal(await code(a.client.deliver({ openid: '', deliveryId: 'd', kind: 'k' })), 'InvalidArgument');
+  assert.equal(await code(a.auth.createSession({ appid: 'nope', openid: openidOf('y') })), 'InvalidArgument');
+  assert.equal(await code(a.router.deliver({ openid: '', deliveryId: 'd', kind: 'k' })), 'InvalidArgument');
 });
 
 test('SIGKILL a replica: its users go offline within the TTL, Deliver says OFFLINE, re-attach elsewhere gets each message once', async () => {
   const [a, b, c] = replicas as [Replica, Replica, Replica];
   const users = Array.from({ length: 5 }, (_, i) => openidOf(`k${i}`));
   const tokens = await Promise.all(users.map((u) => login(a, u)));
-  const onC = tokens.map((t) => attach(c.client, t));
+  const onC = tokens.map((t) => attach(c, t));
   await Promise.all(onC.map((ch) => ch.channelId));
   for (const [i, u] of users.entries()) {
-    assert.equal((await a.client.getPresence({ openid: u })).presence!.status, PresenceStatus.ONLINE);
-    const before = await a.client.deliver({ openid: u, deliveryId: `before-${u}`, kind: 'k' });
+    assert.equal((await a.router.getPresence({ openid: u })).presence!.status, PresenceStatus.ONLINE);
+    const before = await a.router.deliver({ openid: u, deliveryId: `before-${u}`, kind: 'k' });
     assert.equal(before.status, DeliverStatus.DELIVERED);
     await waitFor(() => onC[i]!.messages.length === 1, { message: `${u} got a message before the kill` });
   }
@@ -238,7 +231,7 @@ test('SIGKILL a replica: its users go offline within the TTL, Deliver says OFFLI
   const killedAt = Date.now();
   await waitFor(
     async () =>
-      (await a.client.getPresenceBatch({ openids: users })).presences.every(
+      (await a.router.getPresenceBatch({ openids: users })).presences.every(
         (p) => p.status === PresenceStatus.OFFLINE,
       ),
     { timeoutMs: TTL_MS + 2_000, message: 'users of the killed replica read as offline' },
@@ -247,7 +240,7 @@ test('SIGKILL a replica: its users go offline within the TTL, Deliver says OFFLI
   assert.ok(tookMs <= TTL_MS + 250, `offline within the TTL (${tookMs} ms, TTL ${TTL_MS} ms)`);
   for (const u of users) {
     assert.equal(
-      (await b.client.deliver({ openid: u, deliveryId: `gone-${u}`, kind: 'k' })).status,
+      (await b.router.deliver({ openid: u, deliveryId: `gone-${u}`, kind: 'k' })).status,
       DeliverStatus.OFFLINE,
     );
   }
@@ -256,10 +249,10 @@ test('SIGKILL a replica: its users go offline within the TTL, Deliver says OFFLI
     timeoutMs: 15_000,
     message: 'UserOffline(REPLICA_LOST) for every user of the killed replica',
   });
-  const again = tokens.map((t) => attach(b.client, t));
+  const again = tokens.map((t) => attach(b, t));
   await Promise.all(again.map((ch) => ch.channelId));
   for (const [i, u] of users.entries()) {
-    const res = await a.client.deliver({ openid: u, deliveryId: `back-${u}`, kind: 'k' });
+    const res = await a.router.deliver({ openid: u, deliveryId: `back-${u}`, kind: 'k' });
     assert.equal(res.status, DeliverStatus.DELIVERED);
     assert.equal(res.deliveredChannels, 1);
     await waitFor(() => again[i]!.messages.length === 1, { message: `${u} got the new message` });
@@ -279,12 +272,12 @@ test('SIGTERM a replica: its streams end with Unavailable "reconnect", its users
   const [a, b] = replicas as [Replica, Replica];
   const users = Array.from({ length: 5 }, (_, i) => openidOf(`t${i}`));
   const tokens = await Promise.all(users.map((u) => login(a, u)));
-  const onB = tokens.map((t) => attach(b.client, t));
+  const onB = tokens.map((t) => attach(b, t));
   await Promise.all(onB.map((ch) => ch.channelId));
 
   b.process.child.kill('SIGTERM');
   const errors = await Promise.all(onB.map((ch) => ch.ended));
-  const presences = (await a.client.getPresenceBatch({ openids: users })).presences;
+  const presences = (await a.router.getPresenceBatch({ openids: users })).presences;
   for (const error of errors) {
     assert.equal(error?.code, Code.Unavailable);
     assert.match(error!.rawMessage, /reconnect/);
@@ -310,37 +303,51 @@ test('a client that stops reading is cut off with ResourceExhausted, not buffere
   replicas.push(slow);
   const user = openidOf('slow');
   const token = await login(slow, user);
-  const client = new grpc.Client(slow.process.grpcAddress, grpc.credentials.createInsecure());
-  const stream = client.makeServerStreamRequest(
-    '/wxmesh.session.v1.SessionService/Attach',
-    (b: Buffer) => b,
-    (b: Buffer) => fromBinary(AttachResponseSchema, b),
-    Buffer.from(toBinary(AttachRequestSchema, create(AttachRequestSchema, { sessionToken: token }))),
-  );
-  const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
-  await new Promise<void>((resolve) => stream.once('data', () => resolve()));
-  stream.pause(); // the Attached item arrived; from now on the client reads nothing
+  // The Connect client reads the HTTP/1.1 response only as the stream is pulled: after the
+  // Attached item nothing is pulled, so the socket fills and the server's writes stop being taken.
+  const controller = new AbortController();
+  const stream = slow
+    .asUser(token)
+    .attach({ sessionToken: token }, { signal: controller.signal })
+    [Symbol.asyncIterator]();
+  const first = await stream.next();
+  assert.equal(first.done ? undefined : first.value.item.case, 'attached');
 
+  // 64 KiB messages until the channel's buffer overflows (the socket's buffers take some first).
   const payload = new Uint8Array(64 * 1024).fill(7);
-  const outcomes = await Promise.all(
-    Array.from({ length: 60 }, (_, n) =>
-      slow.client.deliver({ openid: user, deliveryId: `slow-${n}`, kind: 'k', payload }),
-    ),
-  );
-  const statuses = outcomes.map((o) => o.status);
-  assert.ok(statuses.includes(DeliverStatus.FAILED), 'deliveries the channel could not take are FAILED');
+  const statuses: DeliverStatus[] = [];
   await waitFor(
-    async () => (await slow.client.getPresence({ openid: user })).presence!.status === PresenceStatus.OFFLINE,
-    { message: 'the cut-off user reads offline' },
+    async () => {
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, (_, n) =>
+          slow.router.deliver({
+            openid: user,
+            deliveryId: `slow-${statuses.length + n}`,
+            kind: 'k',
+            payload,
+          }),
+        ),
+      );
+      statuses.push(...outcomes.map((o) => o.status));
+      return (await slow.router.getPresence({ openid: user })).presence!.status === PresenceStatus.OFFLINE;
+    },
+    { timeoutMs: 20_000, message: 'the cut-off user reads offline' },
   );
-  stream.on('data', () => {});
-  stream.resume();
-  const error = await ended;
-  assert.equal(error.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(error.details, /buffer full \(4 messages\)/);
+  assert.ok(statuses.includes(DeliverStatus.FAILED), 'deliveries the channel could not take are FAILED');
+
+  const error = await (async () => {
+    try {
+      for (let item = await stream.next(); !item.done; item = await stream.next());
+      return undefined;
+    } catch (err) {
+      return ConnectError.from(err);
+    }
+  })();
+  controller.abort();
+  assert.equal(error?.code, Code.ResourceExhausted);
+  assert.match(error!.rawMessage, /buffer full \(4 messages\)/);
   await waitFor(() => offlineReported(user, UserOfflineReason.OVERFLOW), {
     timeoutMs: 15_000,
     message: 'UserOffline(OVERFLOW) on the topic',
   });
-  client.close();
 });

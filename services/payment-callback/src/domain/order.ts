@@ -42,6 +42,15 @@ export interface OrderRecord {
   pe: Record<string, string>;
 }
 
+/**
+ * An order WeChat Pay can still take payment for: placed and not paid yet, or the payer is in the
+ * middle of paying. Only such an order gets wx.requestPayment parameters, and only such an order
+ * is reconciled against WeChat Pay.
+ */
+export function isUnpaid(order: Pick<OrderRecord, 'state'>): boolean {
+  return order.state === 'CREATED' || order.state === 'USERPAYING';
+}
+
 /** What a CreateJsapiOrder asks for; the fingerprint covers all of it. */
 export interface OrderContent {
   appid: string;
