@@ -46,7 +46,6 @@ const projector = await startServiceProcess('behaviour-projector', {
     HTTP_PORT: String(projectorPort),
     CONSUMER_GROUP: `bench-callers-${process.pid}`,
     KEY_PREFIX: `wxm:bench:callers:${process.pid}:`,
-    LOG_LEVEL: 'warn',
   },
   bundle: bundle('services/behaviour-projector/src/main.ts', 'projector.mjs'),
   timeoutMs: 120_000,

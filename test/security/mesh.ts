@@ -78,7 +78,7 @@ export async function startMesh(): Promise<Mesh> {
   };
   const start = (name: string, env: Record<string, string>) =>
     startServiceProcess(name, {
-      env: { LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '2000', ...env },
+      env: { SHUTDOWN_GRACE_MS: '2000', ...env },
       // Start-up waits scale with a busy machine: twelve processes share two cores here.
       timeoutMs: 180_000,
       onSpawn: (child) => children.push(child),
