@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { GetDeliveryRequestSchema } from '@wxmesh/contracts';
 import { startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import { curlConnect, grpcEcho, grpcWebEcho } from '../support/clients.js';
 
@@ -67,7 +69,9 @@ test('a domain RPC not built yet answers its allowed peers Unimplemented, naming
       '/wxmesh.router.v1.MessageRouterService/GetDelivery',
       (b: Buffer) => b,
       (b: Buffer) => b,
-      Buffer.alloc(0),
+      Buffer.from(
+        toBinary(GetDeliveryRequestSchema, create(GetDeliveryRequestSchema, { deliveryId: 'dl_1' })),
+      ),
       metadata,
       (err) => (err ? resolve(err) : reject(new Error('GetDelivery answered'))),
     ),
