@@ -30,7 +30,8 @@ export interface ServiceParts extends Pick<RpcServerOptions, 'services' | 'httpR
   /**
    * Runs the moment a shutdown begins, alongside the server's drain (health is already
    * NOT_SERVING): withdraw what other replicas rely on, e.g. the session service's presence, so
-   * peers stop routing here at once rather than when the drain is over.
+   * peers stop routing here at once rather than when the drain is over. Open streams are ended
+   * only after it is done, so a client whose stream ends already sees it withdrawn.
    */
   readonly onDrain?: () => Promise<unknown>;
   /** Closed in order after the server has drained (clients, Redis, Kafka producers ...). */
@@ -79,10 +80,8 @@ export async function runService(
     steps: [
       {
         name: 'server',
-        run: () => {
-          const drained = server.shutdown(); // flips health synchronously, before onDrain starts
-          return Promise.all([drained, parts.onDrain?.()]);
-        },
+        // Health flips first, then onDrain starts; streams end only once it is done.
+        run: () => server.shutdown(parts.onDrain),
       },
       ...(parts.closers ?? []),
       { name: 'telemetry', run: () => telemetry.shutdown() },

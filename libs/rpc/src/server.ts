@@ -185,17 +185,22 @@ export class RpcServer {
   /**
    * Graceful stop: health flips to NOT_SERVING on both ports at once, new calls are refused,
    * in-flight calls get `shutdownGraceMs` to finish, then listeners and connections close.
-   * Safe to call more than once.
+   * `withdraw` starts right after health flips and runs alongside the drain; open streams are ended
+   * only once it is done (or the grace is over), so what it withdraws (a replica's presence) is
+   * gone by the time a client sees its stream end. Safe to call more than once.
    */
-  shutdown(): Promise<void> {
-    this.shutdownPromise ??= this.drain();
+  shutdown(withdraw?: () => Promise<unknown> | undefined): Promise<void> {
+    this.shutdownPromise ??= this.drain(withdraw);
     return this.shutdownPromise;
   }
 
-  private async drain(): Promise<void> {
+  private async drain(withdraw?: () => Promise<unknown> | undefined): Promise<void> {
     const { logger } = this.options;
     const graceMs = this.options.shutdownGraceMs ?? 10_000;
     this.health.setAll('NOT_SERVING');
+    const withdrawn = Promise.resolve(withdraw?.()).catch((err: unknown) =>
+      logger.warn({ err }, 'withdrawing before the drain failed'),
+    );
     logger.info({ inFlight: this.inFlight, graceMs }, 'shutting down: health NOT_SERVING');
     if (this.options.drainDelayMs) await new Promise((r) => setTimeout(r, this.options.drainDelayMs));
     this.draining = true;
@@ -208,7 +213,7 @@ export class RpcServer {
     });
     const httpClosed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
     const sweep = setInterval(() => this.httpServer.closeIdleConnections(), 50);
-    const outcome = await Promise.race([idle, graceOver]);
+    const outcome = await Promise.race([Promise.all([idle, withdrawn]), graceOver]);
     if (outcome === 'timeout')
       logger.warn({ inFlight: this.inFlight }, 'grace period over: cutting in-flight calls');
 
