@@ -79,6 +79,18 @@ export function duration(): EnvField<number> {
   });
 }
 
+/**
+ * A duration that can also be switched off: `0` or `off` (case-insensitive) is 0, anything else
+ * must be a {@link duration}. For features whose whole machinery a zero turns off (a cache and its
+ * feed), so the caller tests `=== 0` rather than living with a zero-length timer.
+ */
+export function durationOrOff(): EnvField<number> {
+  const positive = duration();
+  return envField('0 or off, or a positive duration such as 500ms, 30s or 5m', (raw) =>
+    raw === '0' || raw.toLowerCase() === 'off' ? 0 : positive.safeParse(raw).data,
+  );
+}
+
 /** A boolean written as `true`/`false`/`1`/`0` (case-insensitive); anything else is an error. */
 export function boolean(): EnvField<boolean> {
   return envField('one of true, false, 1, 0', (raw) => {

@@ -2,6 +2,7 @@ export {
   boolean,
   commaList,
   duration,
+  durationOrOff,
   envField,
   hostPort,
   integer,

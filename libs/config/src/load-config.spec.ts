@@ -6,6 +6,7 @@ import {
   boolean,
   commaList,
   duration,
+  durationOrOff,
   hostPort,
   integer,
   logLevel,
@@ -132,6 +133,20 @@ describe('field helpers', () => {
     for (const [raw, ms] of Object.entries(cases)) assert.equal(one(duration(), raw), ms, raw);
     for (const bad of ['0', '0s', '-5s', '5w', 'abc', '2 days']) {
       assert.match(configError(() => one(duration(), bad)).message, /V: expected a positive duration/, bad);
+    }
+  });
+
+  it('durationOrOff is 0 for 0 or off, a duration otherwise', () => {
+    assert.equal(one(durationOrOff(), '0'), 0);
+    assert.equal(one(durationOrOff(), 'OFF'), 0);
+    assert.equal(one(durationOrOff(), '30s'), 30_000);
+    assert.equal(one(durationOrOff(), '250'), 250);
+    for (const bad of ['0s', '-1s', 'no', '5w']) {
+      assert.match(
+        configError(() => one(durationOrOff(), bad)).message,
+        /V: expected 0 or off, or a positive duration/,
+        bad,
+      );
     }
   });
 

@@ -1,3 +1,4 @@
+import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { wechatFromHeaders, type WeChatIdentity } from '@wxmesh/telemetry';
 import type { RpcContext } from './context.js';
@@ -119,6 +120,11 @@ export interface VerifiedSession {
   readonly openid: string;
   readonly appid: string;
   readonly unionid: string;
+  /**
+   * When the session expires (epoch ms) as the verifier knew it, when it says: a cache in front of
+   * the verifier keeps the answer no longer than this.
+   */
+  readonly expiresAt?: number;
 }
 
 /**
@@ -224,22 +230,25 @@ export interface SessionVerifyClient {
   verifySession(
     request: { sessionToken: string },
     options?: { signal?: AbortSignal },
-  ): Promise<{ sessionId: string; openid: string; appid: string; unionid: string }>;
+  ): Promise<{ sessionId: string; openid: string; appid: string; unionid: string; expiresAt?: Timestamp }>;
 }
 
 /**
- * A session-token verifier that asks auth-verify (VerifySession, answered from its warm cache).
+ * A session-token verifier that asks auth-verify (VerifySession, answered from its warm cache), with
+ * the session's expiry as auth-verify knows it.
  * Unauthenticated and NotFound mean "no such live session"; anything else (auth-verify down,
  * its breaker open) keeps its code, so an outage is Unavailable, not a sign-in prompt.
  */
 export function sessionVerifierFrom(client: SessionVerifyClient): SessionTokenVerifier {
   return async (token, signal) => {
     try {
-      const { sessionId, openid, appid, unionid } = await client.verifySession(
+      const { sessionId, openid, appid, unionid, expiresAt } = await client.verifySession(
         { sessionToken: token },
         { signal },
       );
-      return { sessionId, openid, appid, unionid };
+      return expiresAt === undefined
+        ? { sessionId, openid, appid, unionid }
+        : { sessionId, openid, appid, unionid, expiresAt: timestampMs(expiresAt) };
     } catch (err) {
       if (err instanceof ConnectError && (err.code === Code.Unauthenticated || err.code === Code.NotFound)) {
         return undefined;

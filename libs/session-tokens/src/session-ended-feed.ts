@@ -36,7 +36,7 @@ export interface SessionEndedFeed {
 
 /**
  * A private kafkajs consumer of the behaviour topic that reports every SessionEnded, for the
- * VerifySession cache of this one process.
+ * session-token cache of this one process.
  *
  * Each process has its own consumer group, so it sees every partition. It starts at the latest
  * offset and commits nothing: after any (re)join kafkajs starts from the latest offset again, so
@@ -75,7 +75,8 @@ export function createSessionEndedFeed(options: SessionEndedFeedOptions): Sessio
   };
 
   const down = (reason: string) => {
-    if (fresh) logger.warn({ groupId, reason }, 'session-ended feed down; verify cache cleared and bypassed');
+    if (fresh)
+      logger.warn({ groupId, reason }, 'session-ended feed down; session-token cache cleared and bypassed');
     fresh = false;
     options.onDown(reason);
   };
@@ -109,7 +110,7 @@ export function createSessionEndedFeed(options: SessionEndedFeedOptions): Sessio
     lastFetch = now();
     const until = provenUntil();
     if (until <= now()) return;
-    if (!fresh) logger.info({ groupId }, 'session-ended feed healthy; verify cache serving');
+    if (!fresh) logger.info({ groupId }, 'session-ended feed healthy; session-token cache serving');
     fresh = true;
     options.onFresh(until);
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createVerifyCache, type VerifiedSession } from './verify-cache.js';
+import type { VerifiedSession } from '@wxmesh/rpc';
+import { createVerifyCache } from './verify-cache.js';
 
 const TTL = 30_000;
 

@@ -1,16 +1,16 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
-/** What VerifySession answers for a live session; cached as it is and returned on a hit. */
-export interface VerifiedSession {
+/**
+ * What the cache holds for a verified token: any answer that names its session (the identity, the
+ * expiry...), kept as it is and returned on a hit. The session id is what a SessionEnded names.
+ */
+export interface CachedSession {
   readonly sessionId: string;
-  readonly appid: string;
-  readonly openid: string;
-  readonly unionid: string;
 }
 
 /**
- * Taken by {@link VerifyCache.begin} before a call to session and handed back to
+ * Taken by {@link VerifyCache.begin} before a lookup (session, or auth-verify) and handed back to
  * {@link VerifyCache.store}: it proves nothing that could make the answer stale happened between.
  */
 export interface VerifyTicket {
@@ -37,14 +37,14 @@ export interface VerifyCacheOptions {
 }
 
 /** The verification cache; see {@link createVerifyCache}. */
-export interface VerifyCache<V extends VerifiedSession> {
+export interface VerifyCache<V extends CachedSession> {
   /** The key of a token: its SHA-256, so the token itself is never held in memory. */
   keyOf(token: string): string;
   /** True while the invalidation feed is healthy; false means bypass (nothing is served or stored). */
   serving(): boolean;
   /** The cached answer, or undefined (a miss, an expired entry, or not serving). */
   get(key: string): V | undefined;
-  /** Call right before asking session; pass the ticket to {@link store} with the answer. */
+  /** Call right before the lookup; pass the ticket to {@link store} with the answer. */
   begin(): VerifyTicket;
   /**
    * Keeps a successful answer until `min(now + ttl, expiresAtMs)`. Refused (false) when the
@@ -63,7 +63,7 @@ export interface VerifyCache<V extends VerifiedSession> {
 }
 
 /**
- * An in-process cache of successful VerifySession answers, kept correct by the SessionEnded feed.
+ * An in-process cache of verified session tokens, kept correct by the SessionEnded feed.
  *
  * Keys are SHA-256 digests of tokens (a hit needs the exact token, secret included; the token is
  * never stored). Values are served only while the feed is healthy: the feed's adapter proves
@@ -76,7 +76,7 @@ export interface VerifyCache<V extends VerifiedSession> {
  * A store is refused if the generation moved, if that session ended, or if an ended session
  * newer than the ticket was forgotten. Failures are never stored (the caller stores only answers).
  */
-export function createVerifyCache<V extends VerifiedSession>(options: VerifyCacheOptions): VerifyCache<V> {
+export function createVerifyCache<V extends CachedSession>(options: VerifyCacheOptions): VerifyCache<V> {
   const { now, ttlMs, maxEntries } = options;
   const endedMemory = options.endedMemory ?? 10_000;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)

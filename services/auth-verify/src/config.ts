@@ -4,12 +4,11 @@ import {
   commonServiceConfig,
   defineConfig,
   duration,
-  envField,
-  integer,
   kafkaBrokers,
   redisUrl,
   url,
 } from '@wxmesh/config';
+import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 /** auth-verify's configuration. */
@@ -38,27 +37,8 @@ export const authConfigSchema = defineConfig({
   OAUTH_REUSE_GRACE: duration().default(2_000),
   /** How long the encrypted session_key is kept (the login session's max age). */
   SESSION_KEY_TTL: duration().default(30 * 24 * 3600_000),
-  /**
-   * Longest a VerifySession answer is served from this process's cache (never past the session's
-   * own expiry); `0` turns the cache and its Kafka feed off.
-   */
-  VERIFY_CACHE_TTL: durationOrOff().default(30_000),
-  /** Most cached VerifySession answers (least recently used evicted first). */
-  VERIFY_CACHE_MAX: integer({ min: 1 }).default(100_000),
-  /**
-   * The cache's invalidation feed counts as down after this long without a completed Kafka fetch;
-   * the cache is then cleared and bypassed until the feed fetches again. It bounds how long a
-   * revocation can be missed when the feed breaks.
-   */
-  VERIFY_CACHE_FEED_STALE: duration().default(3_000),
+  /** VerifySession's cache: `VERIFY_CACHE_TTL` (`0` off), `VERIFY_CACHE_MAX`, `VERIFY_CACHE_FEED_STALE`. */
+  ...sessionTokenCacheConfig,
 });
-
-/** `0` (off) or a positive duration. */
-function durationOrOff() {
-  const positive = duration();
-  return envField('0 (off) or a duration such as 500ms, 30s or 5m', (raw) =>
-    raw === '0' ? 0 : positive.safeParse(raw).data,
-  );
-}
 
 export type AuthConfig = z.output<typeof authConfigSchema>;

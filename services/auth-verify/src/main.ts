@@ -1,21 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
+import { AUTH_VERIFY_CACHE_METRICS, startVerifyCache } from '@wxmesh/session-tokens';
 import { createWeChatApi } from '@wxmesh/wechat';
 import { createCentralToken } from './adapters/central-token.js';
 import { createOAuthStore } from './adapters/oauth-store.js';
 import { loadSecrets } from './adapters/secrets.js';
-import { createSessionEndedFeed, type SessionEndedFeed } from './adapters/session-ended-feed.js';
 import { createWeChatGateway } from './adapters/wechat-gateway.js';
 import { authConfigSchema } from './config.js';
 import { createSessionVerifier, edgeTokenVerifier, type VerifyAnswer } from './app/verify-session.js';
-import { createVerifyCache } from './domain/verify-cache.js';
 import { createAuthVerifyService } from './service.js';
-import { createVerifyCacheMetrics } from './verify-cache-metrics.js';
 
 const config = loadConfigOrExit(authConfigSchema);
 
@@ -41,7 +37,20 @@ await runService('auth-verify', config, async ({ logger }) => {
       from: 'auth-verify',
     },
   );
-  const verifyCache = config.VERIFY_CACHE_TTL > 0 ? await startVerifyCache() : undefined;
+  // VerifySession's warm cache and its private SessionEnded feed; `VERIFY_CACHE_TTL=0` turns both off.
+  const verifyCache =
+    config.VERIFY_CACHE_TTL === 0
+      ? undefined
+      : await startVerifyCache<VerifyAnswer>({
+          kafka,
+          logger,
+          now,
+          ttlMs: config.VERIFY_CACHE_TTL,
+          maxEntries: config.VERIFY_CACHE_MAX,
+          feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
+          metricsPrefix: AUTH_VERIFY_CACHE_METRICS,
+          groupPrefix: 'auth-verify.verify-cache',
+        });
   const verifySession = createSessionVerifier({ session, cache: verifyCache });
   const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
 
@@ -86,38 +95,6 @@ await runService('auth-verify', config, async ({ logger }) => {
   }, 60_000);
   proactive.unref();
 
-  /**
-   * VerifySession's cache and its private SessionEnded feed. The group id is unique to this
-   * process (host name plus random): a second member would take half the partitions and its
-   * revocations would go unseen here.
-   */
-  async function startVerifyCache() {
-    const metrics = createVerifyCacheMetrics(() => cache.size);
-    const cache = createVerifyCache<VerifyAnswer>({
-      maxEntries: config.VERIFY_CACHE_MAX,
-      ttlMs: config.VERIFY_CACHE_TTL,
-      now,
-      onServingChange: (serving) => metrics.feedHealthy(serving),
-      onInvalidated: (cause, entries) => metrics.invalidated(cause, entries),
-      onStoreRefused: () => metrics.storeRefused(),
-    });
-    const replica = `${hostname()
-      .slice(0, 48)
-      .replace(/[^0-9A-Za-z._-]/g, '-')}-${randomBytes(4).toString('hex')}`;
-    const feed: SessionEndedFeed = createSessionEndedFeed({
-      kafka,
-      groupId: `auth-verify.verify-cache.${replica}`,
-      staleMs: config.VERIFY_CACHE_FEED_STALE,
-      now,
-      onSessionEnded: (sessionId) => cache.invalidate(sessionId),
-      onFresh: (until) => cache.feedFreshUntil(until),
-      onDown: () => cache.feedDown(),
-      logger,
-    });
-    await feed.start();
-    return { cache, metrics, feed };
-  }
-
   return {
     services: [
       createAuthVerifyService({
@@ -141,7 +118,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     verifySessionToken: edgeTokenVerifier(verifySession),
     closers: [
       { name: 'timers', run: async () => clearInterval(proactive) },
-      { name: 'verify-cache feed', run: async () => verifyCache?.feed.stop() },
+      { name: 'verify-cache feed', run: async () => verifyCache?.stop() },
       { name: 'clients', run: async () => (session.close(), wechat.close(), secrets.close()) },
       { name: 'kafka', run: () => events.disconnect() },
       { name: 'redis', run: () => redis.quit() },

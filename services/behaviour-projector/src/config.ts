@@ -9,6 +9,7 @@ import {
   redisUrl,
 } from '@wxmesh/config';
 import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
+import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 const topicName = () =>
@@ -25,9 +26,16 @@ export const projectorConfigSchema = defineConfig({
   /**
    * auth-verify's grpc address (`host:port`). Set, the http port also accepts mini-program users
    * signed in with `Authorization: Bearer <session token>` (verified by auth-verify's
-   * VerifySession); unset, it knows users only by the cloud gateway's `X-WX-*` identity.
+   * VerifySession, behind this process's own warm cache); unset, it knows users only by the cloud
+   * gateway's `X-WX-*` identity.
    */
   AUTH_VERIFY_ADDR: hostPort().optional(),
+  /**
+   * The cache of verified session tokens in front of auth-verify (used with AUTH_VERIFY_ADDR):
+   * `VERIFY_CACHE_TTL` (default 30s, `0` off: every Bearer call asks auth-verify),
+   * `VERIFY_CACHE_MAX`, `VERIFY_CACHE_FEED_STALE`.
+   */
+  ...sessionTokenCacheConfig,
   /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
   EVENTS_CREATE_TOPICS: boolean().default(true),
   /** The behaviour topic consumed; only tests change it. */

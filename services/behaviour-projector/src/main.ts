@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { AuthVerifyService } from '@wxmesh/contracts';
-import { ensureBehaviourTopics, createKafka } from '@wxmesh/events';
+import { BEHAVIOUR_TOPIC, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { createPeerClient, definePeer, echoService, runService, sessionVerifierFrom } from '@wxmesh/rpc';
+import { SESSION_TOKEN_CACHE_METRICS, startSessionTokenCache } from '@wxmesh/session-tokens';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
 import { createProjector, newGenerationId } from './projector.js';
@@ -41,24 +42,51 @@ await runService('behaviour-projector', config, async ({ logger }) => {
   });
   await projector.start();
   // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
-  const authVerify =
-    config.AUTH_VERIFY_ADDR === undefined
-      ? undefined
-      : createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
-          address: config.AUTH_VERIFY_ADDR,
-          from: 'behaviour-projector',
-        });
+  const bearer =
+    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheck(config.AUTH_VERIFY_ADDR);
 
   return {
     services: [createBehaviourViewService({ store }), echoService],
-    verifySessionToken: authVerify && sessionVerifierFrom(authVerify),
+    verifySessionToken: bearer?.verifySessionToken,
     // Leaving the group at once hands the partitions to the other replicas without waiting for
     // the session timeout; reads keep being served until the server has drained.
     onDrain: () => projector.stop(),
     closers: [
-      { name: 'auth-verify client', run: async () => authVerify?.close() },
+      { name: 'session tokens', run: async () => bearer?.stop() },
       { name: 'redis', run: () => redis.quit() },
       { name: 'redis (apply)', run: () => applyRedis.quit() },
     ],
   };
+
+  /**
+   * Bearer tokens, verified by auth-verify's VerifySession behind this process's own warm cache
+   * (kept correct by its private SessionEnded feed on the behaviour topic, which must exist), so a
+   * repeat token costs no call. `VERIFY_CACHE_TTL=0`: every Bearer call asks auth-verify.
+   */
+  async function startBearerCheck(address: string) {
+    const authVerify = createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+      address,
+      from: 'behaviour-projector',
+    });
+    const lookup = sessionVerifierFrom(authVerify);
+    if (config.VERIFY_CACHE_TTL === 0)
+      return { verifySessionToken: lookup, stop: async () => authVerify.close() };
+    if (config.EVENTS_CREATE_TOPICS && config.EVENTS_TOPIC !== BEHAVIOUR_TOPIC)
+      await ensureBehaviourTopics(kafka, { logger });
+    const tokens = await startSessionTokenCache({
+      kafka,
+      logger,
+      now: Date.now,
+      ttlMs: config.VERIFY_CACHE_TTL,
+      maxEntries: config.VERIFY_CACHE_MAX,
+      feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
+      metricsPrefix: SESSION_TOKEN_CACHE_METRICS,
+      groupPrefix: 'behaviour-projector.session-token-cache',
+      lookup,
+    });
+    return {
+      verifySessionToken: tokens.verifySessionToken,
+      stop: async () => (await tokens.stop(), authVerify.close()),
+    };
+  }
 });

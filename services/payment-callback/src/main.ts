@@ -3,6 +3,7 @@ import { loadConfigOrExit } from '@wxmesh/config';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { AuthVerifyService } from '@wxmesh/contracts';
 import { createPeerClient, definePeer, echoService, runService, sessionVerifierFrom } from '@wxmesh/rpc';
+import { SESSION_TOKEN_CACHE_METRICS, startSessionTokenCache } from '@wxmesh/session-tokens';
 import { createPaymentStore } from './adapters/payment-store.js';
 import { loadPaymentSecrets } from './adapters/secrets.js';
 import { createWechatPayApi } from './adapters/wechat-pay-api.js';
@@ -80,13 +81,8 @@ await runService('payment-callback', config, async ({ logger }) => {
   sweeper.unref();
 
   // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
-  const authVerify =
-    config.AUTH_VERIFY_ADDR === undefined
-      ? undefined
-      : createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
-          address: config.AUTH_VERIFY_ADDR,
-          from: 'payment-callback',
-        });
+  const bearer =
+    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheck(config.AUTH_VERIFY_ADDR);
 
   if (config.PAYMENT_CRASH_POINT)
     logger.warn({ point: config.PAYMENT_CRASH_POINT }, 'TEST-ONLY crash point armed');
@@ -96,9 +92,9 @@ await runService('payment-callback', config, async ({ logger }) => {
       echoService,
     ],
     httpRoutes: [webhook],
-    verifySessionToken: authVerify && sessionVerifierFrom(authVerify),
+    verifySessionToken: bearer?.verifySessionToken,
     closers: [
-      ...(authVerify ? [{ name: 'auth-verify', run: async () => authVerify.close() }] : []),
+      { name: 'session tokens', run: async () => bearer?.stop() },
       { name: 'sweeper', run: async () => clearInterval(sweeper) },
       { name: 'wechatpay', run: async () => api.close() },
       { name: 'kafka', run: () => producer.disconnect() },
@@ -106,4 +102,34 @@ await runService('payment-callback', config, async ({ logger }) => {
       { name: 'secrets', run: async () => secrets.close() },
     ],
   };
+
+  /**
+   * Bearer tokens, verified by auth-verify's VerifySession behind this process's own warm cache
+   * (kept correct by its private SessionEnded feed), so a repeat token costs no call.
+   * `VERIFY_CACHE_TTL=0`: every Bearer call asks auth-verify.
+   */
+  async function startBearerCheck(address: string) {
+    const authVerify = createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+      address,
+      from: 'payment-callback',
+    });
+    const lookup = sessionVerifierFrom(authVerify);
+    if (config.VERIFY_CACHE_TTL === 0)
+      return { verifySessionToken: lookup, stop: async () => authVerify.close() };
+    const tokens = await startSessionTokenCache({
+      kafka,
+      logger,
+      now,
+      ttlMs: config.VERIFY_CACHE_TTL,
+      maxEntries: config.VERIFY_CACHE_MAX,
+      feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
+      metricsPrefix: SESSION_TOKEN_CACHE_METRICS,
+      groupPrefix: 'payment-callback.session-token-cache',
+      lookup,
+    });
+    return {
+      verifySessionToken: tokens.verifySessionToken,
+      stop: async () => (await tokens.stop(), authVerify.close()),
+    };
+  }
 });

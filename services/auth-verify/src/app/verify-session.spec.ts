@@ -4,8 +4,7 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { GetSessionResponseSchema, TouchSessionResponseSchema } from '@wxmesh/contracts';
-import { createVerifyCache } from '../domain/verify-cache.js';
-import type { VerifyCacheMetrics } from '../verify-cache-metrics.js';
+import { createVerifyCache, type VerifyCacheMetrics } from '@wxmesh/session-tokens';
 import {
   createSessionVerifier,
   edgeTokenVerifier,
@@ -93,6 +92,7 @@ test('the edge verifier: the identity for a live token, undefined for no live se
     'wxa',
     'u_a',
   ]);
+  assert.equal(verified?.expiresAt, NOW + 3_600_000, "the session's expiry, in epoch ms");
   await edge('token-a', signal);
   assert.deepEqual(ok.calls, { getSession: 1, touchSession: 0 }, 'the edge check never touches');
   assert.equal(await edge('token-b', signal), undefined);

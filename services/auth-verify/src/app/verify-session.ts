@@ -1,12 +1,15 @@
 import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { SessionService } from '@wxmesh/contracts';
-import type { PeerClient, SessionTokenVerifier } from '@wxmesh/rpc';
-import type { VerifiedSession, VerifyCache } from '../domain/verify-cache.js';
-import type { VerifyCacheMetrics } from '../verify-cache-metrics.js';
+import type { PeerClient, SessionTokenVerifier, VerifiedSession } from '@wxmesh/rpc';
+import type { VerifyCache, VerifyCacheMetrics } from '@wxmesh/session-tokens';
 
 /** A VerifySession answer, as cached. */
-export interface VerifyAnswer extends VerifiedSession {
+export interface VerifyAnswer {
+  readonly sessionId: string;
+  readonly appid: string;
+  readonly openid: string;
+  readonly unionid: string;
   readonly expiresAt: Timestamp | undefined;
 }
 
@@ -91,7 +94,11 @@ export function createSessionVerifier(deps: {
  * write at session on every call.
  */
 export function edgeTokenVerifier(verify: SessionVerifier): SessionTokenVerifier {
-  return (token, signal) => verify(token, false, signal).catch(noLiveSession);
+  return (token, signal) => verify(token, false, signal).then(verifiedSession, noLiveSession);
+}
+
+function verifiedSession({ expiresAt, ...identity }: VerifyAnswer): VerifiedSession {
+  return expiresAt === undefined ? identity : { ...identity, expiresAt: timestampMs(expiresAt) };
 }
 
 function noLiveSession(err: unknown): undefined {
