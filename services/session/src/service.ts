@@ -1,8 +1,9 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DeliverStatus, PresenceStatus, RevokeReason, SessionService } from '@wxmesh/contracts';
-import { actingFor, defineService, type RpcContext } from '@wxmesh/rpc';
+import { actingFor, defineService } from '@wxmesh/rpc';
 import type { UserPresence } from './adapters/presence-store.js';
+import { channelSession, revokeOwnSession } from './app/callers-session.js';
 import type { EndReason } from './domain/session-record.js';
 import type { Replica } from './live/replica.js';
 import type { SessionManager, SessionView } from './session-manager.js';
@@ -11,8 +12,6 @@ const REVOKE_REASONS: Partial<Record<RevokeReason, EndReason>> = {
   [RevokeReason.LOGOUT]: 'logout',
   [RevokeReason.REVOCATION]: 'revocation',
 };
-
-const UNKNOWN_CHANNEL_TOKEN = 'session_token is unknown, expired or revoked; log in again';
 
 function toSession({ openid, sessionId, record }: SessionView) {
   return {
@@ -53,25 +52,6 @@ export function createSessionService(deps: {
 }) {
   const { sessions, replica, now } = deps;
 
-  /**
-   * Ends the session a token names, once the caller may act for its user. An unknown or ended
-   * token answers false whoever sends it, so a refusal tells nothing a live token would not.
-   */
-  async function revokeByToken(ctx: RpcContext, token: string, reason: EndReason): Promise<boolean> {
-    const session = await sessions.find(token);
-    if (session === undefined) return false;
-    actingFor(ctx, session.openid, 'session_token');
-    return sessions.revokeByToken(token, reason);
-  }
-
-  /** The live session a channel is opened for, as long as it is the caller's own. */
-  async function channelSession(ctx: RpcContext, token: string): Promise<SessionView> {
-    const session = await sessions.find(token);
-    if (session === undefined) throw new ConnectError(UNKNOWN_CHANNEL_TOKEN, Code.Unauthenticated);
-    actingFor(ctx, session.openid, 'session_token');
-    return session;
-  }
-
   return defineService(SessionService, {
     async createSession(request) {
       const created = await sessions.create(request);
@@ -93,7 +73,8 @@ export function createSessionService(deps: {
     async revokeSession(request, ctx) {
       const reason = REVOKE_REASONS[request.reason]!;
       const { target } = request;
-      if (target.case === 'sessionToken') return { revoked: await revokeByToken(ctx, target.value, reason) };
+      if (target.case === 'sessionToken')
+        return { revoked: await revokeOwnSession(sessions, ctx, target.value, reason) };
       if (target.case === 'session') {
         const openid = actingFor(ctx, target.value.openid, 'session.openid');
         return { revoked: await sessions.revokeById(openid, target.value.sessionId, reason) };
@@ -116,7 +97,7 @@ export function createSessionService(deps: {
     },
 
     async *attach(request, ctx) {
-      const session = await channelSession(ctx, request.sessionToken);
+      const session = await channelSession(sessions, ctx, request.sessionToken);
       yield* replica.attach(session, ctx.signal, (reason) => ctx.abort(reason));
     },
 
