@@ -6,7 +6,10 @@ export {
 } from './session-ended-feed.js';
 export {
   cachedSessionVerifier,
+  startBearerCheck,
   startSessionTokenCache,
+  type BearerCheck,
+  type BearerCheckOptions,
   type CachedSessionVerifierParts,
   type SessionTokenCache,
   type SessionTokenCacheOptions,

@@ -1,7 +1,12 @@
-import type { SessionTokenVerifier, VerifiedSession } from '@wxmesh/rpc';
+import {
+  sessionVerifierFrom,
+  type SessionTokenVerifier,
+  type SessionVerifyClient,
+  type VerifiedSession,
+} from '@wxmesh/rpc';
 import { startVerifyCache, type StartVerifyCacheOptions } from './start-verify-cache.js';
 import type { VerifyCache } from './verify-cache.js';
-import type { VerifyCacheMetrics } from './verify-cache-metrics.js';
+import { SESSION_TOKEN_CACHE_METRICS, type VerifyCacheMetrics } from './verify-cache-metrics.js';
 
 /** What {@link cachedSessionVerifier} is built from: a started cache, its metrics, and the lookup behind it. */
 export interface CachedSessionVerifierParts {
@@ -73,5 +78,53 @@ export async function startSessionTokenCache(options: SessionTokenCacheOptions):
     verifySessionToken: cachedSessionVerifier({ cache, metrics, lookup: options.lookup }),
     cache,
     stop,
+  };
+}
+
+/** Options of {@link startBearerCheck}. */
+export interface BearerCheckOptions extends Pick<StartVerifyCacheOptions, 'kafka' | 'logger' | 'now'> {
+  /** A peer client of auth-verify offering VerifySession; {@link BearerCheck.stop} closes it. */
+  readonly authVerify: SessionVerifyClient & { close(): void };
+  /** This service's name, which names its feed's consumer group. */
+  readonly service: string;
+  /** The service's {@link sessionTokenCacheConfig} fields; `VERIFY_CACHE_TTL=0` turns the cache off. */
+  readonly config: { VERIFY_CACHE_TTL: number; VERIFY_CACHE_MAX: number; VERIFY_CACHE_FEED_STALE: number };
+}
+
+/** A running Bearer check; see {@link startBearerCheck}. */
+export interface BearerCheck {
+  /** The kit's `verifySessionToken` (return it from `runService`'s build). */
+  readonly verifySessionToken: SessionTokenVerifier;
+  /** Stops the feed and closes the auth-verify client (put it in the service's closers). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The Bearer check of a service that is not auth-verify: auth-verify.VerifySession behind this
+ * process's own warm cache ({@link startSessionTokenCache}, metrics `wxmesh_session_token_cache_*`),
+ * or, with `VERIFY_CACHE_TTL=0`, a VerifySession call on every Bearer call.
+ */
+export async function startBearerCheck(options: BearerCheckOptions): Promise<BearerCheck> {
+  const { authVerify, config } = options;
+  const lookup = sessionVerifierFrom(authVerify);
+  if (config.VERIFY_CACHE_TTL === 0)
+    return { verifySessionToken: lookup, stop: async () => authVerify.close() };
+  const tokens = await startSessionTokenCache({
+    kafka: options.kafka,
+    logger: options.logger,
+    now: options.now,
+    ttlMs: config.VERIFY_CACHE_TTL,
+    maxEntries: config.VERIFY_CACHE_MAX,
+    feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
+    metricsPrefix: SESSION_TOKEN_CACHE_METRICS,
+    groupPrefix: `${options.service}.session-token-cache`,
+    lookup,
+  });
+  return {
+    verifySessionToken: tokens.verifySessionToken,
+    stop: async () => {
+      await tokens.stop();
+      authVerify.close();
+    },
   };
 }

@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { AuthVerifyService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
-import { createPeerClient, definePeer, echoService, runService, sessionVerifierFrom } from '@wxmesh/rpc';
-import { SESSION_TOKEN_CACHE_METRICS, startSessionTokenCache } from '@wxmesh/session-tokens';
+import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
+import { startBearerCheck } from '@wxmesh/session-tokens';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
 import { createProjector, newGenerationId } from './projector.js';
@@ -43,7 +43,7 @@ await runService('behaviour-projector', config, async ({ logger }) => {
   await projector.start();
   // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
   const bearer =
-    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheck(config.AUTH_VERIFY_ADDR);
+    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheckAt(config.AUTH_VERIFY_ADDR);
 
   return {
     services: [createBehaviourViewService({ store }), echoService],
@@ -63,30 +63,20 @@ await runService('behaviour-projector', config, async ({ logger }) => {
    * (kept correct by its private SessionEnded feed on the behaviour topic, which must exist), so a
    * repeat token costs no call. `VERIFY_CACHE_TTL=0`: every Bearer call asks auth-verify.
    */
-  async function startBearerCheck(address: string) {
-    const authVerify = createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
-      address,
-      from: 'behaviour-projector',
-    });
-    const lookup = sessionVerifierFrom(authVerify);
-    if (config.VERIFY_CACHE_TTL === 0)
-      return { verifySessionToken: lookup, stop: async () => authVerify.close() };
-    if (config.EVENTS_CREATE_TOPICS && config.EVENTS_TOPIC !== BEHAVIOUR_TOPIC)
+  async function startBearerCheckAt(address: string) {
+    // The feed reads the behaviour topic where session publishes, even when this projector folds another.
+    if (config.VERIFY_CACHE_TTL > 0 && config.EVENTS_CREATE_TOPICS && config.EVENTS_TOPIC !== BEHAVIOUR_TOPIC)
       await ensureBehaviourTopics(kafka, { logger });
-    const tokens = await startSessionTokenCache({
+    return startBearerCheck({
+      authVerify: createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+        address,
+        from: 'behaviour-projector',
+      }),
+      service: 'behaviour-projector',
       kafka,
       logger,
       now: Date.now,
-      ttlMs: config.VERIFY_CACHE_TTL,
-      maxEntries: config.VERIFY_CACHE_MAX,
-      feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
-      metricsPrefix: SESSION_TOKEN_CACHE_METRICS,
-      groupPrefix: 'behaviour-projector.session-token-cache',
-      lookup,
+      config,
     });
-    return {
-      verifySessionToken: tokens.verifySessionToken,
-      stop: async () => (await tokens.stop(), authVerify.close()),
-    };
   }
 });

@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { AuthVerifyService } from '@wxmesh/contracts';
-import { createPeerClient, definePeer, echoService, runService, sessionVerifierFrom } from '@wxmesh/rpc';
-import { SESSION_TOKEN_CACHE_METRICS, startSessionTokenCache } from '@wxmesh/session-tokens';
+import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
+import { startBearerCheck } from '@wxmesh/session-tokens';
 import { createPaymentStore } from './adapters/payment-store.js';
 import { loadPaymentSecrets } from './adapters/secrets.js';
 import { createWechatPayApi } from './adapters/wechat-pay-api.js';
@@ -82,7 +82,7 @@ await runService('payment-callback', config, async ({ logger }) => {
 
   // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
   const bearer =
-    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheck(config.AUTH_VERIFY_ADDR);
+    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheckAt(config.AUTH_VERIFY_ADDR);
 
   if (config.PAYMENT_CRASH_POINT)
     logger.warn({ point: config.PAYMENT_CRASH_POINT }, 'TEST-ONLY crash point armed');
@@ -108,28 +108,17 @@ await runService('payment-callback', config, async ({ logger }) => {
    * (kept correct by its private SessionEnded feed), so a repeat token costs no call.
    * `VERIFY_CACHE_TTL=0`: every Bearer call asks auth-verify.
    */
-  async function startBearerCheck(address: string) {
-    const authVerify = createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
-      address,
-      from: 'payment-callback',
-    });
-    const lookup = sessionVerifierFrom(authVerify);
-    if (config.VERIFY_CACHE_TTL === 0)
-      return { verifySessionToken: lookup, stop: async () => authVerify.close() };
-    const tokens = await startSessionTokenCache({
+  async function startBearerCheckAt(address: string) {
+    return startBearerCheck({
+      authVerify: createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+        address,
+        from: 'payment-callback',
+      }),
+      service: 'payment-callback',
       kafka,
       logger,
-      now,
-      ttlMs: config.VERIFY_CACHE_TTL,
-      maxEntries: config.VERIFY_CACHE_MAX,
-      feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
-      metricsPrefix: SESSION_TOKEN_CACHE_METRICS,
-      groupPrefix: 'payment-callback.session-token-cache',
-      lookup,
+      now: now,
+      config,
     });
-    return {
-      verifySessionToken: tokens.verifySessionToken,
-      stop: async () => (await tokens.stop(), authVerify.close()),
-    };
   }
 });
