@@ -16,6 +16,8 @@ import type { Interceptor, Invocation } from './pipeline.js';
 
 /** Who may call one RPC, as its proto declares (`option (wxmesh.common.v1.access)`). */
 export interface MethodAccess {
+  /** `package.Service/Method`, as refusals name it. */
+  readonly rpc: string;
   readonly public: boolean;
   readonly edge: boolean;
   readonly operator: boolean;
@@ -42,6 +44,7 @@ export function methodAccess(method: DescMethod): MethodAccess {
     throw new Error(`${rpc}: AUDIENCE_INTERNAL and peers must be declared together`);
   }
   return {
+    rpc: `${method.parent.typeName}/${method.name}`,
     public: audiences.has(Audience.PUBLIC),
     edge: audiences.has(Audience.EDGE),
     operator: audiences.has(Audience.OPERATOR),
@@ -59,13 +62,9 @@ export function servedAtEdge(access: MethodAccess): boolean {
  * when it may. (On the http port the kit does not even route RPCs that are not served there,
  * so those answer NotFound exactly like unknown methods.)
  */
-export function refusal(
-  rpc: string,
-  access: MethodAccess,
-  caller: Caller,
-  edgePort: boolean,
-): ConnectError | undefined {
+export function refusal(access: MethodAccess, caller: Caller, edgePort: boolean): ConnectError | undefined {
   if (access.public) return undefined;
+  const { rpc } = access;
   if (edgePort) {
     if (access.edge && caller.kind === 'user') return undefined;
     return new ConnectError(
@@ -114,12 +113,7 @@ export function accessInterceptor(
     caller: Caller,
   ) => {
     const { ctx, method } = inv;
-    const refused = refusal(
-      `${method.parent.typeName}/${method.name}`,
-      accessOf(method),
-      caller,
-      ctx.protocol !== 'grpc',
-    );
+    const refused = refusal(accessOf(method), caller, ctx.protocol !== 'grpc');
     if (refused !== undefined) return Promise.reject(refused);
     bindCaller(ctx, caller);
     const identity = callerIdentity(caller);

@@ -37,7 +37,7 @@ export {
   type UserIdentity,
   type VerifiedSession,
 } from './caller.js';
-export { methodAccess, refusal, servedAtEdge, type MethodAccess } from './access.js';
+export { methodAccess, servedAtEdge, type MethodAccess } from './access.js';
 export { createLogger, REDACTED_PATHS, type Logger } from './logger.js';
 export { installShutdown } from './shutdown.js';
 export { codeName, toConnectError } from './errors.js';
