@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wxmesh/behaviour/v1/behaviour_event.proto.
  */
 export const file_wxmesh_behaviour_v1_behaviour_event: GenFile = /*@__PURE__*/
-  fileDesc("Cil3eG1lc2gvYmVoYXZpb3VyL3YxL2JlaGF2aW91cl9ldmVudC5wcm90bxITd3htZXNoLmJlaGF2aW91ci52MSLDCQoOQmVoYXZpb3VyRXZlbnQSMQoIZXZlbnRfaWQYASABKAlCH7pIHHIaEAEYgAEyE15bMC05QS1aYS16Ll9+Oi1dKyQSIAoMYWdncmVnYXRlX2lkGAIgASgJQgq6SAdyBRABGIACEh4KEWFnZ3JlZ2F0ZV92ZXJzaW9uGAMgASgESAGIAQESNwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESGwoIcHJvZHVjZXIYBSABKAlCCbpIBnIEEAEYQBJ3CgZ3ZWNoYXQYBiABKAsyHy53eG1lc2guY29tbW9uLnYxLldlQ2hhdENvbnRleHRCRrpIQ7oBPQoNd2VjaGF0Lm9wZW5pZBIZd2VjaGF0Lm9wZW5pZCBpcyByZXF1aXJlZBoRdGhpcy5vcGVuaWQgIT0gJyfIAQESOwoOdXNlcl9sb2dnZWRfaW4YCiABKAsyIS53eG1lc2guYmVoYXZpb3VyLnYxLlVzZXJMb2dnZWRJbkgAEkMKEnBob25lX251bWJlcl9ib3VuZBgLIAEoCzIlLnd4bWVzaC5iZWhhdmlvdXIudjEuUGhvbmVOdW1iZXJCb3VuZEgAEkAKEG9hdXRoX2F1dGhvcml6ZWQYDCABKAsyJC53eG1lc2guYmVoYXZpb3VyLnYxLk9BdXRoQXV0aG9yaXplZEgAEj4KD3Nlc3Npb25fc3RhcnRlZBgNIAEoCzIjLnd4bWVzaC5iZWhhdmlvdXIudjEuU2Vzc2lvblN0YXJ0ZWRIABI6Cg1zZXNzaW9uX2VuZGVkGA4gASgLMiEud3htZXNoLmJlaGF2aW91ci52MS5TZXNzaW9uRW5kZWRIABI2Cgt1c2VyX29ubGluZRgPIAEoCzIfLnd4bWVzaC5iZWhhdmlvdXIudjEuVXNlck9ubGluZUgAEjgKDHVzZXJfb2ZmbGluZRgQIAEoCzIgLnd4bWVzaC5iZWhhdmlvdXIudjEuVXNlck9mZmxpbmVIABJCChFtZXNzYWdlX2RlbGl2ZXJlZBgRIAEoCzIlLnd4bWVzaC5iZWhhdmlvdXIudjEuTWVzc2FnZURlbGl2ZXJlZEgAEjwKDm1lc3NhZ2VfZmFpbGVkGBIgASgLMiIud3htZXNoLmJlaGF2aW91ci52MS5NZXNzYWdlRmFpbGVkSAASOgoNb3JkZXJfY3JlYXRlZBgTIAEoCzIhLnd4bWVzaC5iZWhhdmlvdXIudjEuT3JkZXJDcmVhdGVkSAASQgoRcGF5bWVudF9zdWNjZWVkZWQYFCABKAsyJS53eG1lc2guYmVoYXZpb3VyLnYxLlBheW1lbnRTdWNjZWVkZWRIABJAChByZWZ1bmRfc3VjY2VlZGVkGBUgASgLMiQud3htZXNoLmJlaGF2aW91ci52MS5SZWZ1bmRTdWNjZWVkZWRIABJPChhwYXltZW50X2Fub21hbHlfZGV0ZWN0ZWQYFiABKAsyKy53eG1lc2guYmVoYXZpb3VyLnYxLlBheW1lbnRBbm9tYWx5RGV0ZWN0ZWRIAEIQCgdwYXlsb2FkEgW6SAIIAUIUChJfYWdncmVnYXRlX3ZlcnNpb24iIgoMVXNlckxvZ2dlZEluEhIKCnNlc3Npb25faWQYASABKAkiKAoQUGhvbmVOdW1iZXJCb3VuZBIUCgxjb3VudHJ5X2NvZGUYASABKAkiOAoPT0F1dGhBdXRob3JpemVkEg4KBnNjb3BlcxgBIAMoCRIVCg1zbmFwc2hvdF91c2VyGAIgASgIIlgKDlNlc3Npb25TdGFydGVkEhIKCnNlc3Npb25faWQYASABKAkSMgoObWF4X2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKDFNlc3Npb25FbmRlZBISCgpzZXNzaW9uX2lkGAEgASgJEjUKBnJlYXNvbhgCIAEoDjIlLnd4bWVzaC5iZWhhdmlvdXIudjEuU2Vzc2lvbkVuZFJlYXNvbiI0CgpVc2VyT25saW5lEhIKCnJlcGxpY2FfaWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCSJZCgtVc2VyT2ZmbGluZRISCgpyZXBsaWNhX2lkGAEgASgJEjYKBnJlYXNvbhgCIAEoDjImLnd4bWVzaC5iZWhhdmlvdXIudjEuVXNlck9mZmxpbmVSZWFzb24imAEKEE1lc3NhZ2VEZWxpdmVyZWQSEwoLZGVsaXZlcnlfaWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRI0CgdjaGFubmVsGAMgASgOMiMud3htZXNoLmJlaGF2aW91ci52MS5NZXNzYWdlQ2hhbm5lbBITCgt0ZW1wbGF0ZV9pZBgEIAEoCRIQCghhdHRlbXB0cxgFIAEoDSK8AQoNTWVzc2FnZUZhaWxlZBITCgtkZWxpdmVyeV9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEjQKB2NoYW5uZWwYAyABKA4yIy53eG1lc2guYmVoYXZpb3VyLnYxLk1lc3NhZ2VDaGFubmVsEhMKC3RlbXBsYXRlX2lkGAQgASgJEhAKCGF0dGVtcHRzGAUgASgNEhYKDndlY2hhdF9lcnJjb2RlGAYgASgFEg0KBWVycm9yGAcgASgJIkwKDE9yZGVyQ3JlYXRlZBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFAoMYW1vdW50X3RvdGFsGAIgASgFEhAKCGN1cnJlbmN5GAMgASgJIqoBChBQYXltZW50U3VjY2VlZGVkEhQKDG91dF90cmFkZV9ubxgBIAEoCRIWCg50cmFuc2FjdGlvbl9pZBgCIAEoCRIUCgxhbW91bnRfdG90YWwYAyABKAUSEwoLcGF5ZXJfdG90YWwYBCABKAUSEAoIY3VycmVuY3kYBSABKAkSKwoHcGFpZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiqwEKD1JlZnVuZFN1Y2NlZWRlZBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFQoNb3V0X3JlZnVuZF9ubxgCIAEoCRIRCglyZWZ1bmRfaWQYAyABKAkSFQoNcmVmdW5kX2Ftb3VudBgEIAEoBRIQCghjdXJyZW5jeRgFIAEoCRIvCgtyZWZ1bmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYQoWUGF5bWVudEFub21hbHlEZXRlY3RlZBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFgoOdHJhbnNhY3Rpb25faWQYAiABKAkSGQoRbWlzbWF0Y2hlZF9maWVsZHMYAyADKAkquAEKEFNlc3Npb25FbmRSZWFzb24SIgoeU0VTU0lPTl9FTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZU0VTU0lPTl9FTkRfUkVBU09OX0xPR09VVBABEh0KGVNFU1NJT05fRU5EX1JFQVNPTl9FWFBJUlkQAhIfChtTRVNTSU9OX0VORF9SRUFTT05fRVZJQ1RJT04QAxIhCh1TRVNTSU9OX0VORF9SRUFTT05fUkVWT0NBVElPThAEKswBChFVc2VyT2ZmbGluZVJlYXNvbhIjCh9VU0VSX09GRkxJTkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocVVNFUl9PRkZMSU5FX1JFQVNPTl9ERVRBQ0hFRBABEigKJFVTRVJfT0ZGTElORV9SRUFTT05fUkVQTElDQV9TSFVURE9XThACEiQKIFVTRVJfT0ZGTElORV9SRUFTT05fUkVQTElDQV9MT1NUEAMSIAocVVNFUl9PRkZMSU5FX1JFQVNPTl9PVkVSRkxPVxAEKnQKDk1lc3NhZ2VDaGFubmVsEh8KG01FU1NBR0VfQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhoKFk1FU1NBR0VfQ0hBTk5FTF9JTl9BUFAQARIlCiFNRVNTQUdFX0NIQU5ORUxfU1VCU0NSSUJFX01FU1NBR0UQAmIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_wxmesh_common_v1_wechat_context]);
+  fileDesc("Cil3eG1lc2gvYmVoYXZpb3VyL3YxL2JlaGF2aW91cl9ldmVudC5wcm90bxITd3htZXNoLmJlaGF2aW91ci52MSLSDAoOQmVoYXZpb3VyRXZlbnQSMQoIZXZlbnRfaWQYASABKAlCH7pIHHIaEAEYgAEyE15bMC05QS1aYS16Ll9+Oi1dKyQSIAoMYWdncmVnYXRlX2lkGAIgASgJQgq6SAdyBRABGIACEh4KEWFnZ3JlZ2F0ZV92ZXJzaW9uGAMgASgESAGIAQESNwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESGwoIcHJvZHVjZXIYBSABKAlCCbpIBnIEEAEYQBJ3CgZ3ZWNoYXQYBiABKAsyHy53eG1lc2guY29tbW9uLnYxLldlQ2hhdENvbnRleHRCRrpIQ7oBPQoNd2VjaGF0Lm9wZW5pZBIZd2VjaGF0Lm9wZW5pZCBpcyByZXF1aXJlZBoRdGhpcy5vcGVuaWQgIT0gJyfIAQESOwoOdXNlcl9sb2dnZWRfaW4YCiABKAsyIS53eG1lc2guYmVoYXZpb3VyLnYxLlVzZXJMb2dnZWRJbkgAEkMKEnBob25lX251bWJlcl9ib3VuZBgLIAEoCzIlLnd4bWVzaC5iZWhhdmlvdXIudjEuUGhvbmVOdW1iZXJCb3VuZEgAEkAKEG9hdXRoX2F1dGhvcml6ZWQYDCABKAsyJC53eG1lc2guYmVoYXZpb3VyLnYxLk9BdXRoQXV0aG9yaXplZEgAEj4KD3Nlc3Npb25fc3RhcnRlZBgNIAEoCzIjLnd4bWVzaC5iZWhhdmlvdXIudjEuU2Vzc2lvblN0YXJ0ZWRIABI6Cg1zZXNzaW9uX2VuZGVkGA4gASgLMiEud3htZXNoLmJlaGF2aW91ci52MS5TZXNzaW9uRW5kZWRIABI2Cgt1c2VyX29ubGluZRgPIAEoCzIfLnd4bWVzaC5iZWhhdmlvdXIudjEuVXNlck9ubGluZUgAEjgKDHVzZXJfb2ZmbGluZRgQIAEoCzIgLnd4bWVzaC5iZWhhdmlvdXIudjEuVXNlck9mZmxpbmVIABJCChFtZXNzYWdlX2RlbGl2ZXJlZBgRIAEoCzIlLnd4bWVzaC5iZWhhdmlvdXIudjEuTWVzc2FnZURlbGl2ZXJlZEgAEjwKDm1lc3NhZ2VfZmFpbGVkGBIgASgLMiIud3htZXNoLmJlaGF2aW91ci52MS5NZXNzYWdlRmFpbGVkSAASOgoNb3JkZXJfY3JlYXRlZBgTIAEoCzIhLnd4bWVzaC5iZWhhdmlvdXIudjEuT3JkZXJDcmVhdGVkSAASQgoRcGF5bWVudF9zdWNjZWVkZWQYFCABKAsyJS53eG1lc2guYmVoYXZpb3VyLnYxLlBheW1lbnRTdWNjZWVkZWRIABJAChByZWZ1bmRfc3VjY2VlZGVkGBUgASgLMiQud3htZXNoLmJlaGF2aW91ci52MS5SZWZ1bmRTdWNjZWVkZWRIABJPChhwYXltZW50X2Fub21hbHlfZGV0ZWN0ZWQYFiABKAsyKy53eG1lc2guYmVoYXZpb3VyLnYxLlBheW1lbnRBbm9tYWx5RGV0ZWN0ZWRIABI8Cg5tZXNzYWdlX3JvdXRlZBgXIAEoCzIiLnd4bWVzaC5iZWhhdmlvdXIudjEuTWVzc2FnZVJvdXRlZEgAEkAKEG1lc3NhZ2VfcmVjZWl2ZWQYGCABKAsyJC53eG1lc2guYmVoYXZpb3VyLnYxLk1lc3NhZ2VSZWNlaXZlZEgAEjwKDmZvbGxvd19jaGFuZ2VkGBkgASgLMiIud3htZXNoLmJlaGF2aW91ci52MS5Gb2xsb3dDaGFuZ2VkSAASOAoMbWVudV9jbGlja2VkGBogASgLMiAud3htZXNoLmJlaGF2aW91ci52MS5NZW51Q2xpY2tlZEgAEkgKFHN1YnNjcmlwdGlvbl9jaGFuZ2VkGBsgASgLMigud3htZXNoLmJlaGF2aW91ci52MS5TdWJzY3JpcHRpb25DaGFuZ2VkSAASSwoWc3Vic2NyaWJlX21lc3NhZ2Vfc2VudBgcIAEoCzIpLnd4bWVzaC5iZWhhdmlvdXIudjEuU3Vic2NyaWJlTWVzc2FnZVNlbnRIAEIQCgdwYXlsb2FkEgW6SAIIAUIUChJfYWdncmVnYXRlX3ZlcnNpb24iIgoMVXNlckxvZ2dlZEluEhIKCnNlc3Npb25faWQYASABKAkiKAoQUGhvbmVOdW1iZXJCb3VuZBIUCgxjb3VudHJ5X2NvZGUYASABKAkiOAoPT0F1dGhBdXRob3JpemVkEg4KBnNjb3BlcxgBIAMoCRIVCg1zbmFwc2hvdF91c2VyGAIgASgIIlgKDlNlc3Npb25TdGFydGVkEhIKCnNlc3Npb25faWQYASABKAkSMgoObWF4X2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKDFNlc3Npb25FbmRlZBISCgpzZXNzaW9uX2lkGAEgASgJEjUKBnJlYXNvbhgCIAEoDjIlLnd4bWVzaC5iZWhhdmlvdXIudjEuU2Vzc2lvbkVuZFJlYXNvbiI0CgpVc2VyT25saW5lEhIKCnJlcGxpY2FfaWQYASABKAkSEgoKY2hhbm5lbF9pZBgCIAEoCSJZCgtVc2VyT2ZmbGluZRISCgpyZXBsaWNhX2lkGAEgASgJEjYKBnJlYXNvbhgCIAEoDjImLnd4bWVzaC5iZWhhdmlvdXIudjEuVXNlck9mZmxpbmVSZWFzb24imAEKEE1lc3NhZ2VEZWxpdmVyZWQSEwoLZGVsaXZlcnlfaWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRI0CgdjaGFubmVsGAMgASgOMiMud3htZXNoLmJlaGF2aW91ci52MS5NZXNzYWdlQ2hhbm5lbBITCgt0ZW1wbGF0ZV9pZBgEIAEoCRIQCghhdHRlbXB0cxgFIAEoDSKDAQoNTWVzc2FnZVJvdXRlZBITCgtkZWxpdmVyeV9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEjQKB2NoYW5uZWwYAyABKA4yIy53eG1lc2guYmVoYXZpb3VyLnYxLk1lc3NhZ2VDaGFubmVsEhMKC3RlbXBsYXRlX2lkGAQgASgJIvMBCg1NZXNzYWdlRmFpbGVkEhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSNAoHY2hhbm5lbBgDIAEoDjIjLnd4bWVzaC5iZWhhdmlvdXIudjEuTWVzc2FnZUNoYW5uZWwSEwoLdGVtcGxhdGVfaWQYBCABKAkSEAoIYXR0ZW1wdHMYBSABKA0SFgoOd2VjaGF0X2VycmNvZGUYBiABKAUSDQoFZXJyb3IYByABKAkSNQoHb3V0Y29tZRgIIAEoDjIkLnd4bWVzaC5iZWhhdmlvdXIudjEuRGVsaXZlcnlPdXRjb21lIkwKDE9yZGVyQ3JlYXRlZBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFAoMYW1vdW50X3RvdGFsGAIgASgFEhAKCGN1cnJlbmN5GAMgASgJIqoBChBQYXltZW50U3VjY2VlZGVkEhQKDG91dF90cmFkZV9ubxgBIAEoCRIWCg50cmFuc2FjdGlvbl9pZBgCIAEoCRIUCgxhbW91bnRfdG90YWwYAyABKAUSEwoLcGF5ZXJfdG90YWwYBCABKAUSEAoIY3VycmVuY3kYBSABKAkSKwoHcGFpZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiqwEKD1JlZnVuZFN1Y2NlZWRlZBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFQoNb3V0X3JlZnVuZF9ubxgCIAEoCRIRCglyZWZ1bmRfaWQYAyABKAkSFQoNcmVmdW5kX2Ftb3VudBgEIAEoBRIQCghjdXJyZW5jeRgFIAEoCRIvCgtyZWZ1bmRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYQoWUGF5bWVudEFub21hbHlEZXRlY3RlZBIUCgxvdXRfdHJhZGVfbm8YASABKAkSFgoOdHJhbnNhY3Rpb25faWQYAiABKAkSGQoRbWlzbWF0Y2hlZF9maWVsZHMYAyADKAkiawoPTWVzc2FnZVJlY2VpdmVkEg4KBm1zZ19pZBgBIAEoCRI2CgR0eXBlGAIgASgOMigud3htZXNoLmJlaGF2aW91ci52MS5SZWNlaXZlZE1lc3NhZ2VUeXBlEhAKCHJhd190eXBlGAMgASgJIjUKDUZvbGxvd0NoYW5nZWQSEQoJZm9sbG93aW5nGAEgASgIEhEKCWV2ZW50X2tleRgCIAEoCSIvCgtNZW51Q2xpY2tlZBINCgVldmVudBgBIAEoCRIRCglldmVudF9rZXkYAiABKAkisQEKE1N1YnNjcmlwdGlvbkNoYW5nZWQSEwoLdGVtcGxhdGVfaWQYASABKAkSNwoGc3RhdHVzGAIgASgOMicud3htZXNoLmJlaGF2aW91ci52MS5TdWJzY3JpcHRpb25TdGF0dXMSNwoGc291cmNlGAMgASgOMicud3htZXNoLmJlaGF2aW91ci52MS5TdWJzY3JpcHRpb25Tb3VyY2USEwoLcG9wdXBfc2NlbmUYBCABKA0iZQoUU3Vic2NyaWJlTWVzc2FnZVNlbnQSEwoLdGVtcGxhdGVfaWQYASABKAkSDgoGbXNnX2lkGAIgASgJEhIKCmVycm9yX2NvZGUYAyABKAUSFAoMZXJyb3Jfc3RhdHVzGAQgASgJKrgBChBTZXNzaW9uRW5kUmVhc29uEiIKHlNFU1NJT05fRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVNFU1NJT05fRU5EX1JFQVNPTl9MT0dPVVQQARIdChlTRVNTSU9OX0VORF9SRUFTT05fRVhQSVJZEAISHwobU0VTU0lPTl9FTkRfUkVBU09OX0VWSUNUSU9OEAMSIQodU0VTU0lPTl9FTkRfUkVBU09OX1JFVk9DQVRJT04QBCrMAQoRVXNlck9mZmxpbmVSZWFzb24SIwofVVNFUl9PRkZMSU5FX1JFQVNPTl9VTlNQRUNJRklFRBAAEiAKHFVTRVJfT0ZGTElORV9SRUFTT05fREVUQUNIRUQQARIoCiRVU0VSX09GRkxJTkVfUkVBU09OX1JFUExJQ0FfU0hVVERPV04QAhIkCiBVU0VSX09GRkxJTkVfUkVBU09OX1JFUExJQ0FfTE9TVBADEiAKHFVTRVJfT0ZGTElORV9SRUFTT05fT1ZFUkZMT1cQBCp0Cg5NZXNzYWdlQ2hhbm5lbBIfChtNRVNTQUdFX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIaChZNRVNTQUdFX0NIQU5ORUxfSU5fQVBQEAESJQohTUVTU0FHRV9DSEFOTkVMX1NVQlNDUklCRV9NRVNTQUdFEAIqdAoPRGVsaXZlcnlPdXRjb21lEiAKHERFTElWRVJZX09VVENPTUVfVU5TUEVDSUZJRUQQABIbChdERUxJVkVSWV9PVVRDT01FX0ZBSUxFRBABEiIKHkRFTElWRVJZX09VVENPTUVfREVBRF9MRVRURVJFRBACKq8CChNSZWNlaXZlZE1lc3NhZ2VUeXBlEiUKIVJFQ0VJVkVEX01FU1NBR0VfVFlQRV9VTlNQRUNJRklFRBAAEh4KGlJFQ0VJVkVEX01FU1NBR0VfVFlQRV9URVhUEAESHwobUkVDRUlWRURfTUVTU0FHRV9UWVBFX0lNQUdFEAISHwobUkVDRUlWRURfTUVTU0FHRV9UWVBFX1ZPSUNFEAMSHwobUkVDRUlWRURfTUVTU0FHRV9UWVBFX1ZJREVPEAQSIgoeUkVDRUlWRURfTUVTU0FHRV9UWVBFX0xPQ0FUSU9OEAUSHgoaUkVDRUlWRURfTUVTU0FHRV9UWVBFX0xJTksQBhIqCiZSRUNFSVZFRF9NRVNTQUdFX1RZUEVfTUlOSVBST0dSQU1fUEFHRRAHKpYBChJTdWJzY3JpcHRpb25TdGF0dXMSIwofU1VCU0NSSVBUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh4KGlNVQlNDUklQVElPTl9TVEFUVVNfQUNDRVBUEAESHgoaU1VCU0NSSVBUSU9OX1NUQVRVU19SRUpFQ1QQAhIbChdTVUJTQ1JJUFRJT05fU1RBVFVTX0JBThADKnoKElN1YnNjcmlwdGlvblNvdXJjZRIjCh9TVUJTQ1JJUFRJT05fU09VUkNFX1VOU1BFQ0lGSUVEEAASHQoZU1VCU0NSSVBUSU9OX1NPVVJDRV9QT1BVUBABEiAKHFNVQlNDUklQVElPTl9TT1VSQ0VfU0VUVElOR1MQAmIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_wxmesh_common_v1_wechat_context]);
 
 /**
  * BehaviourEvent is the envelope of every record on the Kafka topic
@@ -181,6 +181,54 @@ export type BehaviourEvent = Message<"wxmesh.behaviour.v1.BehaviourEvent"> & {
      */
     value: PaymentAnomalyDetected;
     case: "paymentAnomalyDetected";
+  } | {
+    /**
+     * message-router: a message was accepted for a user and a channel chosen.
+     *
+     * @generated from field: wxmesh.behaviour.v1.MessageRouted message_routed = 23;
+     */
+    value: MessageRouted;
+    case: "messageRouted";
+  } | {
+    /**
+     * message-router: the user sent the mini-program / account a message (WeChat message push).
+     *
+     * @generated from field: wxmesh.behaviour.v1.MessageReceived message_received = 24;
+     */
+    value: MessageReceived;
+    case: "messageReceived";
+  } | {
+    /**
+     * message-router: the user followed or unfollowed the official account.
+     *
+     * @generated from field: wxmesh.behaviour.v1.FollowChanged follow_changed = 25;
+     */
+    value: FollowChanged;
+    case: "followChanged";
+  } | {
+    /**
+     * message-router: the user clicked a custom menu entry.
+     *
+     * @generated from field: wxmesh.behaviour.v1.MenuClicked menu_clicked = 26;
+     */
+    value: MenuClicked;
+    case: "menuClicked";
+  } | {
+    /**
+     * message-router: the user accepted, rejected or banned a subscribe-message template.
+     *
+     * @generated from field: wxmesh.behaviour.v1.SubscriptionChanged subscription_changed = 27;
+     */
+    value: SubscriptionChanged;
+    case: "subscriptionChanged";
+  } | {
+    /**
+     * message-router: WeChat reported the outcome of a subscribe message it sent.
+     *
+     * @generated from field: wxmesh.behaviour.v1.SubscribeMessageSent subscribe_message_sent = 28;
+     */
+    value: SubscribeMessageSent;
+    case: "subscribeMessageSent";
   } | { case: undefined; value?: undefined };
 };
 
@@ -424,6 +472,48 @@ export const MessageDeliveredSchema: GenMessage<MessageDelivered> = /*@__PURE__*
   messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 8);
 
 /**
+ * MessageRouted: RouteMessage or SendSubscribeMessages created a delivery.
+ *
+ * @generated from message wxmesh.behaviour.v1.MessageRouted
+ */
+export type MessageRouted = Message<"wxmesh.behaviour.v1.MessageRouted"> & {
+  /**
+   * The router's delivery id.
+   *
+   * @generated from field: string delivery_id = 1;
+   */
+  deliveryId: string;
+
+  /**
+   * The caller's message id.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * The channel chosen first.
+   *
+   * @generated from field: wxmesh.behaviour.v1.MessageChannel channel = 3;
+   */
+  channel: MessageChannel;
+
+  /**
+   * The subscribe-message template, for that channel.
+   *
+   * @generated from field: string template_id = 4;
+   */
+  templateId: string;
+};
+
+/**
+ * Describes the message wxmesh.behaviour.v1.MessageRouted.
+ * Use `create(MessageRoutedSchema)` to create a new message.
+ */
+export const MessageRoutedSchema: GenMessage<MessageRouted> = /*@__PURE__*/
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 9);
+
+/**
  * MessageFailed: a delivery failed for good.
  *
  * @generated from message wxmesh.behaviour.v1.MessageFailed
@@ -477,6 +567,13 @@ export type MessageFailed = Message<"wxmesh.behaviour.v1.MessageFailed"> & {
    * @generated from field: string error = 7;
    */
   error: string;
+
+  /**
+   * FAILED or DEAD_LETTERED.
+   *
+   * @generated from field: wxmesh.behaviour.v1.DeliveryOutcome outcome = 8;
+   */
+  outcome: DeliveryOutcome;
 };
 
 /**
@@ -484,7 +581,7 @@ export type MessageFailed = Message<"wxmesh.behaviour.v1.MessageFailed"> & {
  * Use `create(MessageFailedSchema)` to create a new message.
  */
 export const MessageFailedSchema: GenMessage<MessageFailed> = /*@__PURE__*/
-  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 9);
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 10);
 
 /**
  * OrderCreated: a JSAPI order was placed.
@@ -519,7 +616,7 @@ export type OrderCreated = Message<"wxmesh.behaviour.v1.OrderCreated"> & {
  * Use `create(OrderCreatedSchema)` to create a new message.
  */
 export const OrderCreatedSchema: GenMessage<OrderCreated> = /*@__PURE__*/
-  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 10);
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 11);
 
 /**
  * PaymentSucceeded: WeChat Pay reported an order paid.
@@ -575,7 +672,7 @@ export type PaymentSucceeded = Message<"wxmesh.behaviour.v1.PaymentSucceeded"> &
  * Use `create(PaymentSucceededSchema)` to create a new message.
  */
 export const PaymentSucceededSchema: GenMessage<PaymentSucceeded> = /*@__PURE__*/
-  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 11);
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 12);
 
 /**
  * RefundSucceeded: WeChat Pay reported a refund done (REFUND.SUCCESS).
@@ -631,7 +728,7 @@ export type RefundSucceeded = Message<"wxmesh.behaviour.v1.RefundSucceeded"> & {
  * Use `create(RefundSucceededSchema)` to create a new message.
  */
 export const RefundSucceededSchema: GenMessage<RefundSucceeded> = /*@__PURE__*/
-  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 12);
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 13);
 
 /**
  * PaymentAnomalyDetected: a verified notification disagreed with the recorded
@@ -667,7 +764,183 @@ export type PaymentAnomalyDetected = Message<"wxmesh.behaviour.v1.PaymentAnomaly
  * Use `create(PaymentAnomalyDetectedSchema)` to create a new message.
  */
 export const PaymentAnomalyDetectedSchema: GenMessage<PaymentAnomalyDetected> = /*@__PURE__*/
-  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 13);
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 14);
+
+/**
+ * MessageReceived: the user sent a message. Its content stays out of the
+ * event (events live forever on the topic); msg_id finds it at WeChat.
+ *
+ * @generated from message wxmesh.behaviour.v1.MessageReceived
+ */
+export type MessageReceived = Message<"wxmesh.behaviour.v1.MessageReceived"> & {
+  /**
+   * WeChat's MsgId.
+   *
+   * @generated from field: string msg_id = 1;
+   */
+  msgId: string;
+
+  /**
+   * The MsgType.
+   *
+   * @generated from field: wxmesh.behaviour.v1.ReceivedMessageType type = 2;
+   */
+  type: ReceivedMessageType;
+
+  /**
+   * The MsgType as WeChat spelled it.
+   *
+   * @generated from field: string raw_type = 3;
+   */
+  rawType: string;
+};
+
+/**
+ * Describes the message wxmesh.behaviour.v1.MessageReceived.
+ * Use `create(MessageReceivedSchema)` to create a new message.
+ */
+export const MessageReceivedSchema: GenMessage<MessageReceived> = /*@__PURE__*/
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 15);
+
+/**
+ * FollowChanged: subscribe / unsubscribe events of an official account.
+ *
+ * @generated from message wxmesh.behaviour.v1.FollowChanged
+ */
+export type FollowChanged = Message<"wxmesh.behaviour.v1.FollowChanged"> & {
+  /**
+   * True for subscribe, false for unsubscribe.
+   *
+   * @generated from field: bool following = 1;
+   */
+  following: boolean;
+
+  /**
+   * EventKey, e.g. "qrscene_123" when a QR code brought the user.
+   *
+   * @generated from field: string event_key = 2;
+   */
+  eventKey: string;
+};
+
+/**
+ * Describes the message wxmesh.behaviour.v1.FollowChanged.
+ * Use `create(FollowChangedSchema)` to create a new message.
+ */
+export const FollowChangedSchema: GenMessage<FollowChanged> = /*@__PURE__*/
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 16);
+
+/**
+ * MenuClicked: a CLICK or VIEW menu event.
+ *
+ * @generated from message wxmesh.behaviour.v1.MenuClicked
+ */
+export type MenuClicked = Message<"wxmesh.behaviour.v1.MenuClicked"> & {
+  /**
+   * CLICK or VIEW.
+   *
+   * @generated from field: string event = 1;
+   */
+  event: string;
+
+  /**
+   * EventKey: the menu entry's key or URL.
+   *
+   * @generated from field: string event_key = 2;
+   */
+  eventKey: string;
+};
+
+/**
+ * Describes the message wxmesh.behaviour.v1.MenuClicked.
+ * Use `create(MenuClickedSchema)` to create a new message.
+ */
+export const MenuClickedSchema: GenMessage<MenuClicked> = /*@__PURE__*/
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 17);
+
+/**
+ * SubscriptionChanged: one template's status for the user.
+ *
+ * @generated from message wxmesh.behaviour.v1.SubscriptionChanged
+ */
+export type SubscriptionChanged = Message<"wxmesh.behaviour.v1.SubscriptionChanged"> & {
+  /**
+   * The template.
+   *
+   * @generated from field: string template_id = 1;
+   */
+  templateId: string;
+
+  /**
+   * The new status.
+   *
+   * @generated from field: wxmesh.behaviour.v1.SubscriptionStatus status = 2;
+   */
+  status: SubscriptionStatus;
+
+  /**
+   * Where it came from.
+   *
+   * @generated from field: wxmesh.behaviour.v1.SubscriptionSource source = 3;
+   */
+  source: SubscriptionSource;
+
+  /**
+   * The popup's scene (1 = mini-program, 2 = H5 page...), 0 when not given.
+   *
+   * @generated from field: uint32 popup_scene = 4;
+   */
+  popupScene: number;
+};
+
+/**
+ * Describes the message wxmesh.behaviour.v1.SubscriptionChanged.
+ * Use `create(SubscriptionChangedSchema)` to create a new message.
+ */
+export const SubscriptionChangedSchema: GenMessage<SubscriptionChanged> = /*@__PURE__*/
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 18);
+
+/**
+ * SubscribeMessageSent: subscribe_msg_sent_event, WeChat's receipt for a message it sent.
+ *
+ * @generated from message wxmesh.behaviour.v1.SubscribeMessageSent
+ */
+export type SubscribeMessageSent = Message<"wxmesh.behaviour.v1.SubscribeMessageSent"> & {
+  /**
+   * The template.
+   *
+   * @generated from field: string template_id = 1;
+   */
+  templateId: string;
+
+  /**
+   * WeChat's MsgID of the sent message.
+   *
+   * @generated from field: string msg_id = 2;
+   */
+  msgId: string;
+
+  /**
+   * 0 on success, else WeChat's error code (e.g. 10002: the user blocked it).
+   *
+   * @generated from field: int32 error_code = 3;
+   */
+  errorCode: number;
+
+  /**
+   * WeChat's ErrorStatus text, e.g. "success".
+   *
+   * @generated from field: string error_status = 4;
+   */
+  errorStatus: string;
+};
+
+/**
+ * Describes the message wxmesh.behaviour.v1.SubscribeMessageSent.
+ * Use `create(SubscribeMessageSentSchema)` to create a new message.
+ */
+export const SubscribeMessageSentSchema: GenMessage<SubscribeMessageSent> = /*@__PURE__*/
+  messageDesc(file_wxmesh_behaviour_v1_behaviour_event, 19);
 
 /**
  * SessionEndReason is why a session ended.
@@ -798,4 +1071,182 @@ export enum MessageChannel {
  */
 export const MessageChannelSchema: GenEnum<MessageChannel> = /*@__PURE__*/
   enumDesc(file_wxmesh_behaviour_v1_behaviour_event, 2);
+
+/**
+ * DeliveryOutcome says how a delivery ended when it was not delivered.
+ *
+ * @generated from enum wxmesh.behaviour.v1.DeliveryOutcome
+ */
+export enum DeliveryOutcome {
+  /**
+   * Not a terminal failure (MessageDelivered), or an older producer.
+   *
+   * @generated from enum value: DELIVERY_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Failed for good: WeChat refused it permanently or no channel could take it.
+   *
+   * @generated from enum value: DELIVERY_OUTCOME_FAILED = 1;
+   */
+  FAILED = 1,
+
+  /**
+   * Retries were exhausted; the delivery waits in the dead-letter stream for a replay.
+   *
+   * @generated from enum value: DELIVERY_OUTCOME_DEAD_LETTERED = 2;
+   */
+  DEAD_LETTERED = 2,
+}
+
+/**
+ * Describes the enum wxmesh.behaviour.v1.DeliveryOutcome.
+ */
+export const DeliveryOutcomeSchema: GenEnum<DeliveryOutcome> = /*@__PURE__*/
+  enumDesc(file_wxmesh_behaviour_v1_behaviour_event, 3);
+
+/**
+ * ReceivedMessageType is the MsgType of a message the user sent.
+ *
+ * @generated from enum wxmesh.behaviour.v1.ReceivedMessageType
+ */
+export enum ReceivedMessageType {
+  /**
+   * Another type WeChat added later.
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * text
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_TEXT = 1;
+   */
+  TEXT = 1,
+
+  /**
+   * image
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_IMAGE = 2;
+   */
+  IMAGE = 2,
+
+  /**
+   * voice
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_VOICE = 3;
+   */
+  VOICE = 3,
+
+  /**
+   * video or shortvideo
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_VIDEO = 4;
+   */
+  VIDEO = 4,
+
+  /**
+   * location
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_LOCATION = 5;
+   */
+  LOCATION = 5,
+
+  /**
+   * link
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_LINK = 6;
+   */
+  LINK = 6,
+
+  /**
+   * miniprogrampage (a mini-program card sent in customer service)
+   *
+   * @generated from enum value: RECEIVED_MESSAGE_TYPE_MINIPROGRAM_PAGE = 7;
+   */
+  MINIPROGRAM_PAGE = 7,
+}
+
+/**
+ * Describes the enum wxmesh.behaviour.v1.ReceivedMessageType.
+ */
+export const ReceivedMessageTypeSchema: GenEnum<ReceivedMessageType> = /*@__PURE__*/
+  enumDesc(file_wxmesh_behaviour_v1_behaviour_event, 4);
+
+/**
+ * SubscriptionStatus is a user's answer for one subscribe-message template.
+ *
+ * @generated from enum wxmesh.behaviour.v1.SubscriptionStatus
+ */
+export enum SubscriptionStatus {
+  /**
+   * Never emitted.
+   *
+   * @generated from enum value: SUBSCRIPTION_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * "accept": the user allowed one more (one-time) or all (long-term) messages.
+   *
+   * @generated from enum value: SUBSCRIPTION_STATUS_ACCEPT = 1;
+   */
+  ACCEPT = 1,
+
+  /**
+   * "reject": the user declined or turned the template off.
+   *
+   * @generated from enum value: SUBSCRIPTION_STATUS_REJECT = 2;
+   */
+  REJECT = 2,
+
+  /**
+   * "ban": the template was banned (WeChat's own decision).
+   *
+   * @generated from enum value: SUBSCRIPTION_STATUS_BAN = 3;
+   */
+  BAN = 3,
+}
+
+/**
+ * Describes the enum wxmesh.behaviour.v1.SubscriptionStatus.
+ */
+export const SubscriptionStatusSchema: GenEnum<SubscriptionStatus> = /*@__PURE__*/
+  enumDesc(file_wxmesh_behaviour_v1_behaviour_event, 5);
+
+/**
+ * SubscriptionSource is the push event that reported a subscription change.
+ *
+ * @generated from enum wxmesh.behaviour.v1.SubscriptionSource
+ */
+export enum SubscriptionSource {
+  /**
+   * Never emitted.
+   *
+   * @generated from enum value: SUBSCRIPTION_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * subscribe_msg_popup_event: the user answered wx.requestSubscribeMessage.
+   *
+   * @generated from enum value: SUBSCRIPTION_SOURCE_POPUP = 1;
+   */
+  POPUP = 1,
+
+  /**
+   * subscribe_msg_change_event: the user changed it in the settings page.
+   *
+   * @generated from enum value: SUBSCRIPTION_SOURCE_SETTINGS = 2;
+   */
+  SETTINGS = 2,
+}
+
+/**
+ * Describes the enum wxmesh.behaviour.v1.SubscriptionSource.
+ */
+export const SubscriptionSourceSchema: GenEnum<SubscriptionSource> = /*@__PURE__*/
+  enumDesc(file_wxmesh_behaviour_v1_behaviour_event, 6);
 

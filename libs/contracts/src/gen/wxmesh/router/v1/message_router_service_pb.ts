@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wxmesh/router/v1/message_router_service.proto.
  */
 export const file_wxmesh_router_v1_message_router_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci13eG1lc2gvcm91dGVyL3YxL21lc3NhZ2Vfcm91dGVyX3NlcnZpY2UucHJvdG8SEHd4bWVzaC5yb3V0ZXIudjEiVwoMSW5BcHBNZXNzYWdlEisKBGtpbmQYASABKAlCHbpIGnIYEAEYQDISXlswLTlBLVphLXpfLjotXSskEhoKB3BheWxvYWQYAiABKAxCCbpIBnoEGICABCKDAwoXU3Vic2NyaWJlTWVzc2FnZUNvbnRlbnQSMQoLdGVtcGxhdGVfaWQYASABKAlCHLpIGXIXEAEYgAEyEF5bMC05QS1aYS16Xy1dKyQSFgoEcGFnZRgCIAEoCUIIukgFcgMYgAgSdAoEZGF0YRgDIAMoCzIzLnd4bWVzaC5yb3V0ZXIudjEuU3Vic2NyaWJlTWVzc2FnZUNvbnRlbnQuRGF0YUVudHJ5QjG6SC6aASsIARAUIhxyGjIYXlthLXpfXXsxLDMyfVswLTldezEsM30kKgdyBRABGMgBEkcKEW1pbmlwcm9ncmFtX3N0YXRlGAQgASgOMiIud3htZXNoLnJvdXRlci52MS5NaW5pcHJvZ3JhbVN0YXRlQgi6SAWCAQIQARIxCgRsYW5nGAUgASgJQiO6SCByHlIAUgV6aF9DTlIFZW5fVVNSBXpoX0hLUgV6aF9UVxorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLUBAoTUm91dGVNZXNzYWdlUmVxdWVzdBImCgVhcHBpZBgBIAEoCUIXukgUchIyEF53eFswLTlhLWZdezE2fSQSMgoKbWVzc2FnZV9pZBgCIAEoCUIeukgbchkQARhAMhNeWzAtOUEtWmEtei5ffjotXSskEjkKB29wZW5pZHMYAyADKAlCKLpIJZIBIggBEOgHGAEiGXIXEAEYgAEyEF5bMC05QS1aYS16Xy1dKyQSNwoGcG9saWN5GAQgASgOMh0ud3htZXNoLnJvdXRlci52MS5Sb3V0ZVBvbGljeUIIukgFggECEAESLgoGaW5fYXBwGAUgASgLMh4ud3htZXNoLnJvdXRlci52MS5JbkFwcE1lc3NhZ2USPAoJc3Vic2NyaWJlGAYgASgLMikud3htZXNoLnJvdXRlci52MS5TdWJzY3JpYmVNZXNzYWdlQ29udGVudDr+AbpI+gEafgoSc3Vic2NyaWJlX3JlcXVpcmVkEj9zdWJzY3JpYmUgaXMgcmVxdWlyZWQgdW5sZXNzIHBvbGljeSBpcyBST1VURV9QT0xJQ1lfSU5fQVBQX09OTFkaJ3RoaXMucG9saWN5ID09IDIgfHwgaGFzKHRoaXMuc3Vic2NyaWJlKRp4Cg9pbl9hcHBfcmVxdWlyZWQSP2luX2FwcCBpcyByZXF1aXJlZCB1bmxlc3MgcG9saWN5IGlzIFJPVVRFX1BPTElDWV9TVUJTQ1JJQkVfT05MWRokdGhpcy5wb2xpY3kgPT0gMyB8fCBoYXModGhpcy5pbl9hcHApIpoBCg9SZWNpcGllbnRSZXN1bHQSDgoGb3BlbmlkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEjIKB2NoYW5uZWwYAyABKA4yIS53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5Q2hhbm5lbBIuCgVzdGF0ZRgEIAEoDjIfLnd4bWVzaC5yb3V0ZXIudjEuRGVsaXZlcnlTdGF0ZSJKChRSb3V0ZU1lc3NhZ2VSZXNwb25zZRIyCgdyZXN1bHRzGAEgAygLMiEud3htZXNoLnJvdXRlci52MS5SZWNpcGllbnRSZXN1bHQihAEKEFN1YnNjcmliZU1lc3NhZ2USLAoGb3BlbmlkGAEgASgJQhy6SBlyFxABGIABMhBeWzAtOUEtWmEtel8tXSskEkIKB2NvbnRlbnQYAiABKAsyKS53eG1lc2gucm91dGVyLnYxLlN1YnNjcmliZU1lc3NhZ2VDb250ZW50Qga6SAPIAQEikwIKHFNlbmRTdWJzY3JpYmVNZXNzYWdlc1JlcXVlc3QSJgoFYXBwaWQYASABKAlCF7pIFHISMhBed3hbMC05YS1mXXsxNn0kEjIKCm1lc3NhZ2VfaWQYAiABKAlCHrpIG3IZEAEYQDITXlswLTlBLVphLXouX346LV0rJBKWAQoIbWVzc2FnZXMYAyADKAsyIi53eG1lc2gucm91dGVyLnYxLlN1YnNjcmliZU1lc3NhZ2VCYLpIXboBUgoOdW5pcXVlX29wZW5pZHMSIGVhY2ggb3BlbmlkIG1heSBhcHBlYXIgb25seSBvbmNlGh50aGlzLm1hcChtLCBtLm9wZW5pZCkudW5pcXVlKCmSAQUIARDoByJTCh1TZW5kU3Vic2NyaWJlTWVzc2FnZXNSZXNwb25zZRIyCgdyZXN1bHRzGAEgAygLMiEud3htZXNoLnJvdXRlci52MS5SZWNpcGllbnRSZXN1bHQiSgoSR2V0RGVsaXZlcnlSZXF1ZXN0EjQKC2RlbGl2ZXJ5X2lkGAEgASgJQh+6SBxyGhABGIABMhNeWzAtOUEtWmEtei5ffjotXSskIkMKE0dldERlbGl2ZXJ5UmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5IksKDURlbGl2ZXJ5RXJyb3ISFgoOd2VjaGF0X2VycmNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgixAMKCERlbGl2ZXJ5EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEg0KBWFwcGlkGAIgASgJEg4KBm9wZW5pZBgDIAEoCRISCgptZXNzYWdlX2lkGAQgASgJEjIKB2NoYW5uZWwYBSABKA4yIS53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5Q2hhbm5lbBIuCgVzdGF0ZRgGIAEoDjIfLnd4bWVzaC5yb3V0ZXIudjEuRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgHIAEoDRIzCgpsYXN0X2Vycm9yGAggASgLMh8ud3htZXNoLnJvdXRlci52MS5EZWxpdmVyeUVycm9yEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD25leHRfYXR0ZW1wdF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqSAQoLUm91dGVQb2xpY3kSHAoYUk9VVEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASJgoiUk9VVEVfUE9MSUNZX0lOX0FQUF9USEVOX1NVQlNDUklCRRABEhwKGFJPVVRFX1BPTElDWV9JTl9BUFBfT05MWRACEh8KG1JPVVRFX1BPTElDWV9TVUJTQ1JJQkVfT05MWRADKngKD0RlbGl2ZXJ5Q2hhbm5lbBIgChxERUxJVkVSWV9DSEFOTkVMX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfQ0hBTk5FTF9JTl9BUFAQARImCiJERUxJVkVSWV9DSEFOTkVMX1NVQlNDUklCRV9NRVNTQUdFEAIqwwEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVERUxJVkVSWV9TVEFURV9RVUVVRUQQARIaChZERUxJVkVSWV9TVEFURV9TRU5ESU5HEAISIgoeREVMSVZFUllfU1RBVEVfUkVUUllfU0NIRURVTEVEEAMSHAoYREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAQSGQoVREVMSVZFUllfU1RBVEVfRkFJTEVEEAUqkQEKEE1pbmlwcm9ncmFtU3RhdGUSIQodTUlOSVBST0dSQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIcChhNSU5JUFJPR1JBTV9TVEFURV9GT1JNQUwQARIbChdNSU5JUFJPR1JBTV9TVEFURV9UUklBTBACEh8KG01JTklQUk9HUkFNX1NUQVRFX0RFVkVMT1BFUhADMp4DChRNZXNzYWdlUm91dGVyU2VydmljZRJ4CgxSb3V0ZU1lc3NhZ2USJS53eG1lc2gucm91dGVyLnYxLlJvdXRlTWVzc2FnZVJlcXVlc3QaJi53eG1lc2gucm91dGVyLnYxLlJvdXRlTWVzc2FnZVJlc3BvbnNlIhni4BgVCgEDEhBidXNpbmVzcy1iYWNrZW5kEpMBChVTZW5kU3Vic2NyaWJlTWVzc2FnZXMSLi53eG1lc2gucm91dGVyLnYxLlNlbmRTdWJzY3JpYmVNZXNzYWdlc1JlcXVlc3QaLy53eG1lc2gucm91dGVyLnYxLlNlbmRTdWJzY3JpYmVNZXNzYWdlc1Jlc3BvbnNlIhni4BgVCgEDEhBidXNpbmVzcy1iYWNrZW5kEnYKC0dldERlbGl2ZXJ5EiQud3htZXNoLnJvdXRlci52MS5HZXREZWxpdmVyeVJlcXVlc3QaJS53eG1lc2gucm91dGVyLnYxLkdldERlbGl2ZXJ5UmVzcG9uc2UiGuLgGBYKAgMEEhBidXNpbmVzcy1iYWNrZW5kYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_wxmesh_common_v1_access]);
+  fileDesc("Ci13eG1lc2gvcm91dGVyL3YxL21lc3NhZ2Vfcm91dGVyX3NlcnZpY2UucHJvdG8SEHd4bWVzaC5yb3V0ZXIudjEiVwoMSW5BcHBNZXNzYWdlEisKBGtpbmQYASABKAlCHbpIGnIYEAEYQDISXlswLTlBLVphLXpfLjotXSskEhoKB3BheWxvYWQYAiABKAxCCbpIBnoEGICABCKDAwoXU3Vic2NyaWJlTWVzc2FnZUNvbnRlbnQSMQoLdGVtcGxhdGVfaWQYASABKAlCHLpIGXIXEAEYgAEyEF5bMC05QS1aYS16Xy1dKyQSFgoEcGFnZRgCIAEoCUIIukgFcgMYgAgSdAoEZGF0YRgDIAMoCzIzLnd4bWVzaC5yb3V0ZXIudjEuU3Vic2NyaWJlTWVzc2FnZUNvbnRlbnQuRGF0YUVudHJ5QjG6SC6aASsIARAUIhxyGjIYXlthLXpfXXsxLDMyfVswLTldezEsM30kKgdyBRABGMgBEkcKEW1pbmlwcm9ncmFtX3N0YXRlGAQgASgOMiIud3htZXNoLnJvdXRlci52MS5NaW5pcHJvZ3JhbVN0YXRlQgi6SAWCAQIQARIxCgRsYW5nGAUgASgJQiO6SCByHlIAUgV6aF9DTlIFZW5fVVNSBXpoX0hLUgV6aF9UVxorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUBQoTUm91dGVNZXNzYWdlUmVxdWVzdBImCgVhcHBpZBgBIAEoCUIXukgUchIyEF53eFswLTlhLWZdezE2fSQSMgoKbWVzc2FnZV9pZBgCIAEoCUIeukgbchkQARhAMhNeWzAtOUEtWmEtei5ffjotXSskEjkKB29wZW5pZHMYAyADKAlCKLpIJZIBIggBEOgHGAEiGXIXEAEYgAEyEF5bMC05QS1aYS16Xy1dKyQSNwoGcG9saWN5GAQgASgOMh0ud3htZXNoLnJvdXRlci52MS5Sb3V0ZVBvbGljeUIIukgFggECEAESLgoGaW5fYXBwGAUgASgLMh4ud3htZXNoLnJvdXRlci52MS5JbkFwcE1lc3NhZ2USPAoJc3Vic2NyaWJlGAYgASgLMikud3htZXNoLnJvdXRlci52MS5TdWJzY3JpYmVNZXNzYWdlQ29udGVudBI+Cghwcmlvcml0eRgHIAEoDjIiLnd4bWVzaC5yb3V0ZXIudjEuRGVsaXZlcnlQcmlvcml0eUIIukgFggECEAE6/gG6SPoBGn4KEnN1YnNjcmliZV9yZXF1aXJlZBI/c3Vic2NyaWJlIGlzIHJlcXVpcmVkIHVubGVzcyBwb2xpY3kgaXMgUk9VVEVfUE9MSUNZX0lOX0FQUF9PTkxZGid0aGlzLnBvbGljeSA9PSAyIHx8IGhhcyh0aGlzLnN1YnNjcmliZSkaeAoPaW5fYXBwX3JlcXVpcmVkEj9pbl9hcHAgaXMgcmVxdWlyZWQgdW5sZXNzIHBvbGljeSBpcyBST1VURV9QT0xJQ1lfU1VCU0NSSUJFX09OTFkaJHRoaXMucG9saWN5ID09IDMgfHwgaGFzKHRoaXMuaW5fYXBwKSKaAQoPUmVjaXBpZW50UmVzdWx0Eg4KBm9wZW5pZBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCRIyCgdjaGFubmVsGAMgASgOMiEud3htZXNoLnJvdXRlci52MS5EZWxpdmVyeUNoYW5uZWwSLgoFc3RhdGUYBCABKA4yHy53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5U3RhdGUiSgoUUm91dGVNZXNzYWdlUmVzcG9uc2USMgoHcmVzdWx0cxgBIAMoCzIhLnd4bWVzaC5yb3V0ZXIudjEuUmVjaXBpZW50UmVzdWx0IoQBChBTdWJzY3JpYmVNZXNzYWdlEiwKBm9wZW5pZBgBIAEoCUIcukgZchcQARiAATIQXlswLTlBLVphLXpfLV0rJBJCCgdjb250ZW50GAIgASgLMikud3htZXNoLnJvdXRlci52MS5TdWJzY3JpYmVNZXNzYWdlQ29udGVudEIGukgDyAEBItMCChxTZW5kU3Vic2NyaWJlTWVzc2FnZXNSZXF1ZXN0EiYKBWFwcGlkGAEgASgJQhe6SBRyEjIQXnd4WzAtOWEtZl17MTZ9JBIyCgptZXNzYWdlX2lkGAIgASgJQh66SBtyGRABGEAyE15bMC05QS1aYS16Ll9+Oi1dKyQSlgEKCG1lc3NhZ2VzGAMgAygLMiIud3htZXNoLnJvdXRlci52MS5TdWJzY3JpYmVNZXNzYWdlQmC6SF26AVIKDnVuaXF1ZV9vcGVuaWRzEiBlYWNoIG9wZW5pZCBtYXkgYXBwZWFyIG9ubHkgb25jZRoedGhpcy5tYXAobSwgbS5vcGVuaWQpLnVuaXF1ZSgpkgEFCAEQ6AcSPgoIcHJpb3JpdHkYBCABKA4yIi53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5UHJpb3JpdHlCCLpIBYIBAhABIlMKHVNlbmRTdWJzY3JpYmVNZXNzYWdlc1Jlc3BvbnNlEjIKB3Jlc3VsdHMYASADKAsyIS53eG1lc2gucm91dGVyLnYxLlJlY2lwaWVudFJlc3VsdCJKChJHZXREZWxpdmVyeVJlcXVlc3QSNAoLZGVsaXZlcnlfaWQYASABKAlCH7pIHHIaEAEYgAEyE15bMC05QS1aYS16Ll9+Oi1dKyQiQwoTR2V0RGVsaXZlcnlSZXNwb25zZRIsCghkZWxpdmVyeRgBIAEoCzIaLnd4bWVzaC5yb3V0ZXIudjEuRGVsaXZlcnkiSwoNRGVsaXZlcnlFcnJvchIWCg53ZWNoYXRfZXJyY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCCKKBAoIRGVsaXZlcnkSEwoLZGVsaXZlcnlfaWQYASABKAkSDQoFYXBwaWQYAiABKAkSDgoGb3BlbmlkGAMgASgJEhIKCm1lc3NhZ2VfaWQYBCABKAkSMgoHY2hhbm5lbBgFIAEoDjIhLnd4bWVzaC5yb3V0ZXIudjEuRGVsaXZlcnlDaGFubmVsEi4KBXN0YXRlGAYgASgOMh8ud3htZXNoLnJvdXRlci52MS5EZWxpdmVyeVN0YXRlEhAKCGF0dGVtcHRzGAcgASgNEjMKCmxhc3RfZXJyb3IYCCABKAsyHy53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5RXJyb3ISLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbmV4dF9hdHRlbXB0X2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KB2hpc3RvcnkYDSADKAsyHi53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5U3RlcBITCgt0ZW1wbGF0ZV9pZBgOIAEoCSLbAQoMRGVsaXZlcnlTdGVwEi4KBXN0YXRlGAEgASgOMh8ud3htZXNoLnJvdXRlci52MS5EZWxpdmVyeVN0YXRlEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAMgASgNEjIKB2NoYW5uZWwYBCABKA4yIS53eG1lc2gucm91dGVyLnYxLkRlbGl2ZXJ5Q2hhbm5lbBIuCgVlcnJvchgFIAEoCzIfLnd4bWVzaC5yb3V0ZXIudjEuRGVsaXZlcnlFcnJvciqSAQoLUm91dGVQb2xpY3kSHAoYUk9VVEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASJgoiUk9VVEVfUE9MSUNZX0lOX0FQUF9USEVOX1NVQlNDUklCRRABEhwKGFJPVVRFX1BPTElDWV9JTl9BUFBfT05MWRACEh8KG1JPVVRFX1BPTElDWV9TVUJTQ1JJQkVfT05MWRADKngKD0RlbGl2ZXJ5Q2hhbm5lbBIgChxERUxJVkVSWV9DSEFOTkVMX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfQ0hBTk5FTF9JTl9BUFAQARImCiJERUxJVkVSWV9DSEFOTkVMX1NVQlNDUklCRV9NRVNTQUdFEAIq5QEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVERUxJVkVSWV9TVEFURV9RVUVVRUQQARIaChZERUxJVkVSWV9TVEFURV9TRU5ESU5HEAISIgoeREVMSVZFUllfU1RBVEVfUkVUUllfU0NIRURVTEVEEAMSHAoYREVMSVZFUllfU1RBVEVfREVMSVZFUkVEEAQSGQoVREVMSVZFUllfU1RBVEVfRkFJTEVEEAUSIAocREVMSVZFUllfU1RBVEVfREVBRF9MRVRURVJFRBAGKooBChBEZWxpdmVyeVByaW9yaXR5EiEKHURFTElWRVJZX1BSSU9SSVRZX1VOU1BFQ0lGSUVEEAASGQoVREVMSVZFUllfUFJJT1JJVFlfTE9XEAESHAoYREVMSVZFUllfUFJJT1JJVFlfTk9STUFMEAISGgoWREVMSVZFUllfUFJJT1JJVFlfSElHSBADKpEBChBNaW5pcHJvZ3JhbVN0YXRlEiEKHU1JTklQUk9HUkFNX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYTUlOSVBST0dSQU1fU1RBVEVfRk9STUFMEAESGwoXTUlOSVBST0dSQU1fU1RBVEVfVFJJQUwQAhIfChtNSU5JUFJPR1JBTV9TVEFURV9ERVZFTE9QRVIQAzKeAwoUTWVzc2FnZVJvdXRlclNlcnZpY2USeAoMUm91dGVNZXNzYWdlEiUud3htZXNoLnJvdXRlci52MS5Sb3V0ZU1lc3NhZ2VSZXF1ZXN0GiYud3htZXNoLnJvdXRlci52MS5Sb3V0ZU1lc3NhZ2VSZXNwb25zZSIZ4uAYFQoBAxIQYnVzaW5lc3MtYmFja2VuZBKTAQoVU2VuZFN1YnNjcmliZU1lc3NhZ2VzEi4ud3htZXNoLnJvdXRlci52MS5TZW5kU3Vic2NyaWJlTWVzc2FnZXNSZXF1ZXN0Gi8ud3htZXNoLnJvdXRlci52MS5TZW5kU3Vic2NyaWJlTWVzc2FnZXNSZXNwb25zZSIZ4uAYFQoBAxIQYnVzaW5lc3MtYmFja2VuZBJ2CgtHZXREZWxpdmVyeRIkLnd4bWVzaC5yb3V0ZXIudjEuR2V0RGVsaXZlcnlSZXF1ZXN0GiUud3htZXNoLnJvdXRlci52MS5HZXREZWxpdmVyeVJlc3BvbnNlIhri4BgWCgIDBBIQYnVzaW5lc3MtYmFja2VuZGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_wxmesh_common_v1_access]);
 
 /**
  * InAppMessage is the payload for the user's live channel.
@@ -142,6 +142,13 @@ export type RouteMessageRequest = Message<"wxmesh.router.v1.RouteMessageRequest"
    * @generated from field: wxmesh.router.v1.SubscribeMessageContent subscribe = 6;
    */
   subscribe?: SubscribeMessageContent | undefined;
+
+  /**
+   * The send queue's priority for the subscribe messages.
+   *
+   * @generated from field: wxmesh.router.v1.DeliveryPriority priority = 7;
+   */
+  priority: DeliveryPriority;
 };
 
 /**
@@ -269,6 +276,13 @@ export type SendSubscribeMessagesRequest = Message<"wxmesh.router.v1.SendSubscri
    * @generated from field: repeated wxmesh.router.v1.SubscribeMessage messages = 3;
    */
   messages: SubscribeMessage[];
+
+  /**
+   * The send queue's priority.
+   *
+   * @generated from field: wxmesh.router.v1.DeliveryPriority priority = 4;
+   */
+  priority: DeliveryPriority;
 };
 
 /**
@@ -466,6 +480,20 @@ export type Delivery = Message<"wxmesh.router.v1.Delivery"> & {
    * @generated from field: google.protobuf.Timestamp delivered_at = 12;
    */
   deliveredAt?: Timestamp | undefined;
+
+  /**
+   * Every state it went through, oldest first.
+   *
+   * @generated from field: repeated wxmesh.router.v1.DeliveryStep history = 13;
+   */
+  history: DeliveryStep[];
+
+  /**
+   * The subscribe-message template, for that channel.
+   *
+   * @generated from field: string template_id = 14;
+   */
+  templateId: string;
 };
 
 /**
@@ -474,6 +502,55 @@ export type Delivery = Message<"wxmesh.router.v1.Delivery"> & {
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
   messageDesc(file_wxmesh_router_v1_message_router_service, 11);
+
+/**
+ * DeliveryStep is one state change of a delivery.
+ *
+ * @generated from message wxmesh.router.v1.DeliveryStep
+ */
+export type DeliveryStep = Message<"wxmesh.router.v1.DeliveryStep"> & {
+  /**
+   * The state entered.
+   *
+   * @generated from field: wxmesh.router.v1.DeliveryState state = 1;
+   */
+  state: DeliveryState;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * The attempt it belongs to (0 before the first send).
+   *
+   * @generated from field: uint32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * The channel at the time.
+   *
+   * @generated from field: wxmesh.router.v1.DeliveryChannel channel = 4;
+   */
+  channel: DeliveryChannel;
+
+  /**
+   * Why, for failed attempts and terminal failures.
+   *
+   * @generated from field: wxmesh.router.v1.DeliveryError error = 5;
+   */
+  error?: DeliveryError | undefined;
+};
+
+/**
+ * Describes the message wxmesh.router.v1.DeliveryStep.
+ * Use `create(DeliveryStepSchema)` to create a new message.
+ */
+export const DeliveryStepSchema: GenMessage<DeliveryStep> = /*@__PURE__*/
+  messageDesc(file_wxmesh_router_v1_message_router_service, 12);
 
 /**
  * RoutePolicy chooses the channels RouteMessage may use.
@@ -592,11 +669,20 @@ export enum DeliveryState {
   DELIVERED = 4,
 
   /**
-   * Failed for good: permanent WeChat error, offline with IN_APP_ONLY, or retries exhausted (terminal).
+   * Failed for good: a permanent WeChat error (43101 no subscription left,
+   * 40003 invalid openid, 47003 bad data ...) or offline with IN_APP_ONLY (terminal).
    *
    * @generated from enum value: DELIVERY_STATE_FAILED = 5;
    */
   FAILED = 5,
+
+  /**
+   * Retries exhausted on transient errors (network, 5xx): parked in the
+   * dead-letter stream until an operator replays it (terminal until then).
+   *
+   * @generated from enum value: DELIVERY_STATE_DEAD_LETTERED = 6;
+   */
+  DEAD_LETTERED = 6,
 }
 
 /**
@@ -604,6 +690,47 @@ export enum DeliveryState {
  */
 export const DeliveryStateSchema: GenEnum<DeliveryState> = /*@__PURE__*/
   enumDesc(file_wxmesh_router_v1_message_router_service, 2);
+
+/**
+ * DeliveryPriority orders the send queue: higher priorities are taken first.
+ *
+ * @generated from enum wxmesh.router.v1.DeliveryPriority
+ */
+export enum DeliveryPriority {
+  /**
+   * Same as DELIVERY_PRIORITY_NORMAL.
+   *
+   * @generated from enum value: DELIVERY_PRIORITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Bulk sends (campaigns): taken when nothing else waits.
+   *
+   * @generated from enum value: DELIVERY_PRIORITY_LOW = 1;
+   */
+  LOW = 1,
+
+  /**
+   * The default.
+   *
+   * @generated from enum value: DELIVERY_PRIORITY_NORMAL = 2;
+   */
+  NORMAL = 2,
+
+  /**
+   * Transactional notices (payment received ...).
+   *
+   * @generated from enum value: DELIVERY_PRIORITY_HIGH = 3;
+   */
+  HIGH = 3,
+}
+
+/**
+ * Describes the enum wxmesh.router.v1.DeliveryPriority.
+ */
+export const DeliveryPrioritySchema: GenEnum<DeliveryPriority> = /*@__PURE__*/
+  enumDesc(file_wxmesh_router_v1_message_router_service, 3);
 
 /**
  * MiniprogramState selects which mini-program version a subscribe message opens.
@@ -644,7 +771,7 @@ export enum MiniprogramState {
  * Describes the enum wxmesh.router.v1.MiniprogramState.
  */
 export const MiniprogramStateSchema: GenEnum<MiniprogramState> = /*@__PURE__*/
-  enumDesc(file_wxmesh_router_v1_message_router_service, 3);
+  enumDesc(file_wxmesh_router_v1_message_router_service, 4);
 
 /**
  * MessageRouterService gets messages to users: in-app over the live channel
