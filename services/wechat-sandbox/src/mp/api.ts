@@ -1,35 +1,35 @@
 import type { Endpoint, SandboxRequest, SandboxResponse } from '../http.js';
 import { jsonBody } from '../http.js';
-import type { Errcode } from './errors.js';
+import type { ErrorReply } from './errors.js';
 import { WxError, type MpStore } from './store.js';
 
-type Reply = (errcode: Errcode) => SandboxResponse;
+/** A WeChat API's JSON body; an empty one throws 44002 and an unparsable one 47001, as WeChat answers. */
+export function wechatJsonBody(req: SandboxRequest): Record<string, unknown> {
+  if (req.body.length === 0) throw new WxError(44002);
+  const parsed = jsonBody(req);
+  if (parsed === undefined) throw new WxError(47001);
+  return parsed;
+}
 
 /**
  * The WeChat mini-program / official-account API paths, answering as WeChat does: HTTP 200 with
  * the documented success body, or `{errcode, errmsg}`.
  */
-export function createMpApiEndpoints(store: MpStore, reply: Reply): Endpoint[] {
+export function createMpApiEndpoints(store: MpStore, reply: ErrorReply): Endpoint[] {
   const answer =
     (run: (req: SandboxRequest) => unknown) =>
     (req: SandboxRequest): SandboxResponse => {
       try {
         return { body: run(req) };
       } catch (error) {
-        if (error instanceof WxError) return reply(error.errcode);
+        if (error instanceof WxError) return reply(error.errcode, error.detail);
         throw error;
       }
     };
   const q = (req: SandboxRequest, name: string) => req.query.get(name) ?? undefined;
   /** POST-only APIs refuse other methods with 43002, as WeChat does. */
   const postOnly = (path: string): Endpoint => ({ method: 'GET', path, handler: () => reply(43002) });
-  /** A JSON body, or the errcode WeChat answers for an empty or unparsable one. */
-  const body = (req: SandboxRequest) => {
-    if (req.body.length === 0) throw new WxError(44002);
-    const parsed = jsonBody(req);
-    if (parsed === undefined) throw new WxError(47001);
-    return parsed;
-  };
+  const body = wechatJsonBody;
 
   return [
     {

@@ -5,12 +5,16 @@ import { MP_APIS, type MpStore, type QuotaKey } from './store.js';
 /** A control request the sandbox refuses: HTTP 400 with a message naming the field. */
 class BadRequest extends Error {}
 
-function fail(message: string): never {
+/** Refuses a control request (400); `message` starts with the field's name. */
+export function fail(message: string): never {
   throw new BadRequest(message);
 }
 
-/** Reads typed fields from a control request's JSON body, failing with the field's name. */
-function fields(req: SandboxRequest) {
+/**
+ * Reads typed fields from a control request's JSON body, failing (400) with the field's name. The
+ * optional readers treat an absent field as undefined but refuse a present one of the wrong type.
+ */
+export function fields(req: SandboxRequest) {
   const body = jsonBody(req) ?? fail('body: a JSON object is required');
   const str = (name: string): string => {
     const value = body[name];
@@ -25,29 +29,52 @@ function fields(req: SandboxRequest) {
       ? (value as number)
       : fail(`${name}: an integer >= ${min} is required`);
   };
-  return { body, str, optStr, int };
+  const optInt = (name: string, min: number): number | undefined =>
+    body[name] === undefined ? undefined : int(name, min);
+  const optBool = (name: string): boolean | undefined => {
+    const value = body[name];
+    return value === undefined || typeof value === 'boolean' ? value : fail(`${name}: true or false`);
+  };
+  const oneOf = <T extends string>(name: string, values: readonly T[], fallback?: T): T => {
+    const value = body[name] ?? fallback;
+    return values.includes(value as T) ? (value as T) : fail(`${name}: one of ${values.join(', ')}`);
+  };
+  return { body, str, optStr, int, optInt, optBool, oneOf };
+}
+
+/** A control handler: BadRequest becomes HTTP 400 `{error}`; anything else propagates. */
+export function controlHandler(run: (req: SandboxRequest) => SandboxResponse | Promise<SandboxResponse>) {
+  return async (req: SandboxRequest): Promise<SandboxResponse> => {
+    try {
+      return await run(req);
+    } catch (error) {
+      if (error instanceof BadRequest) return { status: 400, body: { error: error.message } };
+      throw error;
+    }
+  };
+}
+
+/** The appid when the store knows the app, else a 400 telling the caller to register it. */
+export function registeredAppOf(store: MpStore, appid: string): string {
+  return store.hasApp(appid) ? appid : fail(`appid: ${appid} is not registered; POST /sandbox/mp/apps first`);
 }
 
 const SESSION_KEY_BYTES = 16;
 
 /**
  * The sandbox's control API for the mini-program side (JSON under `/sandbox/mp/`): apps, code
- * fixtures, quotas, the clock, counters, reset, and the WeChat client's own parts that tests need
- * (encrypted user data, the JS-SDK signature check). Documented in the service README.
+ * fixtures, quotas, token revocation, the clock, counters, reset, and the WeChat client's own parts
+ * that tests need (encrypted user data, the JS-SDK signature check). Documented in the service
+ * README. `reset` is what `POST /sandbox/mp/reset` runs (the whole mini-program side, not only the
+ * store).
  */
-export function createMpControlEndpoints(store: MpStore, random: (size: number) => Buffer): Endpoint[] {
-  const handle =
-    (run: (req: SandboxRequest) => SandboxResponse) =>
-    (req: SandboxRequest): SandboxResponse => {
-      try {
-        return run(req);
-      } catch (error) {
-        if (error instanceof BadRequest) return { status: 400, body: { error: error.message } };
-        throw error;
-      }
-    };
-  const registeredApp = (appid: string) =>
-    store.hasApp(appid) ? appid : fail(`appid: ${appid} is not registered; POST /sandbox/mp/apps first`);
+export function createMpControlEndpoints(
+  store: MpStore,
+  random: (size: number) => Buffer,
+  reset: () => void = store.reset,
+): Endpoint[] {
+  const handle = controlHandler;
+  const registeredApp = (appid: string) => registeredAppOf(store, appid);
   const generated = (bytes: number) => random(bytes).toString('base64url');
 
   return [
@@ -136,6 +163,13 @@ export function createMpControlEndpoints(store: MpStore, random: (size: number) 
       }),
     },
     {
+      method: 'POST',
+      path: '/sandbox/mp/tokens/revoke',
+      handler: handle((req) => ({
+        body: { revoked: store.revokeTokens(registeredApp(fields(req).str('appid'))) },
+      })),
+    },
+    {
       method: 'GET',
       path: '/sandbox/mp/clock',
       handler: () => ({ body: { now: store.now(), offsetMs: store.offsetMs() } }),
@@ -165,7 +199,7 @@ export function createMpControlEndpoints(store: MpStore, random: (size: number) 
       method: 'POST',
       path: '/sandbox/mp/reset',
       handler: () => {
-        store.reset();
+        reset();
         return { status: 204 };
       },
     },

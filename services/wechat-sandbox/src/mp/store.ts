@@ -35,6 +35,7 @@ export const MP_APIS = [
   '/sns/oauth2/access_token',
   '/sns/oauth2/refresh_token',
   '/wxa/checksession',
+  '/cgi-bin/message/subscribe/send',
 ] as const;
 
 /** An API quota key: one of {@link MP_APIS}, or `force_refresh` for stable_token's forced mode. */
@@ -93,9 +94,15 @@ export interface MpCounters {
   oauthRefreshes: number;
 }
 
-/** A WeChat-level failure: the endpoint answers it as `{errcode, errmsg}`. */
+/**
+ * A WeChat-level failure: the endpoint answers it as `{errcode, errmsg}`; `detail`, when set, is the
+ * errmsg text naming the culprit (see createErrorReply).
+ */
 export class WxError extends Error {
-  constructor(readonly errcode: Errcode) {
+  constructor(
+    readonly errcode: Errcode,
+    readonly detail?: string,
+  ) {
     super(`WeChat errcode ${errcode}`);
   }
 }
@@ -175,6 +182,7 @@ export function createMpStore(deps: {
   let quotas = new Map<string, number>();
   let usage = new Map<string, { day: number; used: number }>();
   let counters = new Map<string, MpCounters>();
+  let users = new Set<string>(); // key(appid, openid) of every user a fixture named
 
   const key = (...parts: string[]) => parts.join('\0');
   const secretString = (bytes: number) => random(bytes).toString('base64url');
@@ -192,6 +200,7 @@ export function createMpStore(deps: {
     quotas = new Map();
     usage = new Map();
     counters = new Map();
+    users = new Set();
   }
   reset();
 
@@ -288,7 +297,14 @@ export function createMpStore(deps: {
     },
     hasApp: (appid: string) => apps.has(appid),
 
+    /** Makes `openid` a user of the app (APIs addressing a user refuse unknown ones). */
+    registerUser(appid: string, openid: string): void {
+      users.add(key(appid, openid));
+    },
+    knowsUser: (appid: string, openid: string) => users.has(key(appid, openid)),
+
     registerJsCode(fixture: JsCodeFixture): void {
+      users.add(key(fixture.appid, fixture.openid));
       jsCodes.set(key(fixture.appid, fixture.js_code), { fixture, registeredAt: clock(), used: false });
     },
     registerPhoneCode(fixture: PhoneCodeFixture): void {
@@ -302,6 +318,36 @@ export function createMpStore(deps: {
     setQuota(appid: string, api: QuotaKey, daily: number | undefined): void {
       if (daily === undefined) quotas.delete(key(appid, api));
       else quotas.set(key(appid, api), daily);
+    },
+
+    /**
+     * The app an `access_token` belongs to, for APIs served outside the store: 41001 / 40014 / 40001 /
+     * 42001 as WeChat answers them, then the API's daily quota is charged (45009 past it).
+     */
+    appOfToken,
+    /** The app that was issued `token`, whatever its state now (to attribute refused calls); else undefined. */
+    tokenOwner: (token: string | undefined) => (token ? tokens.get(token)?.appid : undefined),
+
+    /**
+     * Every access_token the app holds (both lines) answers 40001 from now on, as after another party
+     * refreshed it; the next `/cgi-bin/token` or `/cgi-bin/stable_token` call issues a fresh one.
+     * Returns how many live tokens were cut short.
+     */
+    revokeTokens(appid: string): number {
+      const now = clock();
+      let revoked = 0;
+      for (const record of tokens.values()) {
+        if (record.appid !== appid || now >= record.expiresAt) continue;
+        record.expiresAt = now;
+        record.superseded = true;
+        revoked++;
+      }
+      const app = apps.get(appid);
+      if (app !== undefined) {
+        app.token = undefined;
+        app.stable = undefined;
+      }
+      return revoked;
     },
 
     counters: () => Object.fromEntries([...counters].map(([appid, c]) => [appid, { ...c }])),
