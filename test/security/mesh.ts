@@ -116,6 +116,11 @@ export async function startMesh(): Promise<Mesh> {
       start('auth-verify', authEnv),
     ]);
     const viaAuth = { ...shared, AUTH_VERIFY_ADDR: authGateway.grpcAddress };
+    const viaRouter = {
+      ...viaAuth,
+      SESSION_ADDR: sessionGateway.grpcAddress,
+      WECHAT_API_BASE_URL: sandbox.httpUrl,
+    };
     const payment = async (gateway: boolean) => {
       const httpPort = await freePort();
       return start('payment-callback', {
@@ -133,8 +138,8 @@ export async function startMesh(): Promise<Mesh> {
         payment(false),
         start('behaviour-projector', { ...viaAuth, EDGE_BEHIND_GATEWAY: 'true' }),
         start('behaviour-projector', viaAuth),
-        start('message-router', { ...viaAuth, EDGE_BEHIND_GATEWAY: 'true' }),
-        start('message-router', viaAuth),
+        start('message-router', { ...viaRouter, EDGE_BEHIND_GATEWAY: 'true' }),
+        start('message-router', viaRouter),
       ]);
     return {
       sandbox,

@@ -1,0 +1,67 @@
+import { BreakerOpenError, BreakerTimeoutError, createBreaker } from '@wxmesh/resilience';
+import { WeChatApiError, WeChatUnavailableError, type WeChatApi } from '@wxmesh/wechat';
+import type { SubscribeContent } from '../domain/delivery.js';
+import type { SendResult } from '../domain/send-outcome.js';
+
+const SEND_PATH = '/cgi-bin/message/subscribe/send';
+
+/**
+ * WeChat's subscribe-message send, behind its own circuit breaker (`wechat.subscribe.send`: per
+ * endpoint, so a failing send API does not stop the token or login calls other services make to
+ * the same host). WeChat's errcodes are answers, not failures of WeChat, and do not count against
+ * the breaker; transport errors, HTTP errors and timeouts do. Every outcome comes back as a
+ * {@link SendResult}; nothing is thrown except the caller's own cancellation.
+ */
+export function createSubscribeSender(api: WeChatApi, options: { timeoutMs: number; resetMs: number }) {
+  const breaker = createBreaker(
+    'wechat.subscribe.send',
+    (signal: AbortSignal, token: string, body: Record<string, unknown>) =>
+      api.post<{ msgid?: number }>(SEND_PATH, { access_token: token }, body, signal),
+    {
+      timeout: options.timeoutMs,
+      resetTimeout: options.resetMs,
+      volumeThreshold: 10,
+      errorThresholdPercentage: 50,
+      isFailure: (err) => !(err instanceof WeChatApiError),
+    },
+  );
+
+  return {
+    /** Sends one subscribe message to `openid` with `accessToken`. */
+    async send(
+      accessToken: string,
+      openid: string,
+      content: SubscribeContent,
+      signal?: AbortSignal,
+    ): Promise<SendResult> {
+      const body = {
+        touser: openid,
+        template_id: content.templateId,
+        ...(content.page ? { page: content.page } : {}),
+        data: Object.fromEntries(Object.entries(content.data).map(([k, value]) => [k, { value }])),
+        miniprogram_state: content.miniprogramState,
+        lang: content.lang || 'zh_CN',
+      };
+      try {
+        await breaker.fireWithSignal(signal, accessToken, body);
+        return { kind: 'sent' };
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (err instanceof WeChatApiError) return { kind: 'wechat', errcode: err.errcode };
+        if (err instanceof WeChatUnavailableError || err instanceof BreakerOpenError) {
+          return { kind: 'unavailable', detail: err.message };
+        }
+        if (err instanceof BreakerTimeoutError) {
+          return {
+            kind: 'unavailable',
+            detail: `WeChat ${SEND_PATH} did not answer in ${options.timeoutMs} ms`,
+          };
+        }
+        throw err;
+      }
+    },
+    close: () => breaker.shutdown(),
+  };
+}
+
+export type SubscribeSender = ReturnType<typeof createSubscribeSender>;
