@@ -30,6 +30,8 @@ export const routerConfigSchema = defineConfig({
   WECHAT_TIMEOUT: duration().default(5_000),
   /** How long the send endpoint's breaker stays open before it lets a probe through. */
   WECHAT_BREAKER_RESET: duration().default(10_000),
+  /** Failure percentage (transport errors, 5xx, timeouts) over 10 s at which the send API's breaker opens. */
+  WECHAT_BREAKER_THRESHOLD: integer({ min: 1, max: 100 }).default(50),
   /** Jobs one process sends at once. */
   SEND_CONCURRENCY: integer({ min: 1, max: 1_000 }).default(32),
   /**
@@ -77,11 +79,12 @@ export const routerConfigSchema = defineConfig({
       message: 'must not exceed SEND_BACKOFF_MAX',
     });
   }
-  if (config.WECHAT_TIMEOUT * 2 >= config.QUEUE_CLAIM_IDLE) {
+  if (config.WECHAT_TIMEOUT * 2 + config.WECHAT_BREAKER_RESET >= config.QUEUE_CLAIM_IDLE) {
     ctx.addIssue({
       code: 'custom',
       path: ['QUEUE_CLAIM_IDLE'],
-      message: 'must be more than twice WECHAT_TIMEOUT, or jobs still being sent would be taken over',
+      message:
+        'must exceed twice WECHAT_TIMEOUT plus WECHAT_BREAKER_RESET, or jobs still being sent would be taken over',
     });
   }
 });

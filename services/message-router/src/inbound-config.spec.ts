@@ -7,10 +7,10 @@ import { inboundConfig } from './inbound-config.js';
 const schema = defineConfig({ ...inboundConfig });
 const KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
 
-test('defaults: no apps, /wechat/push, 30 s claim idle, 64 KiB bodies', () => {
+test('defaults: no apps, /webhooks/wechat/message, 30 s claim idle, 64 KiB bodies', () => {
   const config = loadConfig(schema, {});
   assert.deepEqual(config.WECHAT_PUSH_APPS, []);
-  assert.equal(config.WECHAT_PUSH_PATH, '/wechat/push');
+  assert.equal(config.WECHAT_PUSH_PATH, '/webhooks/wechat/message');
   assert.equal(config.INBOUND_CLAIM_IDLE, 30_000);
   assert.equal(config.INBOUND_MAX_BODY, 65_536);
   assert.equal(config.INBOUND_ACCEPT_DEADLINE, 3_000);

@@ -46,7 +46,7 @@ export const inboundConfig = {
     .string()
     .trim()
     .regex(/^\/[\w.-]+(?:\/[\w.-]+)*$/, 'expected an absolute path without a trailing slash')
-    .default('/wechat/push'),
+    .default('/webhooks/wechat/message'),
   /** Inbound stream entries pending this long at a consumer are taken over (XAUTOCLAIM) by another. */
   INBOUND_CLAIM_IDLE: duration().default(30_000),
   /** Largest push body read, in bytes; a larger one is refused with 413 before it is buffered. */

@@ -61,6 +61,7 @@ await runService('message-router', config, async ({ logger }) => {
   const sender = createSubscribeSender(createWeChatApi({ baseUrl: config.WECHAT_API_BASE_URL }), {
     timeoutMs: config.WECHAT_TIMEOUT,
     resetMs: config.WECHAT_BREAKER_RESET,
+    errorThresholdPercentage: config.WECHAT_BREAKER_THRESHOLD,
   });
   const workers = createSendWorkers(
     {

@@ -64,13 +64,17 @@ return out
 `;
 
 /**
- * START — KEYS: delivery, history, stream. ARGV: entry id, group, now.
+ * START — KEYS: delivery, history, stream. ARGV: entry id, group, now, consumer.
  * Takes a job from the queue for a send attempt: QUEUED / RETRY_SCHEDULED → SENDING with one more
- * attempt. Returns {'SEND', attempts, HGETALL...}. A terminal or missing delivery: the entry is
- * acknowledged and {'DONE'}. Already SENDING (its worker died mid-send, so WeChat may or may not
- * have it): {'AMBIGUOUS', attempts} and the entry stays for the caller's transition.
+ * attempt. Returns {'SEND', attempts, HGETALL...}. Fenced on the entry's owner: when another
+ * consumer has claimed the entry meanwhile (this one held it too long), {'LOST'} and nothing
+ * changes. A terminal or missing delivery: the entry is acknowledged and {'DONE'}. Already
+ * SENDING (its worker died mid-send, so WeChat may or may not have it): {'AMBIGUOUS', attempts}
+ * and the entry stays for the caller's transition.
  */
 export const START_LUA = `
+local owned = redis.call('XPENDING', KEYS[3], ARGV[2], ARGV[1], ARGV[1], 1, ARGV[4])
+if #owned == 0 then return {'LOST'} end
 local cur = redis.call('HMGET', KEYS[1], 's', 'n', 'c')
 if not cur[1] or cur[1] == 'DELIVERED' or cur[1] == 'FAILED' or cur[1] == 'DEAD_LETTERED' then
   redis.call('XACK', KEYS[3], ARGV[2], ARGV[1])
@@ -78,6 +82,7 @@ if not cur[1] or cur[1] == 'DELIVERED' or cur[1] == 'FAILED' or cur[1] == 'DEAD_
   return {'DONE'}
 end
 if cur[1] == 'SENDING' then return {'AMBIGUOUS', cur[2]} end
+redis.call('XCLAIM', KEYS[3], ARGV[2], ARGV[4], 0, ARGV[1], 'JUSTID')
 local attempts = tonumber(cur[2]) + 1
 redis.call('HSET', KEYS[1], 's', 'SENDING', 'n', attempts, 'ua', ARGV[3])
 redis.call('HDEL', KEYS[1], 'na')

@@ -44,11 +44,12 @@ export interface NewDelivery {
   readonly error?: DeliveryError;
 }
 
-/** A job read from the send queue. */
+/** A job read from the send queue by `consumer`. */
 export interface QueuedJob {
   readonly deliveryId: string;
   readonly entryId: string;
   readonly stream: string;
+  readonly consumer: string;
 }
 
 /** A state transition; see {@link DeliveryStore.move}. */
@@ -175,14 +176,18 @@ export function createDeliveryStore(
 
     /**
      * Starts a send attempt for a queued job: `send` with the delivery (attempts already counted),
-     * `done` when it needs nothing more (acknowledged), `ambiguous` when a dead worker left it
-     * mid-send.
+     * `done` when it needs nothing more (acknowledged), `lost` when another consumer has taken
+     * the job over (this one held it past the claim idle time), `ambiguous` when a dead worker
+     * left it mid-send.
      */
     async start(
       job: QueuedJob,
       now: number,
     ): Promise<
-      { kind: 'send'; delivery: Delivery } | { kind: 'done' } | { kind: 'ambiguous'; attempts: number }
+      | { kind: 'send'; delivery: Delivery }
+      | { kind: 'done' }
+      | { kind: 'lost' }
+      | { kind: 'ambiguous'; attempts: number }
     > {
       const reply = (await scripts.routerStart(
         3,
@@ -192,7 +197,9 @@ export function createDeliveryStore(
         job.entryId,
         GROUP,
         String(now),
+        job.consumer,
       )) as Reply;
+      if (reply[0] === 'LOST') return { kind: 'lost' };
       if (reply[0] === 'DONE') return { kind: 'done' };
       if (reply[0] === 'AMBIGUOUS') return { kind: 'ambiguous', attempts: Number(reply[1]) };
       const hash: Record<string, string> = {};
@@ -265,7 +272,7 @@ export function createDeliveryStore(
           stream,
           '>',
         )) as StreamReply;
-        jobs.push(...toJobs(reply));
+        jobs.push(...toJobs(reply, consumer));
       }
       if (jobs.length > 0 || blockMs <= 0) return jobs;
       const reply = (await reader.xreadgroup(
@@ -280,7 +287,7 @@ export function createDeliveryStore(
         ...STREAMS,
         ...STREAMS.map(() => '>'),
       )) as StreamReply;
-      return toJobs(reply);
+      return toJobs(reply, consumer);
     },
 
     /** Takes over jobs another consumer has held for more than `minIdleMs` (it died). */
@@ -298,7 +305,7 @@ export function createDeliveryStore(
           count - jobs.length,
         )) as [string, Array<[string, string[]] | null>];
         for (const entry of reply[1])
-          if (entry) jobs.push({ stream, entryId: entry[0], deliveryId: field(entry[1], 'id') });
+          if (entry) jobs.push({ stream, entryId: entry[0], deliveryId: field(entry[1], 'id'), consumer });
       }
       return jobs;
     },
@@ -389,9 +396,9 @@ export type DeliveryStore = ReturnType<typeof createDeliveryStore>;
 
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
 
-function toJobs(reply: StreamReply): QueuedJob[] {
+function toJobs(reply: StreamReply, consumer: string): QueuedJob[] {
   return (reply ?? []).flatMap(([stream, entries]) =>
-    entries.map(([entryId, fields]) => ({ stream, entryId, deliveryId: field(fields, 'id') })),
+    entries.map(([entryId, fields]) => ({ stream, entryId, deliveryId: field(fields, 'id'), consumer })),
   );
 }
 

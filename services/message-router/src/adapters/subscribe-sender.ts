@@ -12,7 +12,10 @@ const SEND_PATH = '/cgi-bin/message/subscribe/send';
  * the breaker; transport errors, HTTP errors and timeouts do. Every outcome comes back as a
  * {@link SendResult}; nothing is thrown except the caller's own cancellation.
  */
-export function createSubscribeSender(api: WeChatApi, options: { timeoutMs: number; resetMs: number }) {
+export function createSubscribeSender(
+  api: WeChatApi,
+  options: { timeoutMs: number; resetMs: number; errorThresholdPercentage: number },
+) {
   const breaker = createBreaker(
     'wechat.subscribe.send',
     (signal: AbortSignal, token: string, body: Record<string, unknown>) =>
@@ -21,7 +24,7 @@ export function createSubscribeSender(api: WeChatApi, options: { timeoutMs: numb
       timeout: options.timeoutMs,
       resetTimeout: options.resetMs,
       volumeThreshold: 10,
-      errorThresholdPercentage: 50,
+      errorThresholdPercentage: options.errorThresholdPercentage,
       isFailure: (err) => !(err instanceof WeChatApiError),
     },
   );
@@ -58,6 +61,16 @@ export function createSubscribeSender(api: WeChatApi, options: { timeoutMs: numb
           };
         }
         throw err;
+      }
+    },
+    /**
+     * Resolves once the breaker is not open (checked every 100 ms), or after `maxWaitMs`: workers
+     * wait here instead of spending attempts on calls the breaker would refuse.
+     */
+    async whileOpen(signal: AbortSignal, maxWaitMs = options.resetMs): Promise<void> {
+      const until = Date.now() + maxWaitMs;
+      while (breaker.state() === 'open' && !signal.aborted && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     },
     close: () => breaker.shutdown(),

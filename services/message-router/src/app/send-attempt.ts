@@ -36,16 +36,18 @@ const AMBIGUOUS: DeliveryError = {
 };
 
 /**
- * One job from the send queue, start to end: wait for the app's rate limit (the job stays QUEUED
- * meanwhile, so a crash here loses nothing), start the attempt (SENDING), consult the user's
+ * One job from the send queue, start to end: wait for the app's rate limit and, while WeChat's
+ * send API is known down (its breaker open), for it to recover — the job stays QUEUED meanwhile,
+ * so a crash here loses nothing and no attempt is spent — then start the attempt (SENDING), consult the user's
  * subscription state, send with the app's token (refreshing a dead token once), and record what
  * the state machine decides — in the same atomic step that acknowledges the job.
  */
 export async function runSendAttempt(job: QueuedJob, deps: SendAttemptDeps): Promise<void> {
   const appid = await deps.store.appOf(job.deliveryId);
   if (appid !== undefined) await takeRateLimit(appid, deps);
+  await deps.sender.whileOpen(deps.signal);
   const started = await deps.store.start(job, deps.now());
-  if (started.kind === 'done') return;
+  if (started.kind === 'done' || started.kind === 'lost') return;
   if (started.kind === 'ambiguous') {
     deps.onOutcome('ambiguous', 0);
     await deps.store.move(job.deliveryId, {
