@@ -52,7 +52,8 @@ const REFLECTION_PATHS = [
 ];
 /** HTTP-only endpoints on the `http` port, by service (documented in deploy/README.md). */
 const WEBHOOKS: Record<string, string[]> = {
-  'message-router': ['/webhooks/wechat/message'],
+  // One push URL per app: /webhooks/wechat/message/<appid>.
+  'message-router': ['/webhooks/wechat/message/*'],
   'payment-callback': ['/webhooks/wechatpay/notify'],
 };
 /** The WeChat API path families the sandbox emulates (only reachable in dev/test overlays). */
@@ -1214,7 +1215,7 @@ describe('Istio security', () => {
           (route.match ?? []).some((m) =>
             Object.values(WEBHOOKS)
               .flat()
-              .includes(m.uri?.exact ?? ''),
+              .includes(m.uri?.exact ?? (m.uri?.prefix === undefined ? '' : `${m.uri.prefix}*`)),
           ) && Object.keys(WEBHOOKS).includes(service),
       );
       assert.equal(webhookRoutes.length, Object.values(WEBHOOKS).flat().length);
