@@ -51,7 +51,7 @@ const routers: ServiceProcess[] = [];
 const cleanups: Array<() => Promise<unknown>> = [];
 
 before(async () => {
-  world = await startRouterWorld();
+  world = await startRouterWorld({ redisDb: 5 });
   router = await startRouter();
   // The router has made the behaviour topic by now.
   events = await collectTopic(world.infra.kafkaBrokers, BEHAVIOUR_TOPIC, {

@@ -20,6 +20,8 @@ export const PAYMENT_TEMPLATE = 'tpl_payment_received';
 
 export interface RouterWorld {
   readonly infra: Infra<{ redis: true; kafka: true }>;
+  /** The world's own Redis database (spec files share one Redis server). */
+  readonly redisUrl: string;
   readonly sandbox: ServiceProcess;
   readonly sessions: readonly [ServiceProcess, ServiceProcess];
   readonly authVerify: ServiceProcess;
@@ -33,7 +35,7 @@ export interface RouterWorld {
 }
 
 /** Starts the world; every process is recorded before it is awaited, so a failed start leaks nothing. */
-export async function startRouterWorld(): Promise<RouterWorld> {
+export async function startRouterWorld(options: { redisDb: number }): Promise<RouterWorld> {
   const children: ChildProcess[] = [];
   const stop = async () => {
     await Promise.all(
@@ -62,7 +64,9 @@ export async function startRouterWorld(): Promise<RouterWorld> {
     const encryptionKey = randomBytes(32).toString('base64');
     writeFileSync(join(dir, 'app-secret'), `${APPID}=${appSecret}\n`);
     writeFileSync(join(dir, 'encryption-key'), encryptionKey);
-    const shared = { REDIS_URL: infra.redisUrl, KAFKA_BROKERS: infra.kafkaBrokers };
+    const redisUrl = new URL(infra.redisUrl);
+    redisUrl.pathname = `/${options.redisDb}`;
+    const shared = { REDIS_URL: redisUrl.href, KAFKA_BROKERS: infra.kafkaBrokers };
     const sandbox = await start('wechat-sandbox', { ...shared, SANDBOX_APPS: `${APPID}:${appSecret}` });
     await post(sandbox, '/sandbox/mp/templates', { appid: APPID, template_id: TEMPLATE, keywords: KEYWORDS });
     await post(sandbox, '/sandbox/mp/templates', {
@@ -81,6 +85,7 @@ export async function startRouterWorld(): Promise<RouterWorld> {
     const world = infra;
     return {
       infra: world,
+      redisUrl: shared.REDIS_URL,
       sandbox,
       sessions: [sessions[0], sessions[1]],
       authVerify,

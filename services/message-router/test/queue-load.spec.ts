@@ -46,8 +46,8 @@ let store: DeliveryStore;
 const routers: ServiceProcess[] = [];
 
 before(async () => {
-  world = await startRouterWorld();
-  redis = new Redis(world.infra.redisUrl);
+  world = await startRouterWorld({ redisDb: 4 });
+  redis = new Redis(world.redisUrl);
   store = createDeliveryStore(redis, { maxDepth: Number.MAX_SAFE_INTEGER, retentionMs: 0 });
 });
 
@@ -303,11 +303,13 @@ test('a router replica SIGKILLed mid-run: its pending jobs are reclaimed and fin
 });
 
 test('with the rate limit below the sandbox’s, a burst drains at the configured rate and no send meets 45009', async () => {
+  // The sandbox tolerates a second's worth of burst; the router's own bucket (150/s, burst 10) is
+  // the tighter one, so a 45009 here means the router's limit leaked.
   await sandboxCall(world, '/sandbox/mp/rate-limits', {
     appid: APPID,
     api: '/cgi-bin/message/subscribe/send',
     perSecond: 200,
-    burst: 20,
+    burst: 200,
   });
   try {
     const users = Array.from({ length: 1500 }, (_, i) => `o_${RUN}_q${i}`);

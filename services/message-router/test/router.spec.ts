@@ -38,7 +38,7 @@ let world: RouterWorld;
 let router: ServiceProcess;
 
 before(async () => {
-  world = await startRouterWorld();
+  world = await startRouterWorld({ redisDb: 3 });
   router = await world.startRouter({
     SEND_BACKOFF_BASE: '100ms',
     SEND_BACKOFF_MAX: '500ms',
@@ -347,7 +347,7 @@ async function replayDeadLetters(): Promise<void> {
     ['--import', 'tsx', 'scripts/replay-dead-letters.ts', '--all'],
     {
       cwd: new URL('..', import.meta.url).pathname,
-      env: { ...process.env, REDIS_URL: world.infra.redisUrl },
+      env: { ...process.env, REDIS_URL: world.redisUrl },
     },
   );
   assert.match(stdout, /replayed 1 dead letter/);

@@ -31,8 +31,8 @@ let reader: Redis;
 before(async () => {
   infra = await startInfra({ redis: true, kafka: false });
   // A database of its own: the queue's keys are fixed, and other specs use the same server.
-  redis = new Redis(infra.redisUrl, { db: 12, enableAutoPipelining: true });
-  reader = new Redis(infra.redisUrl, { db: 12 });
+  redis = new Redis(infra.redisUrl, { db: 9, enableAutoPipelining: true });
+  reader = new Redis(infra.redisUrl, { db: 9 });
 });
 
 beforeEach(async () => {
