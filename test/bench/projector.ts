@@ -37,7 +37,11 @@ const dlqTopic = `${topic}.dlq`;
 const APPID = 'wx0123456789abcdef';
 
 // The projector runs as its image does: bundled, with plain node and its package.json's node options.
-const projectorBundle = bundle('services/behaviour-projector/src/main.ts', 'behaviour-projector.mjs');
+// Bundled into its own dist/ for the session-token cache's lru-cache 11 (the root has lru-cache 5; see auth.ts).
+const projectorBundle = bundle(
+  'services/behaviour-projector/src/main.ts',
+  '../../services/behaviour-projector/dist/bench-main.mjs',
+);
 const infra = await startInfra({ redis: true, kafka: true });
 const kafka = new kafkajs.Kafka({
   clientId: `bench-projector-${RUN}`,

@@ -12,6 +12,7 @@ const BENCHMARKS = [
   'auth.ts',
   'callers.ts',
   'projector.ts',
+  'router.ts',
   '../../services/payment-callback/bench/notify.ts',
 ];
 

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { DeliveryStore, QueuedJob } from '../adapters/delivery-store.js';
 import { runSendAttempt, type SendAttemptDeps } from './send-attempt.js';
 
@@ -24,6 +25,8 @@ type WorkerDeps = Omit<SendAttemptDeps, 'signal'> & { readonly store: DeliverySt
  */
 export function createSendWorkers(deps: WorkerDeps, options: SendWorkersOptions) {
   const stopping = new AbortController();
+  // Every worker waiting for the rate limit listens for the stop.
+  setMaxListeners(options.concurrency + 10, stopping.signal);
   const inflight = new Set<Promise<void>>();
   let loop: Promise<void> | undefined;
   let promoter: NodeJS.Timeout | undefined;
