@@ -53,7 +53,15 @@ await runService('message-router', config, async ({ logger }) => {
     from: 'message-router',
   });
   const route = async (request: RouteRequest, signal?: AbortSignal) => {
-    const deps = { store, session, now, logger, deliverConcurrency: config.DELIVER_CONCURRENCY };
+    const deps = {
+      store,
+      session,
+      now,
+      logger,
+      deliverConcurrency: config.DELIVER_CONCURRENCY,
+      // A push takes at most DELIVER_TIMEOUT at session (2 s by default): 30 s means it died.
+      inAppStaleMs: 30_000,
+    };
     const results = await routeMessage(request, deps, signal);
     outbox.kick();
     return results;

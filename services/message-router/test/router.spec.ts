@@ -15,6 +15,8 @@ import {
 } from '@wxmesh/contracts';
 import { behaviourEvent, createEventProducer, createKafka } from '@wxmesh/events';
 import { asPeer, waitFor, withBearer, type ServiceProcess } from '@wxmesh/testing';
+import { Redis } from 'ioredis';
+import { createDeliveryStore } from '../src/adapters/delivery-store.js';
 import { deliveryIdFor } from '../src/domain/delivery.js';
 import {
   APPID,
@@ -138,6 +140,49 @@ test('an online user gets the message in-app through the session replica holding
     );
     assert.equal(channel.messages.length, 1);
     assert.deepEqual(await sentMessages(world, openid), [], 'no subscribe message for an online user');
+  } finally {
+    await channel.close();
+  }
+});
+
+test('an in-app push a crashed router left half done is pushed by the next repeat of the message', async () => {
+  const openid = user('halfdone');
+  const messageId = `m-${RUN}-half`;
+  // What a router that died between creating the delivery and calling session.Deliver leaves.
+  const redis = new Redis(world.redisUrl);
+  try {
+    const store = createDeliveryStore(redis, { maxDepth: 1_000, retentionMs: 60_000 });
+    await store.create(
+      [
+        {
+          deliveryId: deliveryIdFor(APPID, messageId, openid),
+          appid: APPID,
+          openid,
+          messageId,
+          channel: 'IN_APP',
+          priority: 'NORMAL',
+          state: 'SENDING',
+        },
+      ],
+      Date.now() - 60_000,
+    );
+  } finally {
+    redis.disconnect();
+  }
+  const channel = await attach(world.sessions[0], openid);
+  try {
+    const { results } = await world.client(router).routeMessage({
+      appid: APPID,
+      messageId,
+      openids: [openid],
+      policy: RoutePolicy.IN_APP_ONLY,
+      inApp: { kind: 'retry.me', payload: new Uint8Array() },
+    });
+    assert.equal(results[0]?.state, DeliveryState.DELIVERED);
+    await waitFor(() => channel.messages.length === 1, {
+      ...DEADLINE,
+      message: 'the abandoned push never arrived',
+    });
   } finally {
     await channel.close();
   }

@@ -10,8 +10,8 @@
  * ARGV: maxDepth, then per delivery: id, fields (cjson array k,v,...), first step (JSON).
  * A delivery that exists is left alone (idempotency); new QUEUED ones are XADDed to their
  * priority's stream. Nothing is written when the queue would exceed maxDepth: {'FULL', depth}.
- * Returns {'OK', state1, channel1, new1, state2, channel2, new2, ...}: the state and channel code
- * now, and '1' for a delivery this call created, '0' for one that already existed.
+ * Returns {'OK', state1, channel1, new1, updated1, ...}: the state and channel code now, '1' for a
+ * delivery this call created ('0' for one that already existed), and an existing one's last update.
  */
 export const CREATE_LUA = `
 local n = (#KEYS - 5) / 2
@@ -21,7 +21,7 @@ local existing = {}
 local decoded = {}
 local queued = 0
 for i = 1, n do
-  local cur = redis.call('HMGET', KEYS[4 + 2 * i], 's', 'c')
+  local cur = redis.call('HMGET', KEYS[4 + 2 * i], 's', 'c', 'ua')
   if cur[1] then
     existing[i] = cur
   else
@@ -41,6 +41,7 @@ for i = 1, n do
     out[#out + 1] = existing[i][1]
     out[#out + 1] = existing[i][2]
     out[#out + 1] = '0'
+    out[#out + 1] = existing[i][3] or '0'
   else
     local fields = decoded[i]
     local id = ARGV[3 * i - 1]
@@ -58,6 +59,7 @@ for i = 1, n do
     out[#out + 1] = state
     out[#out + 1] = channel
     out[#out + 1] = '1'
+    out[#out + 1] = '0'
   end
 end
 return out

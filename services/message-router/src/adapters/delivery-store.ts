@@ -157,7 +157,10 @@ async function create(
   now: number,
 ): Promise<
   | { full: true; depth: number }
-  | { full: false; states: Array<{ state: DeliveryState; channel: DeliveryChannel; created: boolean }> }
+  | {
+      full: false;
+      states: Array<{ state: DeliveryState; channel: DeliveryChannel; created: boolean; updatedAt: number }>;
+    }
 > {
   const keys = [...STREAMS, KEYS.delayed, KEYS.owed];
   const args: string[] = [String(ctx.options.maxDepth)];
@@ -176,9 +179,10 @@ async function create(
   const reply = (await ctx.scripts.routerCreate(keys.length, ...keys, ...args)) as Reply;
   if (reply[0] === 'FULL') return { full: true, depth: Number(reply[1]) };
   const states = deliveries.map((_, i) => ({
-    state: reply[1 + 3 * i] as DeliveryState,
-    channel: (reply[2 + 3 * i] === 'I' ? 'IN_APP' : 'SUBSCRIBE') as DeliveryChannel,
-    created: reply[3 + 3 * i] === '1',
+    state: reply[1 + 4 * i] as DeliveryState,
+    channel: (reply[2 + 4 * i] === 'I' ? 'IN_APP' : 'SUBSCRIBE') as DeliveryChannel,
+    created: reply[3 + 4 * i] === '1',
+    updatedAt: reply[3 + 4 * i] === '1' ? now : Number(reply[4 + 4 * i]),
   }));
   if (deliveries.some((d) => d.state === 'FAILED'))
     await expireTerminal(

@@ -42,6 +42,11 @@ export interface RouteDeps {
   readonly logger: Logger;
   /** session.Deliver calls in flight at once for one request. */
   readonly deliverConcurrency: number;
+  /**
+   * An in-app delivery still SENDING this long after its last change was abandoned by a router
+   * that died mid-push: a repeat of the message pushes it again (far longer than a push takes).
+   */
+  readonly inAppStaleMs: number;
 }
 
 const OFFLINE: DeliveryError = {
@@ -71,18 +76,18 @@ export async function routeMessage(
       Code.ResourceExhausted,
     );
   }
-  const outcomes = planned.map((d, i): RecipientOutcome => ({
-    openid: d.openid,
-    deliveryId: d.deliveryId,
-    ...created.states[i]!,
-  }));
+  const now = deps.now();
   const limit = pLimit(deps.deliverConcurrency);
   return Promise.all(
-    outcomes.map((outcome, i) =>
-      created.states[i]!.created && outcome.channel === 'IN_APP' && outcome.state === 'SENDING'
-        ? limit(() => deliverInApp(request, planned[i]!, deps))
-        : outcome,
-    ),
+    planned.map((d, i) => {
+      const { state, channel, created: isNew, updatedAt } = created.states[i]!;
+      // A new in-app delivery is pushed now; so is one a crashed router left mid-push long ago.
+      const push =
+        channel === 'IN_APP' && state === 'SENDING' && (isNew || now - updatedAt > deps.inAppStaleMs);
+      return push
+        ? limit(() => deliverInApp(request, d, deps))
+        : { openid: d.openid, deliveryId: d.deliveryId, state, channel };
+    }),
   );
 }
 

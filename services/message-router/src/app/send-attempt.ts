@@ -75,7 +75,9 @@ async function takeRateLimit(appid: string, deps: SendAttemptDeps): Promise<void
   for (;;) {
     const taken = await deps.rateLimit.take(appid);
     if (taken.allowed || deps.signal.aborted) return;
-    await pause(Math.min(taken.retryAfterMs, 1_000), deps.signal);
+    // Jittered, so the workers refused together do not all come back together (each retry is a
+    // Lua call on the shared bucket).
+    await pause(Math.min(taken.retryAfterMs * (1 + deps.random()), 1_000), deps.signal);
   }
 }
 
