@@ -93,7 +93,7 @@ describe('createBinaryDecoder', () => {
     const base = toBinary(BehaviourEventSchema, sample(1, PAYLOADS[0]!));
     const extra = new BinaryWriter();
     extra.tag(99, WireType.Varint).uint32(7); // unknown field
-    extra.tag(23, WireType.LengthDelimited).bytes(new Uint8Array([8, 1])); // unknown payload case (newer schema)
+    extra.tag(60, WireType.LengthDelimited).bytes(new Uint8Array([8, 1])); // unknown payload case (newer schema)
     extra.tag(6, WireType.LengthDelimited).bytes(new Uint8Array([26, 2, 117, 49])); // wechat again: unionid "u1"
     extra.tag(11, WireType.LengthDelimited).bytes(new Uint8Array([10, 2, 52, 52])); // another payload case
     const bytes = new Uint8Array([...base, ...extra.finish()]);
