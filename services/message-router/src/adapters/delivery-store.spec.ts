@@ -56,12 +56,12 @@ test('a delivery is created once: a repeat finds it and queues nothing more', as
   const first = await store.create([queued('a')], NOW);
   assert.deepEqual(first, {
     full: false,
-    states: [{ state: 'QUEUED', channel: 'SUBSCRIBE', created: true }],
+    states: [{ state: 'QUEUED', channel: 'SUBSCRIBE', created: true, updatedAt: NOW }],
   });
   const again = await store.create([queued('a')], NOW + 5);
   assert.deepEqual(again, {
     full: false,
-    states: [{ state: 'QUEUED', channel: 'SUBSCRIBE', created: false }],
+    states: [{ state: 'QUEUED', channel: 'SUBSCRIBE', created: false, updatedAt: NOW }],
   });
   assert.equal((await store.depth(NOW)).queued, 1);
   const delivery = await store.get('a');
