@@ -161,7 +161,7 @@ export async function subscribe(
 export async function sentMessages(world: RouterWorld, openid?: string) {
   const query = new URLSearchParams({ appid: APPID, ...(openid ? { openid } : {}) });
   const body = (await sandboxCall(world, `/sandbox/mp/subscribe-messages?${query}`)) as unknown;
-  return (Array.isArray(body) ? body : ((body as { messages: unknown[] }).messages ?? [])) as Array<{
+  return body as Array<{
     touser: string;
     template_id: string;
     data: Record<string, { value: string }>;

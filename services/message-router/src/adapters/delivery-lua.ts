@@ -7,7 +7,8 @@
 
 /**
  * CREATE — KEYS: streamH, streamN, streamL, delayed, owed, then (delivery, history) per delivery.
- * ARGV: maxDepth, then per delivery: id, fields (cjson array k,v,...), first step (JSON).
+ * ARGV: maxDepth, then per delivery: id, fields (cjson array k,v,...), first step (JSON); last,
+ * the retention (ms) of a delivery that is FAILED from the start.
  * A delivery that exists is left alone (idempotency); new QUEUED ones are XADDed to their
  * priority's stream. Nothing is written when the queue would exceed maxDepth: {'FULL', depth}.
  * Returns {'OK', state1, channel1, new1, updated1, ...}: the state and channel code now, '1' for a
@@ -55,7 +56,11 @@ for i = 1, n do
     redis.call('RPUSH', KEYS[5 + 2 * i], ARGV[3 * i + 1])
     if state == 'QUEUED' then redis.call('XADD', streams[prio], '*', 'id', id) end
     redis.call('SADD', KEYS[5], id .. '|routed')
-    if state == 'FAILED' then redis.call('SADD', KEYS[5], id .. '|failed') end
+    if state == 'FAILED' then
+      redis.call('SADD', KEYS[5], id .. '|failed')
+      redis.call('PEXPIRE', dkey, ARGV[#ARGV])
+      redis.call('PEXPIRE', KEYS[5 + 2 * i], ARGV[#ARGV])
+    end
     out[#out + 1] = state
     out[#out + 1] = channel
     out[#out + 1] = '1'

@@ -113,7 +113,6 @@ export function createDeliveryStore(
     streams: STREAMS,
     init: bound(init),
     create: bound(create),
-    expireTerminal: bound(expireTerminal),
     appOf: bound(appOf),
     get: bound(get),
     start: bound(start),
@@ -176,6 +175,7 @@ async function create(
     const fields = encodeNewDelivery({ ...d, attempts: d.state === 'SENDING' ? 1 : 0, createdAt: now });
     args.push(d.deliveryId, JSON.stringify(fields), step);
   }
+  args.push(String(ctx.options.retentionMs));
   const reply = (await ctx.scripts.routerCreate(keys.length, ...keys, ...args)) as Reply;
   if (reply[0] === 'FULL') return { full: true, depth: Number(reply[1]) };
   const states = deliveries.map((_, i) => ({
@@ -184,21 +184,7 @@ async function create(
     created: reply[3 + 4 * i] === '1',
     updatedAt: reply[3 + 4 * i] === '1' ? now : Number(reply[4 + 4 * i]),
   }));
-  if (deliveries.some((d) => d.state === 'FAILED'))
-    await expireTerminal(
-      ctx,
-      deliveries.filter((d) => d.state === 'FAILED').map((d) => d.deliveryId),
-    );
   return { full: false, states };
-}
-
-async function expireTerminal(ctx: StoreContext, ids: readonly string[]): Promise<void> {
-  const pipeline = ctx.redis.pipeline();
-  for (const id of ids) {
-    pipeline.pexpire(KEYS.delivery(id), ctx.options.retentionMs);
-    pipeline.pexpire(KEYS.history(id), ctx.options.retentionMs);
-  }
-  await pipeline.exec();
 }
 
 /** The app a delivery sends for (read before its attempt starts, for the app's rate limit). */

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from '@connectrpc/connect';
-import { DeliverStatus, type SessionService } from '@wxmesh/contracts';
+import { DeliverStatus, PresenceStatus, type SessionService } from '@wxmesh/contracts';
 import type { Logger, PeerClient } from '@wxmesh/rpc';
 import pLimit from 'p-limit';
 import type { DeliveryStore, NewDelivery } from '../adapters/delivery-store.js';
@@ -101,7 +101,7 @@ async function onlineUsers(
     { openids: request.recipients.map((r) => r.openid) },
     { signal },
   );
-  return new Set(presences.filter((p) => p.replicaIds.length > 0 && p.channelCount > 0).map((p) => p.openid));
+  return new Set(presences.filter((p) => p.status === PresenceStatus.ONLINE).map((p) => p.openid));
 }
 
 function plan(
