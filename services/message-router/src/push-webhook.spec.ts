@@ -321,7 +321,9 @@ test('safe mode refusals: tampered signature 401, another appid 401, bad padding
   const good = sealed(textXml(user, '3001'), 'xml');
 
   const tampered = new URLSearchParams(good.query);
-  tampered.set('msg_signature', `${tampered.get('msg_signature')!.slice(0, -1)}0`);
+  // The last hex digit changed (to 0, or to 1 when it already is 0, or nothing would be tampered).
+  const signature = tampered.get('msg_signature')!;
+  tampered.set('msg_signature', `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`);
   await expectAnswer(await post(SAFE.appid, tampered.toString(), good.body), 401, /msg_signature/);
 
   // Same Token and key, encrypted for another receiver: the signature holds, the appid does not.
