@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { boolean, commaList, duration, hostPort, logLevel, oneOf, port, sensitive, url } from './fields.js';
+import {
+  boolean,
+  commaList,
+  duration,
+  durationOrOff,
+  hostPort,
+  integer,
+  logLevel,
+  oneOf,
+  port,
+  sensitive,
+  url,
+} from './fields.js';
 
 /**
  * `REDIS_URL`: `redis://` or `rediss://` (TLS). It may embed a password, so a bad value is reported
@@ -34,6 +46,15 @@ export function kafkaBrokers() {
  *   sidecar puts in `x-forwarded-client-cert` (set it in the mesh); `declared` (local runs) trusts
  *   the `x-wxmesh-peer` name the peer client sends. `MESH_NAMESPACE` is the namespace whose
  *   service accounts are peers by plain name.
+ * - `DRAIN_DELAY_MS` (default 5s): after SIGTERM, how long the server keeps serving with health
+ *   NOT_SERVING and `/readyz` 503 before it refuses new calls, so load balancers and the sidecar stop
+ *   sending first. `SHUTDOWN_GRACE_MS` then bounds the in-flight calls. `0` skips the wait (local runs).
+ * - Request limits, the same on both ports (see the kit's `ServerLimits`): `REQUEST_MAX_BYTES`
+ *   (after decompression, default 4 MiB), `REQUEST_HEADERS_TIMEOUT_MS` (10s), `REQUEST_TIMEOUT_MS`
+ *   (30s, the whole request on the http port), `MAX_CONCURRENT_STREAMS` (per HTTP/2 connection, 1000),
+ *   `MAX_CONNECTIONS` (per port, 10000).
+ * - `DEPENDENCY_TIMEOUT_MS` (default 1s): how long a Redis command may wait on an unreachable or frozen
+ *   server before the call fails with Unavailable, and the readiness probe's own timeout.
  * - `REDIS_URL` and `KAFKA_BROKERS` are optional here; a service that needs one overrides it with the
  *   required form (`REDIS_URL: redisUrl()`), so it fails at startup rather than at first use.
  */
@@ -45,6 +66,13 @@ export const commonServiceConfig = {
   LOG_LEVEL: logLevel().default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: url({ protocols: ['http:', 'https:'] }).optional(),
   SHUTDOWN_GRACE_MS: duration().default(15_000),
+  DRAIN_DELAY_MS: durationOrOff().default(5_000),
+  REQUEST_MAX_BYTES: integer({ min: 1024, max: 512 * 1024 * 1024 }).default(4 * 1024 * 1024),
+  REQUEST_HEADERS_TIMEOUT_MS: duration().default(10_000),
+  REQUEST_TIMEOUT_MS: duration().default(30_000),
+  MAX_CONCURRENT_STREAMS: integer({ min: 1, max: 100_000 }).default(1_000),
+  MAX_CONNECTIONS: integer({ min: 1, max: 1_000_000 }).default(10_000),
+  DEPENDENCY_TIMEOUT_MS: duration().default(1_000),
   EDGE_BEHIND_GATEWAY: boolean().default(false),
   PEER_IDENTITY: oneOf(['declared', 'mtls']).default('declared'),
   MESH_NAMESPACE: z.string().trim().min(1).default('wxmesh'),

@@ -45,7 +45,12 @@ before(async () => {
     breaker: false,
   });
   const relay = defineService(EchoService, {
-    echo: (request) => toBackend.echo({ message: `relayed ${request.message}`, delayMs: request.delayMs }),
+    echo: (request) =>
+      toBackend.echo({
+        message: `relayed ${request.message}`,
+        delayMs: request.delayMs,
+        failCode: request.failCode,
+      }),
   });
   edge = new RpcServer({ name: 'edge', services: [relay], logger, registry: new Registry(), callers });
   const edgePorts = await edge.start();
@@ -132,7 +137,15 @@ test('a dead peer opens the breaker; open calls fail fast without dialling', asy
     },
   });
   for (let i = 0; i < 3; i++) {
-    await assert.rejects(dead.echo({ message: 'x' }), (err: ConnectError) => err.code === Code.Unavailable);
+    await assert.rejects(dead.echo({ message: 'x' }), (err: ConnectError) => {
+      assert.equal(err.code, Code.Unavailable);
+      assert.equal(
+        err.rawMessage,
+        'EchoService is unavailable; retry with backoff',
+        'no address, no ECONNREFUSED',
+      );
+      return true;
+    });
   }
   const started = performance.now();
   await assert.rejects(dead.echo({ message: 'x' }), { name: 'BreakerOpenError' });
@@ -149,4 +162,48 @@ test('a server stream through the peer client yields every message, then ends', 
     got.push(`${response.message}:${response.wechat?.openid}`);
   }
   assert.deepEqual(got, ['s#0:o_s', 's#1:o_s', 's#2:o_s']);
+});
+
+/** What an internal address or grpc-js's timing details look like in a message. */
+const INTERNALS = /\d+\.\d+\.\d+\.\d+|remote_addr|LB pick|ECONNREFUSED|:\d{2,5}\b/;
+
+test('a peer call past its deadline names the method, never the peer’s address or timings', async () => {
+  await assert.rejects(
+    toBackend.echo({ message: 'slow', delayMs: 3000 }, { deadlineMs: 200 }),
+    (err: ConnectError) => {
+      assert.equal(err.code, Code.DeadlineExceeded);
+      assert.equal(err.rawMessage, 'deadline exceeded calling EchoService.Echo');
+      assert.doesNotMatch(err.message, INTERNALS);
+      return true;
+    },
+  );
+});
+
+test('a peer’s own error keeps its code and message; codes grpc-js also makes up get a safe one', async () => {
+  await assert.rejects(toBackend.echo({ message: 'x', failCode: 'failed_precondition' }), {
+    code: Code.FailedPrecondition,
+    rawMessage: 'echo: failing with failed_precondition as asked',
+  });
+  await assert.rejects(toBackend.echo({ message: 'x', failCode: 'unavailable' }), {
+    code: Code.Unavailable,
+    rawMessage: 'EchoService is unavailable; retry with backoff',
+  });
+  // Relayed through a second hop, the edge's caller sees the backend's code and message.
+  await assert.rejects(toEdge.echo({ message: 'x', failCode: 'permission_denied' }), {
+    code: Code.PermissionDenied,
+    rawMessage: 'echo: failing with permission_denied as asked',
+  });
+});
+
+test('a call cancelled through its signal fails with the signal’s reason, not “Cancelled on client”', async () => {
+  const controller = new AbortController();
+  const reason = new ConnectError('deadline exceeded', Code.DeadlineExceeded);
+  const call = toBackend.echo({ message: 'slow', delayMs: 3000 }, { signal: controller.signal });
+  setTimeout(() => controller.abort(reason), 100);
+  await assert.rejects(call, (err: unknown) => err === reason);
+  // An already-aborted signal: nothing is sent at all.
+  await assert.rejects(
+    toBackend.echo({ message: 'x' }, { signal: controller.signal }),
+    (err: unknown) => err === reason,
+  );
 });

@@ -89,8 +89,41 @@ export interface PeerClientOptions {
 /** Status codes that say the peer (not the request) is unwell, and so count against its breaker. */
 const PEER_FAILURES = new Set<number>([Code.Unavailable, Code.DeadlineExceeded, Code.Internal, Code.Unknown]);
 
-function fromServiceError(err: grpc.ServiceError): ConnectError {
-  return new ConnectError(err.details || err.message, err.code as number as Code);
+/**
+ * The error a handler sees when a peer call fails, safe to pass on to its own (edge) caller.
+ *
+ * grpc-js makes up the status itself for deadline, connection and protocol failures, and its
+ * details name internal addresses and timings (`Deadline exceeded after 0.502s,LB pick: 0.001s,
+ * remote_addr=127.0.0.1:41235`, `No connection established. Last error: connect ECONNREFUSED
+ * 10.0.3.7:50051`). Its trailers carry nothing that tells those apart from a status the peer's
+ * handler chose, so the codes grpc-js produces (DeadlineExceeded, Unavailable, Cancelled,
+ * Internal, Unknown) get a fixed message naming the peer method; the others can only come from
+ * the peer's handler, whose messages the kit already keeps caller-safe, and pass through. The
+ * code is always kept; the original error stays in `cause` for this service's own log.
+ */
+function peerCallError(err: grpc.ServiceError, method: DescMethod): ConnectError {
+  const code = err.code as number as Code;
+  const peer = method.parent.name;
+  const called = `${peer}.${method.name}`;
+  const message =
+    code === Code.DeadlineExceeded
+      ? `deadline exceeded calling ${called}`
+      : code === Code.Unavailable
+        ? `${peer} is unavailable; retry with backoff`
+        : code === Code.Canceled
+          ? `the call to ${called} was cancelled`
+          : code === Code.Internal || code === Code.Unknown
+            ? `${called} failed; retry later`
+            : err.details || `${called} failed`;
+  return new ConnectError(message, code, undefined, undefined, err);
+}
+
+/**
+ * Why a call this client cancelled failed: the signal's reason (the kit's DeadlineExceeded at the
+ * served call's deadline, the caller's cancellation), not grpc-js's "Cancelled on client".
+ */
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new ConnectError('the call was cancelled', Code.Canceled);
 }
 
 /**
@@ -148,6 +181,8 @@ export function createPeerClient<S extends DescService, K extends MethodName<S>>
     request: Message,
     callOptions?: CallOptions,
   ) => {
+    // Nothing starts for a call already given up on (the breaker checks too; without it, this does).
+    if (signal.aborted) return Promise.reject(abortReason(signal));
     const { span, metadata, deadline } = begin(method, callOptions, defaultDeadlineMs);
     const codec = codecs.get(method)!;
     return new Promise<Message>((resolve, reject) => {
@@ -161,9 +196,9 @@ export function createPeerClient<S extends DescService, K extends MethodName<S>>
         (err, response) => {
           signal.removeEventListener('abort', cancel);
           if (err) {
-            const error = fromServiceError(err);
+            const error = peerCallError(err, method);
             endRpcSpan(span.span, { code: error.code, message: error.rawMessage });
-            reject(error);
+            reject(signal.aborted ? abortReason(signal) : error);
           } else {
             endRpcSpan(span.span, { code: 0 });
             resolve(response!);
@@ -227,9 +262,9 @@ export function createPeerClient<S extends DescService, K extends MethodName<S>>
     try {
       for await (const message of call) yield message as Message;
     } catch (err) {
-      const error = fromServiceError(err as grpc.ServiceError);
+      const error = peerCallError(err as grpc.ServiceError, method);
       code = error.code;
-      throw error;
+      throw callOptions?.signal?.aborted ? abortReason(callOptions.signal) : error;
     } finally {
       callOptions?.signal?.removeEventListener('abort', cancel);
       call.cancel();

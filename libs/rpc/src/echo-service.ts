@@ -6,6 +6,7 @@ import { defineService } from './service.js';
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {
   if (ms === 0) return Promise.resolve();
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);

@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type Message } from '@bufbuild/protobuf';
-import { ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import type { WeChatIdentity } from '@wxmesh/telemetry';
 import { ANONYMOUS, callerIdentity, type Caller } from './caller.js';
+import { endedAtDeadline } from './grpc-client-faults.js';
 import type { RpcContext } from './context.js';
 import type { Next } from './pipeline.js';
 import { methodPath, type ServiceRegistration } from './service.js';
@@ -15,21 +16,48 @@ export function grpcSerializer(schema: DescMessage) {
   };
 }
 
-/** Decodes wire bytes into a protobuf-es message of the given schema. */
+/**
+ * Decodes wire bytes into a protobuf-es message of the given schema; throws on bytes that are not
+ * one. For clients (a peer's garbage answer is the peer's fault, and grpc-js says so); servers
+ * use {@link grpcRequestDeserializer}.
+ */
 export function grpcDeserializer(schema: DescMessage) {
   return (bytes: Buffer): Message => fromBinary(schema, bytes);
 }
 
+/**
+ * A request whose bytes are not a message of the method's input type. The server's deserializer
+ * returns it instead of throwing, because grpc-js answers a throwing deserializer with INTERNAL
+ * ("Error deserializing request") — a bad client would page whoever watches Internal. The call is
+ * then answered InvalidArgument with `reason` before the interceptor chain runs.
+ */
+export class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+/** The server side's deserializer: a message, or an {@link UndecodableRequest} saying why not. */
+export function grpcRequestDeserializer(schema: DescMessage) {
+  return (bytes: Buffer): Message | UndecodableRequest => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return new UndecodableRequest(`request is not a valid ${schema.typeName}: ${why}`);
+    }
+  };
+}
+
 /** The grpc-js service definition for a protobuf-es service descriptor. */
 export function grpcServiceDefinition(registration: ServiceRegistration): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
+  const definition: Record<string, grpc.MethodDefinition<Message | UndecodableRequest, Message>> = {};
   for (const method of registration.desc.methods) {
     definition[method.localName] = {
       path: methodPath(method),
       requestStream: false,
       responseStream: method.methodKind === 'server_streaming',
-      requestSerialize: grpcSerializer(method.input),
-      requestDeserialize: grpcDeserializer(method.input),
+      // A server never serializes requests; grpc-js' type merely wants one of the request type.
+      requestSerialize: grpcSerializer(method.input) as (request: Message | UndecodableRequest) => Buffer,
+      requestDeserialize: grpcRequestDeserializer(method.input),
       responseSerialize: grpcSerializer(method.output),
       responseDeserialize: grpcDeserializer(method.output),
       originalName: method.localName,
@@ -38,7 +66,20 @@ export function grpcServiceDefinition(registration: ServiceRegistration): grpc.S
   return definition;
 }
 
-type ServerCall = grpc.ServerUnaryCall<Message, Message> | grpc.ServerWritableStream<Message, Message>;
+/**
+ * The reason a call's signal fires with at its deadline. A ConnectError, not a DOMException:
+ * whatever fails because of it (a wait, a peer call, a write) maps to DeadlineExceeded by its code,
+ * with no comparison of clocks that round differently (grpc-js' timers run on the event loop's
+ * cached time, `Date.now()` does not), which used to turn some expired calls into Internal.
+ */
+function deadlineExceeded(): ConnectError {
+  return new ConnectError('deadline exceeded', Code.DeadlineExceeded);
+}
+
+type Request = Message | UndecodableRequest;
+type UnaryCall = grpc.ServerUnaryCall<Request, Message>;
+type StreamCall = grpc.ServerWritableStream<Request, Message>;
+type ServerCall = UnaryCall | StreamCall;
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof ConnectError) return { code: err.code as number, details: err.rawMessage };
@@ -93,7 +134,14 @@ class GrpcCallContext implements RpcContext {
     if (this.controller === undefined) {
       const controller = new AbortController();
       this.controller = controller;
-      const cancelled = () => controller.abort(new DOMException('the call was cancelled', 'AbortError'));
+      // grpc-js ends a call at its deadline with its own timer and then reports it 'cancelled', like
+      // a client that left; only the latter is a cancellation.
+      const cancelled = () =>
+        controller.abort(
+          endedAtDeadline(this.call)
+            ? deadlineExceeded()
+            : new DOMException('the call was cancelled', 'AbortError'),
+        );
       if (this.call.cancelled) cancelled();
       else this.call.once('cancelled', cancelled);
       const stop = this.streamStop;
@@ -102,7 +150,7 @@ class GrpcCallContext implements RpcContext {
         else stop.addEventListener('abort', () => controller.abort(stop.reason), { once: true });
       }
       if (this.deadline !== undefined && !controller.signal.aborted) {
-        const expire = () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError'));
+        const expire = () => controller.abort(deadlineExceeded());
         const remaining = this.deadline - Date.now();
         if (remaining <= 0) expire();
         else {
@@ -119,16 +167,37 @@ class GrpcCallContext implements RpcContext {
   }
 }
 
+/**
+ * The status of a call that must not reach the handler: its request did not decode
+ * (InvalidArgument, saying why) or its deadline had passed before it was served. grpc-js' own
+ * deadline timer normally answers such a call first; this covers a timer that has not fired yet,
+ * because nothing may start after the deadline.
+ */
+function refusal(call: ServerCall, ctx: GrpcCallContext): Partial<grpc.StatusObject> | undefined {
+  if (call.request instanceof UndecodableRequest) {
+    return { code: grpc.status.INVALID_ARGUMENT, details: call.request.reason };
+  }
+  if (ctx.deadline !== undefined && ctx.deadline <= Date.now()) {
+    return { code: grpc.status.DEADLINE_EXCEEDED, details: 'deadline exceeded before the call was served' };
+  }
+  return undefined;
+}
+
 async function serveUnary(
   invoke: Next,
   method: DescMethod,
-  call: grpc.ServerUnaryCall<Message, Message>,
+  call: UnaryCall,
   callback: grpc.sendUnaryData<Message>,
 ): Promise<void> {
   const ctx = new GrpcCallContext(method, call);
+  const refused = refusal(call, ctx);
+  if (refused !== undefined) {
+    callback(refused);
+    return;
+  }
   let response: Message | undefined;
   try {
-    response = await invoke({ method, request: call.request, ctx, send: undefined });
+    response = await invoke({ method, request: call.request as Message, ctx, send: undefined });
   } catch (err) {
     ctx.dispose();
     callback(toStatus(err));
@@ -141,10 +210,15 @@ async function serveUnary(
 async function serveServerStream(
   invoke: Next,
   method: DescMethod,
-  call: grpc.ServerWritableStream<Message, Message>,
+  call: StreamCall,
   streamStop: AbortSignal,
 ): Promise<void> {
   const ctx = new GrpcCallContext(method, call, streamStop);
+  const refused = refusal(call, ctx);
+  if (refused !== undefined) {
+    call.emit('error', refused);
+    return;
+  }
   const send = (message: Message): Promise<void> => {
     if (call.cancelled) return Promise.reject(new DOMException('the call was cancelled', 'AbortError'));
     if (call.write(message)) return Promise.resolve();
@@ -162,7 +236,7 @@ async function serveServerStream(
     });
   };
   try {
-    await invoke({ method, request: call.request, ctx, send });
+    await invoke({ method, request: call.request as Message, ctx, send });
     call.end();
   } catch (err) {
     if (!call.cancelled) call.emit('error', toStatus(err));
@@ -182,10 +256,9 @@ export function grpcHandlers(
     const invoke = invokers.get(method)!;
     implementation[method.localName] =
       method.methodKind === 'unary'
-        ? (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) =>
+        ? (call: UnaryCall, callback: grpc.sendUnaryData<Message>) =>
             void serveUnary(invoke, method, call, callback)
-        : (call: grpc.ServerWritableStream<Message, Message>) =>
-            void serveServerStream(invoke, method, call, streamStop);
+        : (call: StreamCall) => void serveServerStream(invoke, method, call, streamStop);
   }
   return implementation;
 }

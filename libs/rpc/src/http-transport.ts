@@ -1,12 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DescMethod, Message } from '@bufbuild/protobuf';
-import type { ConnectRouter, HandlerContext } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextKey,
+  createContextValues,
+  type ConnectRouter,
+  type HandlerContext,
+} from '@connectrpc/connect';
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
+import type { UniversalHandler } from '@connectrpc/connect/protocol';
 import { servedAtEdge, type MethodAccess } from './access.js';
 import { ANONYMOUS, callerIdentity, type Caller } from './caller.js';
 import type { RpcContext, RpcProtocol } from './context.js';
 import type { Next } from './pipeline.js';
 import type { ServiceRegistration } from './service.js';
+import type { ServerLimits } from './limits.js';
+import { CLIENT_SAFE_COMPRESSION, rewriteClientFault } from './http-client-faults.js';
+import { edgeSafeError } from './http-edge-errors.js';
+import { closeWhenBodyUnread } from './http-limits.js';
+import { createOversizeRefusal } from './http-oversize.js';
+import type { Logger } from './logger.js';
 
 /**
  * An extra HTTP route on the `http` port (a webhook, say). Return true when the request was
@@ -91,6 +106,19 @@ async function* pullStream(run: (send: (message: Message) => Promise<void>) => P
   }
 }
 
+/**
+ * Set per request by the http handler; the kit's implementation marks it once connect-es has
+ * parsed the request and handed it over. An error answer to a request that was never handed over
+ * is connect-es' own, and only such answers are checked for misclassified client faults.
+ */
+const HANDED_OVER = createContextKey<{ handedOver: boolean } | undefined>(undefined, {
+  description: 'wxmesh request handed to the kit',
+});
+
+const rethrowEdgeSafe = (err: unknown): never => {
+  throw edgeSafeError(err);
+};
+
 function connectRoutes(
   services: readonly ServiceRegistration[],
   invokers: Map<DescMethod, Next>,
@@ -104,23 +132,66 @@ function connectRoutes(
         // unknown method, so the edge cannot even tell which internal RPCs exist.
         if (!servedAtEdge(accessOf(method))) continue;
         const invoke = invokers.get(method)!;
+        const handOver = (hctx: HandlerContext) => {
+          const mark = hctx.values.get(HANDED_OVER);
+          if (mark !== undefined) mark.handedOver = true;
+        };
         const implementation =
           method.methodKind === 'unary'
-            ? (request: Message, hctx: HandlerContext) =>
-                invoke({ method, request, ctx: connectContext(method, hctx), send: undefined })
-            : (request: Message, hctx: HandlerContext) =>
-                pullStream((send) =>
-                  invoke({ method, request, ctx: connectContext(method, hctx, streamStop), send }),
+            ? (request: Message, hctx: HandlerContext) => {
+                handOver(hctx);
+                return invoke({ method, request, ctx: connectContext(method, hctx), send: undefined }).catch(
+                  rethrowEdgeSafe,
                 );
+              }
+            : (request: Message, hctx: HandlerContext) => {
+                handOver(hctx);
+                return pullStream((send) =>
+                  invoke({ method, request, ctx: connectContext(method, hctx, streamStop), send }).catch(
+                    rethrowEdgeSafe,
+                  ),
+                );
+              };
         router.rpc(method, implementation as never);
       }
     }
   };
 }
 
+/** Serves one RPC request: connect-es' handler, with the kit's body bound and client-fault rewrite. */
+async function serveRpc(
+  handler: UniversalHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  oversize: ReturnType<typeof createOversizeRefusal>,
+): Promise<void> {
+  if (oversize.refuseDeclared(req, res)) return;
+  if (req.headers.host === undefined) {
+    // An HTTP/1.0 request may omit Host; connect-node cannot build the request URL without it.
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ code: 'invalid_argument', message: 'the request has no Host header' }));
+    return;
+  }
+  const mark = { handedOver: false };
+  const uReq = universalRequestFromNodeRequest(
+    req,
+    res,
+    undefined,
+    createContextValues().set(HANDED_OVER, mark),
+  );
+  let uRes = await handler({ ...uReq, body: oversize.bounded(req) });
+  if (!mark.handedOver) uRes = await rewriteClientFault(uRes, handler.method.input.typeName);
+  await universalResponseToNodeResponse(uRes, res);
+}
+
 /**
  * The request handler of the `http` port: Connect (JSON and binary) and gRPC-Web for every RPC
  * served at the edge (PUBLIC or EDGE audience), then the extra routes, then 404.
+ *
+ * Built from connect-es' router and connect-node's request/response conversions (what its
+ * `connectNodeAdapter` does) so that the kit can bound each request's body, correct the errors
+ * connect-es misreports as its own fault (see http-client-faults.ts), and close a connection
+ * whose request body was refused instead of reading it to the end.
  */
 export function createHttpHandler(options: {
   services: readonly ServiceRegistration[];
@@ -129,19 +200,43 @@ export function createHttpHandler(options: {
   routes: readonly HttpRoute[];
   /** Aborted when a drain ends the server's streams. */
   streamStop: AbortSignal;
-}) {
-  const { routes } = options;
-  return connectNodeAdapter({
-    routes: connectRoutes(options.services, options.invokers, options.accessOf, options.streamStop),
+  limits: ServerLimits;
+  /** Where a failure to answer is logged (a route that threw, a write that failed). */
+  logger?: Logger;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  const { routes, limits, logger } = options;
+  const router = createConnectRouter({
     connect: true,
     grpcWeb: true,
     grpc: false,
-    async fallback(req, res) {
-      for (const route of routes) {
-        if (await route(req as IncomingMessage, res as ServerResponse)) return;
-      }
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 'not_found', message: `no route for ${req.method} ${req.url}` }));
-    },
+    readMaxBytes: limits.maxRequestBytes,
+    acceptCompression: CLIENT_SAFE_COMPRESSION,
   });
+  connectRoutes(options.services, options.invokers, options.accessOf, options.streamStop)(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  const oversize = createOversizeRefusal(limits.maxRequestBytes);
+
+  async function fallback(req: IncomingMessage, res: ServerResponse) {
+    for (const route of routes) {
+      if (await route(req, res)) return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ code: 'not_found', message: `no route for ${req.method} ${req.url}` }));
+  }
+
+  const failed = (req: IncomingMessage, res: ServerResponse) => (err: unknown) => {
+    if (ConnectError.from(err).code === Code.Aborted) return;
+    logger?.warn({ err, path: req.url?.split('?', 1)[0] }, 'http request not answered');
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 'internal', message: 'internal error' }));
+    } else res.destroy();
+  };
+
+  return (req, res) => {
+    closeWhenBodyUnread(req, res);
+    const handler = handlers.get(req.url?.split('?', 1)[0] ?? '');
+    const served = handler === undefined ? fallback(req, res) : serveRpc(handler, req, res, oversize);
+    served.catch(failed(req, res));
+  };
 }

@@ -11,6 +11,13 @@ export type { Interceptor, Invocation, Next } from './pipeline.js';
 export { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
 export type { HttpRoute } from './http-transport.js';
 export {
+  checkRequestBody,
+  HttpBodyError,
+  readRequestBody,
+  type ReadRequestBodyOptions,
+} from './http-body.js';
+export { closeWhenBodyUnread } from './http-limits.js';
+export {
   createPeerClient,
   definePeer,
   type CallOptions,
@@ -44,3 +51,6 @@ export { codeName, toConnectError } from './errors.js';
 export type { ServingStatus } from './health.js';
 export { echoService } from './echo-service.js';
 export { runService, type ServiceParts, type ServiceRuntimeConfig } from './run-service.js';
+export { type Dependency } from './dependencies.js';
+export type { ShutdownStep } from './shutdown.js';
+export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';

@@ -21,6 +21,11 @@ export type Next = (invocation: Invocation) => Promise<Message | undefined>;
  */
 export type Interceptor = (next: Next) => Next;
 
+const EXPIRED_BEFORE_HANDLER = new ConnectError(
+  'deadline exceeded before the handler started',
+  Code.DeadlineExceeded,
+);
+
 function toMessage(schema: DescMessage, value: unknown): Message {
   return isMessage(value, schema) ? value : create(schema, value as never);
 }
@@ -34,7 +39,13 @@ function terminal(method: DescMethod, handler: AnyHandler | undefined): Next {
     return () => Promise.reject(error);
   }
   if (method.methodKind === 'unary') {
-    return async (inv) => toMessage(method.output, await handler(inv.request, inv.ctx));
+    return async (inv) => {
+      // Checked again here, after access and validation: on a busy machine those can outlast a
+      // short deadline, and a handler must not start work nobody waits for.
+      const { deadline } = inv.ctx;
+      if (deadline !== undefined && deadline <= Date.now()) throw EXPIRED_BEFORE_HANDLER;
+      return toMessage(method.output, await handler(inv.request, inv.ctx));
+    };
   }
   return async (inv) => {
     const send = inv.send;

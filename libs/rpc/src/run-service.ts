@@ -1,9 +1,10 @@
 import type { CommonServiceConfig } from '@wxmesh/config';
 import { initTelemetry } from '@wxmesh/telemetry';
 import type { SessionTokenVerifier } from './caller.js';
+import type { Dependency } from './dependencies.js';
 import { createLogger, type Logger } from './logger.js';
 import { RpcServer, type BoundPorts, type RpcServerOptions } from './server.js';
-import { installShutdown } from './shutdown.js';
+import { installShutdown, type ShutdownStep } from './shutdown.js';
 
 /** The fields of the shared service configuration that {@link runService} uses. */
 export type ServiceRuntimeConfig = Pick<
@@ -13,6 +14,13 @@ export type ServiceRuntimeConfig = Pick<
   | 'HTTP_PORT'
   | 'LOG_LEVEL'
   | 'SHUTDOWN_GRACE_MS'
+  | 'DRAIN_DELAY_MS'
+  | 'REQUEST_MAX_BYTES'
+  | 'REQUEST_HEADERS_TIMEOUT_MS'
+  | 'REQUEST_TIMEOUT_MS'
+  | 'MAX_CONCURRENT_STREAMS'
+  | 'MAX_CONNECTIONS'
+  | 'DEPENDENCY_TIMEOUT_MS'
   | 'OTEL_EXPORTER_OTLP_ENDPOINT'
   | 'EDGE_BEHIND_GATEWAY'
   | 'PEER_IDENTITY'
@@ -34,8 +42,13 @@ export interface ServiceParts extends Pick<RpcServerOptions, 'services' | 'httpR
    * only after it is done, so a client whose stream ends already sees it withdrawn.
    */
   readonly onDrain?: () => Promise<unknown>;
-  /** Closed in order after the server has drained (clients, Redis, Kafka producers ...). */
-  readonly closers?: ReadonlyArray<{ name: string; run: () => Promise<unknown> }>;
+  /**
+   * What the service cannot serve without (its Redis, say): readiness follows them and their
+   * out-of-reach failures reach callers as Unavailable. See `redisDependency` in @wxmesh/redis.
+   */
+  readonly dependencies?: readonly Dependency[];
+  /** Closed in order after the server has drained (clients, Redis, Kafka producers ...), each within its own timeout. */
+  readonly closers?: readonly ShutdownStep[];
 }
 
 /**
@@ -63,6 +76,16 @@ export async function runService(
     grpcPort: config.GRPC_PORT,
     httpPort: config.HTTP_PORT,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    drainDelayMs: config.DRAIN_DELAY_MS,
+    limits: {
+      maxRequestBytes: config.REQUEST_MAX_BYTES,
+      headersTimeoutMs: config.REQUEST_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,
+      maxConnections: config.MAX_CONNECTIONS,
+    },
+    dependencies: parts.dependencies,
+    dependencyTimeoutMs: config.DEPENDENCY_TIMEOUT_MS,
     services: parts.services,
     callers: {
       behindGateway: config.EDGE_BEHIND_GATEWAY,
@@ -76,12 +99,13 @@ export async function runService(
   const ports = await server.start();
   installShutdown({
     logger,
-    timeoutMs: config.SHUTDOWN_GRACE_MS + 10_000,
     steps: [
       {
         name: 'server',
-        // Health flips first, then onDrain starts; streams end only once it is done.
+        // Health flips first, then onDrain starts; streams end only once it is done. A grace
+        // overrun rejects, so the process exits non-zero.
         run: () => server.shutdown(parts.onDrain),
+        timeoutMs: config.DRAIN_DELAY_MS + config.SHUTDOWN_GRACE_MS + 2_000,
       },
       ...(parts.closers ?? []),
       { name: 'telemetry', run: () => telemetry.shutdown() },

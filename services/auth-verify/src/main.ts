@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { SessionService } from '@wxmesh/contracts';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
@@ -21,7 +21,9 @@ await runService('auth-verify', config, async ({ logger }) => {
     { appSecrets: config.WECHAT_APP_SECRET_FILE, encryptionKey: config.SESSION_KEY_ENCRYPTION_KEY_FILE },
     (err) => logger.error({ err }, 'secret file reload failed; keeping the previous value'),
   );
-  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true });
+  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redis = createRedisClient({ ...redisOptions, name: 'auth-verify', autoPipelining: true });
+  await redis.connect();
   const kafka = createKafka({ clientId: 'auth-verify', brokers: config.KAFKA_BROKERS, logger });
   if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
   const events = createEventProducer({ kafka, producer: 'auth-verify', logger });
@@ -116,6 +118,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     ],
     // Bearer tokens at this service's own edge are checked in-process, against the warm cache.
     verifySessionToken: edgeTokenVerifier(verifySession),
+    dependencies: [redisDependency(redis)],
     closers: [
       { name: 'timers', run: async () => clearInterval(proactive) },
       { name: 'verify-cache feed', run: async () => verifyCache?.stop() },

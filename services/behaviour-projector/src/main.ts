@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { AuthVerifyService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
@@ -12,12 +12,18 @@ import { createBehaviourViewService } from './service.js';
 const config = loadConfigOrExit(projectorConfigSchema);
 
 await runService('behaviour-projector', config, async ({ logger }) => {
+  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
   // Views: many small concurrent reads, which auto-pipelining batches into few writes.
-  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
+  const redis = createRedisClient({ ...redisOptions, name: 'behaviour-projector', autoPipelining: true });
   // The projector: one script per chunk, which must reach Redis at once (auto-pipelining defers it
   // to setImmediate, after the next chunk was decoded) so that Redis folds a chunk while this
-  // process decodes the next one.
-  const applyRedis = new Redis(config.REDIS_URL, { lazyConnect: true });
+  // process decodes the next one. A chunk's script may run long on a busy server; the consumer
+  // retries it and no caller waits on it, so its wait is longer.
+  const applyRedis = createRedisClient({
+    ...redisOptions,
+    name: 'behaviour-projector-apply',
+    timeoutMs: Math.max(config.DEPENDENCY_TIMEOUT_MS, 30_000),
+  });
   await Promise.all([redis.connect(), applyRedis.connect()]);
   const kafka = createKafka({
     clientId: `behaviour-projector-${process.pid}`,
@@ -48,6 +54,7 @@ await runService('behaviour-projector', config, async ({ logger }) => {
   return {
     services: [createBehaviourViewService({ store }), echoService],
     verifySessionToken: bearer?.verifySessionToken,
+    dependencies: [redisDependency(redis)],
     // Leaving the group at once hands the partitions to the other replicas without waiting for
     // the session timeout; reads keep being served until the server has drained.
     onDrain: () => projector.stop(),

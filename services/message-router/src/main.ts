@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { createEventProducer, createKafka, ensureBehaviourTopics, type EventProducer } from '@wxmesh/events';
 import { createTokenBucket } from '@wxmesh/resilience';
@@ -30,8 +31,10 @@ await runService('message-router', config, async ({ logger }) => {
   // Unique per process lifetime: a restarted process is a new consumer, and its predecessor's
   // pending jobs are reclaimed after QUEUE_CLAIM_IDLE.
   const consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
-  const reader = new Redis(config.REDIS_URL, { lazyConnect: true });
+  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redis = createRedisClient({ ...redisOptions, name: 'message-router', autoPipelining: true });
+  // Blocking stream reads: bounded by their own BLOCK time plus the dependency timeout.
+  const reader = createRedisClient({ ...redisOptions, name: 'message-router-reader', role: 'blocking' });
   await Promise.all([redis.connect(), reader.connect()]);
   const kafka = createKafka({ clientId: 'message-router', brokers: config.KAFKA_BROKERS, logger });
   if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
@@ -82,6 +85,7 @@ await runService('message-router', config, async ({ logger }) => {
   return {
     services: [createMessageRouterService({ route, getDelivery: (id) => store.get(id) }), echoService],
     httpRoutes: [inbound.webhook],
+    dependencies: [redisDependency(redis)],
     closers: [
       { name: 'payment notices', run: () => paymentNotices.stop() },
       { name: 'inbound', run: () => inbound.stop() },

@@ -1,5 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpRoute, Logger } from '@wxmesh/rpc';
+import {
+  checkRequestBody,
+  closeWhenBodyUnread,
+  HttpBodyError,
+  readRequestBody,
+  type HttpRoute,
+  type Logger,
+} from '@wxmesh/rpc';
 import { createMessageCrypt, MessageCryptError, type MessageCrypt } from '@wxmesh/wechat';
 import { PushBodyError, readPushFields, type AcceptPush } from './app/accept-push.js';
 import type { PushApp } from './inbound-config.js';
@@ -53,7 +60,8 @@ function appEntry(app: PushApp, cryptFor: NonNullable<PushWebhookOptions['cryptF
  *
  * GET is the console's URL verification: `signature` over (token, timestamp, nonce) → `echostr`
  * as text/plain, 401 otherwise. POST is a push: the body is limited (413, also for a declared
- * Content-Length over the limit, before anything is read), compressed bodies are refused (415);
+ * Content-Length over the limit, before anything is read), compressed bodies are refused (415), a
+ * body still arriving after half the accept deadline too (408);
  * plain mode checks `signature`, safe/compatible mode (`encrypt_type=aes`) checks
  * `msg_signature` and decrypts (401 for a signature or appid mismatch, 400 for a malformed
  * ciphertext); the message may be XML or JSON. It is answered `success` only once the push is
@@ -71,7 +79,10 @@ export function createPushWebhook(options: PushWebhookOptions): HttpRoute {
   let inFlight = 0;
 
   async function handlePost(req: IncomingMessage, entry: AppEntry, query: URLSearchParams) {
-    const body = (await readBody(req, maxBodyBytes)).toString('utf8');
+    // A body gets half the accept deadline (pushes are small and sent at once): a slow sender is
+    // answered 408 instead of holding its place, and the rest of the deadline stays for the work.
+    const timeoutMs = Math.floor(deadlineMs / 2);
+    const body = (await readRequestBody(req, { maxBytes: maxBodyBytes, timeoutMs })).toString('utf8');
     const message = openMessage(entry, query, body);
     const { outcome } = await acceptPush(entry.app.appid, message).catch((err: unknown) => {
       throw err instanceof PushBodyError ? new Answer(400, err.message) : err;
@@ -90,7 +101,7 @@ export function createPushWebhook(options: PushWebhookOptions): HttpRoute {
       return;
     }
     if (req.method !== 'POST') throw new Answer(405, 'use GET (URL verification) or POST (a push)');
-    checkHeaders(req, maxBodyBytes);
+    checkRequestBody(req, maxBodyBytes);
     if (inFlight >= maxInFlight) throw new Answer(503, 'too many pushes in progress; retry later');
     // Counted until the work settles, not until the deadline answers: work left running past it
     // (a body still arriving, a command queued for a Redis that is down) still holds its place.
@@ -105,10 +116,12 @@ export function createPushWebhook(options: PushWebhookOptions): HttpRoute {
     if (!url.pathname.startsWith(prefix)) return false;
     const appid = url.pathname.slice(prefix.length);
     if (appid === '' || appid.includes('/')) return false;
+    // A body refused before its end (too large, too slow) is not drained: the connection closes.
+    closeWhenBodyUnread(req, res);
     try {
       await handle(req, res, appid, url.searchParams);
     } catch (err) {
-      if (err instanceof Answer) {
+      if (err instanceof Answer || err instanceof HttpBodyError) {
         if (err.status === 405) res.setHeader('allow', 'GET, POST');
         // The answers' texts name the check that failed, never a secret or the body's content.
         if (err.status >= 500)
@@ -180,35 +193,6 @@ function checkSignature(entry: AppEntry, query: URLSearchParams): void {
     throw new Answer(401, 'signature does not match');
 }
 
-function checkHeaders(req: IncomingMessage, maxBodyBytes: number): void {
-  const encoding = req.headers['content-encoding']?.trim().toLowerCase();
-  if (encoding && encoding !== 'identity')
-    throw new Answer(415, `Content-Encoding ${encoding} is not accepted; send the body uncompressed`);
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBodyBytes)
-    throw new Answer(413, `body over ${maxBodyBytes} bytes`);
-}
-
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.off('data', onData);
-        chunks.length = 0;
-        reject(new Answer(413, `body over ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -219,8 +203,5 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 
 function reply(res: ServerResponse, status: number, text: string): void {
   if (res.headersSent || res.destroyed) return;
-  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-  // A refused oversize body is not read to its end: close the connection rather than drain it.
-  if (status === 413) headers.connection = 'close';
-  res.writeHead(status, headers).end(text);
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(text);
 }

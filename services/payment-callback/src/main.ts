@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { AuthVerifyService } from '@wxmesh/contracts';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
@@ -25,7 +25,8 @@ await runService('payment-callback', config, async ({ logger }) => {
     },
     (err) => logger.error({ err: err.message }, 'secret file reload refused; keeping the previous value'),
   );
-  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
+  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redis = createRedisClient({ ...redisOptions, name: 'payment-callback', autoPipelining: true });
   await redis.connect();
   const kafka = createKafka({ clientId: 'payment-callback', brokers: config.KAFKA_BROKERS, logger });
   if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
@@ -92,6 +93,7 @@ await runService('payment-callback', config, async ({ logger }) => {
       echoService,
     ],
     httpRoutes: [webhook],
+    dependencies: [redisDependency(redis)],
     verifySessionToken: bearer?.verifySessionToken,
     closers: [
       { name: 'session tokens', run: async () => bearer?.stop() },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpRoute, Logger } from '@wxmesh/rpc';
+import { checkRequestBody, HttpBodyError, readRequestBody, type HttpRoute, type Logger } from '@wxmesh/rpc';
 import {
   DEFAULT_MAX_SKEW_SECONDS,
   decryptResource,
@@ -16,7 +16,10 @@ import type { PaymentStore } from './adapters/payment-store.js';
 import type { RefundResource, TransactionResource } from './domain/order.js';
 import type { NotificationOutcome, Payments } from './payments.js';
 
-/** Notification bodies are small JSON; anything larger is refused before it is buffered. */
+/**
+ * Notification bodies are small JSON; anything larger is refused (413) before it is buffered, a
+ * compressed one (415) before it is read.
+ */
 const MAX_BODY_BYTES = 64 * 1024;
 
 const outcomes = registeredCounter(register, {
@@ -52,24 +55,6 @@ export function createWorkQueue(concurrency: number, maxQueued: number) {
       }
     },
   };
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Answer(413, 'notification body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function reply(res: ServerResponse, status: number, message?: string): void {
@@ -110,7 +95,10 @@ export function createNotifyWebhook(deps: {
   const nonceWindowMs = 2 * DEFAULT_MAX_SKEW_SECONDS * 1000;
 
   async function handle(req: IncomingMessage): Promise<NotificationOutcome> {
-    const body = await readBody(req);
+    // Half the deadline for the body (notifications are small and sent at once): a slow sender
+    // gets 408 rather than holding a queue slot, and the rest of the deadline stays for the work.
+    const bodyTimeoutMs = Math.floor(deadlineMs / 2);
+    const body = await readRequestBody(req, { maxBytes: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs });
     const headers = signatureHeadersOf(req.headers);
     const verified = verifyWechatpaySignature(secrets.platformKeys(), headers, body, { nowMs: now() });
     if (!verified.ok) {
@@ -159,11 +147,13 @@ export function createNotifyWebhook(deps: {
       timer = setTimeout(() => reject(new Answer(503, 'not done within the deadline; retry')), deadlineMs);
     });
     try {
+      // A compressed or declared-oversize body is refused before it takes a place in the queue.
+      checkRequestBody(req, MAX_BODY_BYTES);
       const outcome = await Promise.race([queue.run(() => handle(req)), deadline]);
       outcomes.inc({ outcome });
       reply(res, 204);
     } catch (err) {
-      if (err instanceof Answer) {
+      if (err instanceof Answer || err instanceof HttpBodyError) {
         if (err.status >= 500)
           outcomes.inc({ outcome: err.status === 503 ? 'overloaded_or_timeout' : 'failed' });
         reply(res, err.status, err.message);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { echoService, runService } from '@wxmesh/rpc';
 import { createEventSink } from './adapters/event-sink.js';
@@ -19,7 +19,8 @@ const config = loadConfigOrExit(sessionConfigSchema);
 await runService('session', config, async ({ logger }) => {
   const now = Date.now;
   const replicaId = config.REPLICA_ID ?? defaultReplicaId();
-  const redis = new Redis(config.REDIS_URL, { enableAutoPipelining: true, lazyConnect: true });
+  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redis = createRedisClient({ ...redisOptions, name: 'session', autoPipelining: true });
   const subscriber = redis.duplicate();
   await Promise.all([redis.connect(), subscriber.connect()]);
 
@@ -82,6 +83,7 @@ await runService('session', config, async ({ logger }) => {
     services: [createSessionService({ sessions, replica, now }), echoService],
     verifySessionToken: createSessionTokenVerifier(sessions),
     onDrain: () => replica.withdraw(),
+    dependencies: [redisDependency(redis)],
     closers: [
       { name: 'sweeper', run: async () => clearInterval(sweeper) },
       { name: 'relay', run: () => relay.close() },
