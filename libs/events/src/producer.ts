@@ -42,6 +42,14 @@ export interface EventProducer {
    * written, so re-emit them with the same event ids (consumers deduplicate by id).
    */
   emit(...events: BehaviourEvent[]): Promise<void>;
+  /**
+   * {@link emit} bounded by the served call's remaining budget: pass the handler's `ctx.signal`.
+   * Nothing is sent once `signal` has fired (it rejects with the signal's reason), and the wait for
+   * the acknowledgement ends when it fires, rejecting with the reason. kafkajs cannot withdraw a
+   * request it has queued, so records of a send cut short this way may still be written (as after
+   * any rejection: re-emitting with the same ids is safe). An undefined signal is plain `emit`.
+   */
+  emitWithin(signal: AbortSignal | undefined, ...events: BehaviourEvent[]): Promise<void>;
   /** Waits for sends in flight, then closes the connections; call it during graceful shutdown. */
   disconnect(): Promise<void>;
 }
@@ -101,7 +109,8 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
     return event;
   };
 
-  const emit = async (...events: BehaviourEvent[]): Promise<void> => {
+  const emitWithin = async (signal: AbortSignal | undefined, ...events: BehaviourEvent[]): Promise<void> => {
+    signal?.throwIfAborted();
     if (events.length === 0) return;
     let encoded: { event: BehaviourEvent; type: string; value: Buffer }[];
     try {
@@ -141,9 +150,18 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
       ),
     }));
     try {
-      await context.with(sendContext, () => producer.send({ topic, acks: -1, messages }));
+      const sending = context.with(sendContext, () => producer.send({ topic, acks: -1, messages }));
+      await (signal === undefined ? sending : untilAborted(sending, signal));
     } catch (err) {
       metrics.failures.inc(events.length);
+      if (signal?.aborted && err === signal.reason) {
+        span.setAttribute('error.type', 'aborted');
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: 'the caller’s deadline passed before Kafka acknowledged',
+        });
+        throw err;
+      }
       span.recordException(err as Error);
       span.setAttribute('error.type', (err as Error)?.name ?? 'Error');
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
@@ -163,9 +181,39 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
       await producer.connect();
       logger.info({ topic, producer: service }, 'event producer connected');
     },
-    emit,
+    emit: (...events) => emitWithin(undefined, ...events),
+    emitWithin,
     disconnect: () => producer.disconnect(),
   };
+}
+
+/**
+ * `work`, or the signal's reason as soon as the signal fires, whichever comes first. `work` goes
+ * on (kafkajs offers no way to cancel a queued send); its late failure is swallowed here, the
+ * caller having already been given the reason.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason as unknown);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => undefined);
+      reject(signal.reason as unknown);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function spanAttributes(topic: string, events: BehaviourEvent[]): Attributes {

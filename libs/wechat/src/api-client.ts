@@ -16,6 +16,10 @@ export type Query = Record<string, string | undefined>;
  * transport failures and HTTP errors → {@link WeChatUnavailableError}. It does no retries and no
  * breaking: callers wrap it in their breaker and token-refresh policy. Errors name the API path
  * only; query strings carry secrets and never leave this function.
+ *
+ * Pass the served call's signal: it aborts the request (connection, headers and body) at the
+ * caller's deadline, and the call then rejects with the signal's reason, unchanged, so the kit
+ * answers DeadlineExceeded rather than a WeChat outage.
  */
 export function createWeChatApi(options: WeChatApiOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
@@ -53,8 +57,14 @@ export function createWeChatApi(options: WeChatApiOptions) {
     let json: Record<string, unknown>;
     try {
       json = (await response.json()) as Record<string, unknown>;
-    } catch {
-      throw new WeChatUnavailableError(path, 'response is not JSON');
+    } catch (err) {
+      // The body is read under the same signal: a deadline in the middle of it is the caller's
+      // deadline, not a WeChat fault (and must not count against WeChat's breaker).
+      if (signal?.aborted) throw signal.reason;
+      throw new WeChatUnavailableError(
+        path,
+        (err as Error).name === 'SyntaxError' ? 'response is not JSON' : 'response body failed',
+      );
     }
     const errcode = typeof json.errcode === 'number' ? json.errcode : 0;
     if (errcode !== 0) throw new WeChatApiError(path, errcode, String(json.errmsg ?? ''));

@@ -71,6 +71,11 @@ export function createAuthVerifyService(deps: AuthDeps) {
     return secret;
   }
 
+  /**
+   * Runs `call` with the app's central access_token, once more with a fresh one when WeChat says
+   * it is dead. The token itself is shared work (one refresh serves every caller and replica), so
+   * its refresh is not cut by this caller's deadline; `call` is, and takes `signal` itself.
+   */
   async function withAccessToken<T>(appid: string, call: (token: string) => Promise<T>): Promise<T> {
     const first = await accessTokens.get(appid);
     try {
@@ -82,11 +87,14 @@ export function createAuthVerifyService(deps: AuthDeps) {
     }
   }
 
-  async function emit(event: Parameters<typeof behaviourEvent>[0]) {
-    // Best-effort: the user's action succeeded; a lost analytics event must not fail it. The id is
-    // derived from the action, so a retried request re-emits the same id.
+  /**
+   * Emits one behaviour event within the call's budget. Best-effort: the user's action succeeded; a
+   * lost analytics event must not fail it. The id is derived from the action, so a retried request
+   * re-emits the same id. Nothing is sent once the call's deadline has passed.
+   */
+  async function emit(event: Parameters<typeof behaviourEvent>[0], signal: AbortSignal) {
     await events
-      .emit(behaviourEvent(event))
+      .emitWithin(signal, behaviourEvent(event))
       .catch((err: unknown) =>
         logger.warn({ err, eventId: event.eventId }, 'behaviour event not acknowledged'),
       );
@@ -111,38 +119,49 @@ export function createAuthVerifyService(deps: AuthDeps) {
     async login(request, ctx) {
       assertLoginApp(ctx.caller, request.appid);
       const secret = appSecret(request.appid);
+      const { signal } = ctx;
+      // Aborted at the deadline: a code WeChat has not answered for yet is given up, unspent.
       const answer = await wechatCall(() =>
-        wechat.get<{ openid: string; session_key: string; unionid?: string }>('/sns/jscode2session', {
-          appid: request.appid,
-          secret,
-          js_code: request.jsCode,
-          grant_type: 'authorization_code',
-        }),
+        wechat.get<{ openid: string; session_key: string; unionid?: string }>(
+          '/sns/jscode2session',
+          { appid: request.appid, secret, js_code: request.jsCode, grant_type: 'authorization_code' },
+          signal,
+        ),
       );
       assertLoginUser(ctx.caller, answer.openid);
       const key = sessionKeyKey(answer.openid, request.appid);
+      // Past the deadline the caller has its answer already: store nothing it will never use.
+      // (ioredis takes no signal, so the check comes before each write.)
+      signal.throwIfAborted();
       // A new login replaces the user's session_key, as WeChat itself does.
       await redis.set(key, secrets.box.seal(answer.session_key, key), 'PX', deps.sessionKeyTtlMs);
-      const created = await session.createSession({
-        appid: request.appid,
-        openid: answer.openid,
-        unionid: answer.unionid ?? '',
-        attributes: request.attributes,
-      });
+      signal.throwIfAborted();
+      const created = await session.createSession(
+        {
+          appid: request.appid,
+          openid: answer.openid,
+          unionid: answer.unionid ?? '',
+          attributes: request.attributes,
+        },
+        { signal },
+      );
       const s = created.session!;
       // The user is the one WeChat named: the caller may be anonymous (logging in makes one a user).
-      await emit({
-        eventId: `login:${s.sessionId}`,
-        aggregateId: `user:${answer.openid}`,
-        occurredAt: now(),
-        producer: 'auth-verify',
-        wechat: {
-          openid: answer.openid,
-          appid: request.appid,
-          ...(answer.unionid ? { unionid: answer.unionid } : {}),
+      await emit(
+        {
+          eventId: `login:${s.sessionId}`,
+          aggregateId: `user:${answer.openid}`,
+          occurredAt: now(),
+          producer: 'auth-verify',
+          wechat: {
+            openid: answer.openid,
+            appid: request.appid,
+            ...(answer.unionid ? { unionid: answer.unionid } : {}),
+          },
+          payload: { case: 'userLoggedIn', value: { sessionId: s.sessionId } },
         },
-        payload: { case: 'userLoggedIn', value: { sessionId: s.sessionId } },
-      });
+        signal,
+      );
       return {
         sessionToken: created.sessionToken,
         sessionId: s.sessionId,
@@ -194,24 +213,29 @@ export function createAuthVerifyService(deps: AuthDeps) {
 
     async getPhoneNumber(request, ctx) {
       const s = await callersSession(request.sessionToken, ctx);
+      // The phone code is single-use at WeChat: it is not presented once the deadline has passed.
       const answer = await wechatCall(() =>
         withAccessToken(s.appid, (token) =>
           wechat.post<{ phone_info: { phoneNumber: string; purePhoneNumber: string; countryCode: string } }>(
             '/wxa/business/getuserphonenumber',
             { access_token: token },
             { code: request.code },
+            ctx.signal,
           ),
         ),
       );
       const info = answer.phone_info;
-      await emit({
-        eventId: `phone:${createHash('sha256').update(`${s.appid} ${request.code}`).digest('base64url').slice(0, 32)}`,
-        aggregateId: `user:${s.openid}`,
-        occurredAt: now(),
-        producer: 'auth-verify',
-        wechat: actedUnder(ctx.wechat, s),
-        payload: { case: 'phoneNumberBound', value: { countryCode: info.countryCode } },
-      });
+      await emit(
+        {
+          eventId: `phone:${createHash('sha256').update(`${s.appid} ${request.code}`).digest('base64url').slice(0, 32)}`,
+          aggregateId: `user:${s.openid}`,
+          occurredAt: now(),
+          producer: 'auth-verify',
+          wechat: actedUnder(ctx.wechat, s),
+          payload: { case: 'phoneNumberBound', value: { countryCode: info.countryCode } },
+        },
+        ctx.signal,
+      );
       return {
         phoneNumber: info.phoneNumber,
         purePhoneNumber: info.purePhoneNumber,
@@ -219,7 +243,8 @@ export function createAuthVerifyService(deps: AuthDeps) {
       };
     },
 
-    async exchangeOAuthCode(request) {
+    async exchangeOAuthCode(request, ctx) {
+      const { signal } = ctx;
       const secret = appSecret(request.appid);
       const answer = await wechatCall(() =>
         wechat.get<{
@@ -230,12 +255,11 @@ export function createAuthVerifyService(deps: AuthDeps) {
           scope: string;
           is_snapshotuser?: number;
           unionid?: string;
-        }>('/sns/oauth2/access_token', {
-          appid: request.appid,
-          secret,
-          code: request.code,
-          grant_type: 'authorization_code',
-        }),
+        }>(
+          '/sns/oauth2/access_token',
+          { appid: request.appid, secret, code: request.code, grant_type: 'authorization_code' },
+          signal,
+        ),
       );
       const at = now();
       const chain = {
@@ -252,26 +276,33 @@ export function createAuthVerifyService(deps: AuthDeps) {
         wechatRefreshToken: answer.refresh_token,
         refreshExpiresAt: at + deps.oauthRefreshTtlMs,
       };
+      signal.throwIfAborted();
       const refreshToken = await oauth.create(chain);
-      await emit({
-        eventId: `oauth:${refreshToken.split('.')[0]}`,
-        aggregateId: `user:${answer.openid}`,
-        occurredAt: at,
-        producer: 'auth-verify',
-        wechat: {
-          openid: answer.openid,
-          appid: request.appid,
-          ...(answer.unionid ? { unionid: answer.unionid } : {}),
+      await emit(
+        {
+          eventId: `oauth:${refreshToken.split('.')[0]}`,
+          aggregateId: `user:${answer.openid}`,
+          occurredAt: at,
+          producer: 'auth-verify',
+          wechat: {
+            openid: answer.openid,
+            appid: request.appid,
+            ...(answer.unionid ? { unionid: answer.unionid } : {}),
+          },
+          payload: {
+            case: 'oauthAuthorized',
+            value: { scopes: chain.scopes, snapshotUser: chain.snapshotUser },
+          },
         },
-        payload: {
-          case: 'oauthAuthorized',
-          value: { scopes: chain.scopes, snapshotUser: chain.snapshotUser },
-        },
-      });
+        signal,
+      );
       return { grant: grantOf(chain, refreshToken) };
     },
 
-    async refreshOAuthToken(request) {
+    async refreshOAuthToken(request, ctx) {
+      const { signal } = ctx;
+      // Rotation spends the presented refresh token: never after the caller stopped waiting.
+      signal.throwIfAborted();
       const result = await oauth.rotate(request.appid, request.refreshToken);
       switch (result.kind) {
         case 'unknown':
@@ -296,13 +327,18 @@ export function createAuthVerifyService(deps: AuthDeps) {
           );
       }
       const answer = await wechatCall(() =>
-        wechat.get<{ access_token: string; expires_in: number }>('/sns/oauth2/refresh_token', {
-          appid: request.appid,
-          grant_type: 'refresh_token',
-          refresh_token: result.chain.wechatRefreshToken,
-        }),
+        wechat.get<{ access_token: string; expires_in: number }>(
+          '/sns/oauth2/refresh_token',
+          {
+            appid: request.appid,
+            grant_type: 'refresh_token',
+            refresh_token: result.chain.wechatRefreshToken,
+          },
+          signal,
+        ),
       );
       const accessExpiresAt = now() + answer.expires_in * 1000;
+      signal.throwIfAborted();
       await oauth.updateAccess(result.refreshToken, answer.access_token, accessExpiresAt);
       return {
         grant: grantOf(
@@ -332,8 +368,10 @@ export function createAuthVerifyService(deps: AuthDeps) {
       return { accessToken: token.value, expiresAt: timestampFromMs(token.expiresAt) };
     },
 
-    async invalidateAccessToken(request) {
+    async invalidateAccessToken(request, ctx) {
       appSecret(request.appid);
+      // A forced refresh retires the token for every replica: only for a caller still waiting.
+      ctx.signal.throwIfAborted();
       const { token, refreshed } = await wechatCall(() =>
         accessTokens.invalidate(request.appid, request.accessToken),
       );

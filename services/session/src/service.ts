@@ -53,8 +53,8 @@ export function createSessionService(deps: {
   const { sessions, replica, now } = deps;
 
   return defineService(SessionService, {
-    async createSession(request) {
-      const created = await sessions.create(request);
+    async createSession(request, ctx) {
+      const created = await sessions.create(request, ctx.signal);
       return {
         session: toSession(created.session),
         sessionToken: created.token,
@@ -66,8 +66,8 @@ export function createSessionService(deps: {
       return { session: toSession(await sessions.resolve(request.sessionToken)) };
     },
 
-    async touchSession(request) {
-      return { session: toSession(await sessions.touch(request.sessionToken)) };
+    async touchSession(request, ctx) {
+      return { session: toSession(await sessions.touch(request.sessionToken, ctx.signal)) };
     },
 
     async revokeSession(request, ctx) {
@@ -77,7 +77,7 @@ export function createSessionService(deps: {
         return { revoked: await revokeOwnSession(sessions, ctx, target.value, reason) };
       if (target.case === 'session') {
         const openid = actingFor(ctx, target.value.openid, 'session.openid');
-        return { revoked: await sessions.revokeById(openid, target.value.sessionId, reason) };
+        return { revoked: await sessions.revokeById(openid, target.value.sessionId, reason, ctx.signal) };
       }
       throw new ConnectError('target: name the session by session_token or by session', Code.InvalidArgument);
     },

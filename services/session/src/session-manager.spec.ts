@@ -309,6 +309,48 @@ test('oversized attributes are refused with InvalidArgument and nothing is store
   assert.deepEqual(await sessions.list(openid), []);
 });
 
+test('a call past its deadline creates, slides and ends nothing', async () => {
+  const openid = openidOf('deadline');
+  const deadline = new AbortController();
+  const reason = new ConnectError('deadline exceeded', Code.DeadlineExceeded);
+  const base = createSessionStore(redis, { retentionMs: 60 * MINUTE });
+  // The deadline passes while create writes its lease: the session itself must not follow.
+  const store: SessionStore = {
+    ...base,
+    async schedule(...args) {
+      await base.schedule(...args);
+      deadline.abort(reason);
+    },
+  };
+  const late = manager(undefined, store);
+  await assert.rejects(
+    late.create({ appid: APPID, openid, unionid: '', attributes: {} }, deadline.signal),
+    (err: unknown) => err === reason,
+  );
+  assert.deepEqual(await late.list(openid), [], 'no session was created');
+
+  const { token, session } = await manager().create({ appid: APPID, openid, unionid: '', attributes: {} });
+  clock += MINUTE;
+  await assert.rejects(late.touch(token, deadline.signal), (err: unknown) => err === reason);
+  assert.equal((await late.resolve(token)).record.e, session.record.e, 'the idle expiry did not slide');
+  await assert.rejects(
+    late.revokeByToken(token, 'logout', deadline.signal),
+    (err: unknown) => err === reason,
+  );
+  await assert.rejects(
+    late.revokeById(openid, session.sessionId, 'revocation', deadline.signal),
+    (err: unknown) => err === reason,
+  );
+  assert.equal((await late.resolve(token)).sessionId, session.sessionId, 'still live');
+  // The lease the cut-short create left behind is cleared by the sweeper without an event.
+  clock += LEASE_MS + 1;
+  await late.sweep();
+  assert.deepEqual(
+    (await late.list(openid)).map((s) => s.sessionId),
+    [session.sessionId],
+  );
+});
+
 test('events owed when Kafka was down are emitted by the sweeper, same ids, nothing lost', async () => {
   const down = createEventProducer({
     kafka: new kafkajs.Kafka({

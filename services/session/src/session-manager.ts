@@ -41,6 +41,12 @@ const UNKNOWN_TOKEN = 'session token is unknown, expired or revoked; log in agai
  * tombstone; both are in the due index, leased a little ahead, before the state change. The
  * normal path emits and then settles; if the process dies in between, the sweeper finds the entry
  * when its lease runs out and emits again with the same event id.
+ *
+ * Deadlines: the state-changing operations take the served call's signal and check it before each
+ * write that starts a change (ioredis takes no signal), so nothing is created, slid or ended for a
+ * caller that has stopped waiting. Once a change is committed its own bookkeeping (events, settle,
+ * schedule) runs to the end regardless: it is idempotent, and cutting it would only leave the
+ * events to the sweeper.
  */
 export function createSessionManager(deps: {
   store: SessionStore;
@@ -95,12 +101,21 @@ export function createSessionManager(deps: {
     return session;
   }
 
-  async function endSession(openid: string, sessionId: string, digest: string, reason: EndReason) {
+  async function endSession(
+    openid: string,
+    sessionId: string,
+    digest: string,
+    reason: EndReason,
+    signal?: AbortSignal,
+  ) {
+    signal?.throwIfAborted();
     const at = now();
     // Scheduled before the state change (a crash right after it must not leave the tombstone
     // unscheduled) and again after it (a concurrent flush of the live session may have moved
     // the entry to the session's expiry in between).
     await store.schedule(openid, sessionId, at + eventLeaseMs);
+    // Only the lease was written yet: for a live session the sweeper just moves it back to expiry.
+    signal?.throwIfAborted();
     const record = await store.end(openid, sessionId, digest, reason, at);
     if (record === undefined) return false;
     await store.schedule(openid, sessionId, at + eventLeaseMs);
@@ -109,18 +124,27 @@ export function createSessionManager(deps: {
   }
 
   return {
-    /** Creates a session; returns it, its token, and the sessions evicted to stay within the cap. */
-    async create(input: {
-      appid: string;
-      openid: string;
-      unionid: string;
-      attributes: Record<string, string>;
-    }) {
+    /**
+     * Creates a session; returns it, its token, and the sessions evicted to stay within the cap.
+     * Nothing is written once `signal` (the served call's) has fired.
+     */
+    async create(
+      input: {
+        appid: string;
+        openid: string;
+        unionid: string;
+        attributes: Record<string, string>;
+      },
+      signal?: AbortSignal,
+    ) {
       checkAttributes(input.attributes, policy.attributesMaxBytes);
+      signal?.throwIfAborted();
       const { sessionId, secret } = newCredentials(random);
       const at = now();
       const record = newRecord(policy, { ...input, digest: secretDigest(secret) }, at);
       await store.schedule(input.openid, sessionId, at + eventLeaseMs);
+      // Only the lease was written yet: the sweeper unschedules a lease with no session behind it.
+      signal?.throwIfAborted();
       const ended = await store.create(input.openid, sessionId, record, policy.maxPerUser, at);
       await Promise.all(ended.map((e) => store.schedule(input.openid, e.sessionId, at + eventLeaseMs)));
       // Ended sessions first: one user's events share a partition, so a consumer sees the
@@ -144,10 +168,14 @@ export function createSessionManager(deps: {
     /** The live session behind a token; NotFound otherwise. */
     resolve,
 
-    /** Slides the session's idle expiry; NotFound for unknown, expired or revoked tokens. */
-    async touch(token: string): Promise<SessionView> {
+    /**
+     * Slides the session's idle expiry; NotFound for unknown, expired or revoked tokens. Nothing
+     * is slid once `signal` has fired.
+     */
+    async touch(token: string, signal?: AbortSignal): Promise<SessionView> {
       const parts = parseToken(token);
       if (parts === undefined) throw new ConnectError(UNKNOWN_TOKEN, Code.NotFound);
+      signal?.throwIfAborted();
       const record = await store.touch(
         parts.openid,
         parts.sessionId,
@@ -160,15 +188,15 @@ export function createSessionManager(deps: {
     },
 
     /** Ends the session a token names; false when it was not live. */
-    async revokeByToken(token: string, reason: EndReason): Promise<boolean> {
+    async revokeByToken(token: string, reason: EndReason, signal?: AbortSignal): Promise<boolean> {
       const parts = parseToken(token);
       if (parts === undefined) return false;
-      return endSession(parts.openid, parts.sessionId, secretDigest(parts.secret), reason);
+      return endSession(parts.openid, parts.sessionId, secretDigest(parts.secret), reason, signal);
     },
 
     /** Ends a session by user and id (operator or service action); false when it was not live. */
-    revokeById(openid: string, sessionId: string, reason: EndReason): Promise<boolean> {
-      return endSession(openid, sessionId, '', reason);
+    revokeById(openid: string, sessionId: string, reason: EndReason, signal?: AbortSignal): Promise<boolean> {
+      return endSession(openid, sessionId, '', reason, signal);
     },
 
     /** The user's live sessions, oldest first. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Before, Endpoint, SandboxResponse } from './http.js';
 import { jsonBody } from './http.js';
 
@@ -9,7 +10,10 @@ export interface Fault {
   readonly errmsg?: string;
   /** Answer with this HTTP status (5xx) and an empty body. */
   readonly status?: number;
-  /** Wait this long before answering (normally or with the fault). */
+  /**
+   * Wait this long before answering (normally or with the fault). A client that disconnects during
+   * the wait ends it, and its request is never processed (a js_code stays unspent).
+   */
   readonly delayMs?: number;
   /** Never answer. */
   readonly hang?: boolean;
@@ -32,7 +36,10 @@ export function createFaults() {
     if (entry === undefined) return undefined;
     const { fault } = entry;
     if (--entry.left <= 0) faults.delete(req.path);
-    if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault.delayMs) {
+      const waited = await sleep(fault.delayMs, true, { signal: req.gone }).catch(() => false);
+      if (!waited) return 'hang'; // the client hung up: nothing to answer, nothing processed
+    }
     if (fault.hang) return 'hang';
     if (fault.status !== undefined) return { status: fault.status, body: '' } satisfies SandboxResponse;
     if (fault.errcode !== undefined)

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpRoute } from '@wxmesh/rpc';
+import { HttpBodyError, readRequestBody, type HttpRoute } from '@wxmesh/rpc';
 
 /** A parsed request as the sandbox's handlers see it. */
 export interface SandboxRequest {
@@ -11,6 +11,11 @@ export interface SandboxRequest {
   readonly body: Buffer;
   /** Values of the endpoint path's `{name}` segments (URI-decoded). */
   readonly params: Readonly<Record<string, string>>;
+  /**
+   * Fires when the client disconnects before its answer was written. A slow step (an injected
+   * delay) ends there, and nothing the request would change is changed: see {@link endpointsRoute}.
+   */
+  readonly gone: AbortSignal;
 }
 
 /** What a handler answers: a status, headers and a body (objects are sent as JSON). */
@@ -32,15 +37,17 @@ export interface Endpoint {
 /** Bodies larger than this are refused (413) before they are buffered further. */
 const MAX_BODY_BYTES = 1 << 20;
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk);
+/** A caller of the emulated APIs is a mesh service: a body still arriving after this is refused (408). */
+const BODY_TIMEOUT_MS = 10_000;
+
+/** The raw body, or the answer refusing it (too large, compressed, too slow), as WeChat words one. */
+async function readBody(req: IncomingMessage): Promise<Buffer | SandboxResponse> {
+  try {
+    return await readRequestBody(req, { maxBytes: MAX_BODY_BYTES, timeoutMs: BODY_TIMEOUT_MS });
+  } catch (err) {
+    if (!(err instanceof HttpBodyError)) throw err;
+    return { status: err.status, body: { errcode: 44002, errmsg: err.message } };
   }
-  return Buffer.concat(chunks);
 }
 
 /** Writes a handler's answer. */
@@ -63,7 +70,23 @@ export function send(res: ServerResponse, answer: SandboxResponse): void {
  */
 export type Before = (req: SandboxRequest) => Promise<SandboxResponse | 'hang' | undefined>;
 
-/** Mounts endpoints as one kit HttpRoute (the sandbox serves them on its `http` port). */
+/**
+ * Fires when the client closes the connection before the response was written. A real server
+ * behind a slow path never completes a request whose client hung up (its handler is cancelled
+ * with the connection), so neither does the sandbox: a js_code of a call its caller gave up on
+ * during an injected delay stays unspent, as it would at WeChat.
+ */
+function clientGone(res: ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  if (res.destroyed) gone.abort();
+  else res.once('close', () => res.writableFinished || gone.abort());
+  return gone.signal;
+}
+
+/**
+ * Mounts endpoints as one kit HttpRoute (the sandbox serves them on its `http` port). A request
+ * whose client hung up during `before` (an injected delay) is dropped there, unprocessed.
+ */
 export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before): HttpRoute {
   const table = new Map(
     endpoints.filter((e) => !e.path.includes('{')).map((e) => [`${e.method} ${e.path}`, e.handler]),
@@ -97,8 +120,8 @@ export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before):
     if (found === undefined) return false;
     const { handler, params } = found;
     const body = await readBody(req);
-    if (body === undefined) {
-      send(res, { status: 413, body: { errcode: 44002, errmsg: 'request body too large' } });
+    if (!Buffer.isBuffer(body)) {
+      send(res, body);
       return true;
     }
     const request: SandboxRequest = {
@@ -108,9 +131,12 @@ export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before):
       headers: req.headers,
       body,
       params,
+      gone: clientGone(res),
     };
     const injected = await before?.(request);
     if (injected === 'hang') return true; // never answered; the client's timeout must cope
+    // The client left during an injected delay: the request is dropped unprocessed.
+    if (request.gone.aborted) return true;
     send(res, injected ?? (await handler(request)));
     return true;
   };

@@ -7,6 +7,12 @@ import { WeChatApiError, WeChatUnavailableError, type WeChatApi } from '@wxmesh/
  * failures, HTTP errors and timeouts count against it; WeChat's own errcodes (a bad code, a dead
  * token) do not, since they say the request was wrong, not that WeChat is down. While it is open,
  * calls fail at once with Unavailable.
+ *
+ * `signal` is the served call's (`ctx.signal`): the request to WeChat is aborted when it fires, so
+ * a call past its deadline stops talking to WeChat (a jscode2session still waiting for its answer
+ * is given up, and its code is not spent at a WeChat that drops the request with the connection),
+ * and the breaker does not count a call its caller gave up on. Work shared by many callers (the
+ * central token refresh) passes none and is bounded by `timeoutMs` alone.
  */
 export function createWeChatGateway(api: WeChatApi, options: { timeoutMs: number; resetMs: number }) {
   const breaker: Breaker<[(signal: AbortSignal) => Promise<unknown>], unknown> = createBreaker(
@@ -20,12 +26,13 @@ export function createWeChatGateway(api: WeChatApi, options: { timeoutMs: number
       isFailure: (err) => !(err instanceof WeChatApiError),
     },
   );
-  const through = <T>(run: (signal: AbortSignal) => Promise<T>) => breaker.fire(run) as Promise<T>;
+  const through = <T>(caller: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>) =>
+    breaker.fireWithSignal(caller, run) as Promise<T>;
   return {
-    get: <T>(path: string, query: Record<string, string | undefined>) =>
-      through((signal) => api.get<T>(path, query, signal)),
-    post: <T>(path: string, query: Record<string, string | undefined>, body: unknown) =>
-      through((signal) => api.post<T>(path, query, body, signal)),
+    get: <T>(path: string, query: Record<string, string | undefined>, signal?: AbortSignal) =>
+      through(signal, (s) => api.get<T>(path, query, s)),
+    post: <T>(path: string, query: Record<string, string | undefined>, body: unknown, signal?: AbortSignal) =>
+      through(signal, (s) => api.post<T>(path, query, body, s)),
     close: () => breaker.shutdown(),
   };
 }

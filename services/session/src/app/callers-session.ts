@@ -11,14 +11,14 @@ const UNKNOWN_CHANNEL_TOKEN = 'session_token is unknown, expired or revoked; log
  */
 export async function revokeOwnSession(
   sessions: SessionManager,
-  ctx: Pick<RpcContext, 'caller'>,
+  ctx: Pick<RpcContext, 'caller' | 'signal'>,
   token: string,
   reason: EndReason,
 ): Promise<boolean> {
   const session = await sessions.find(token);
   if (session === undefined) return false;
   actingFor(ctx, session.openid, 'session_token');
-  return sessions.revokeByToken(token, reason);
+  return sessions.revokeByToken(token, reason, ctx.signal);
 }
 
 /**

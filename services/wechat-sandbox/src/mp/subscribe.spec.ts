@@ -316,6 +316,30 @@ test('fault script steps can delay or hang a send', async () => {
   assert.equal(await errcode(token), 0, 'the next send is answered');
 });
 
+test('a send whose client hangs up during a scripted delay sends nothing and spends no grant', async () => {
+  const token = await setUp();
+  await subscribe('o-user-1', { count: 1 });
+  await ok(
+    sandbox.post('/sandbox/mp/subscribe-send/faults', {
+      appid: APP.appid,
+      openid: 'o-user-1',
+      faults: [{ delayMs: 400 }, { delayMs: 400 }],
+    }),
+    204,
+  );
+  const url = new URL(SEND, sandbox.url);
+  url.searchParams.set('access_token', token);
+  const body = JSON.stringify({ touser: 'o-user-1', template_id: TEMPLATE, data: DATA });
+  await assert.rejects(
+    fetch(url, { method: 'POST', body, signal: AbortSignal.timeout(100) }),
+    (error: Error) => error.name === 'TimeoutError',
+  );
+  // Delayed as long and sent later, this send finishes after the abandoned one's delay: had that
+  // one gone on, it would have used the only grant and this one would get 43101.
+  assert.equal(await errcode(token), 0);
+  assert.equal((await stats()).sent, 1);
+});
+
 test('control API refuses bad input with the field name; reset clears the subscribe state', async () => {
   const token = await setUp();
   const bad = async (path: string, body: Json, field: string) => {

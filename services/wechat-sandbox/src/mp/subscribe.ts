@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint, SandboxRequest, SandboxResponse } from '../http.js';
 import { wechatJsonBody } from './api.js';
 import { isErrcode, type ErrorReply } from './errors.js';
@@ -93,13 +94,21 @@ function checkMessage(
   };
 }
 
-/** Plays a scripted step: its delay, then its answer, or undefined to let the send go on. */
+/**
+ * Plays a scripted step: its delay, then its answer, or undefined to let the send go on. A client
+ * that hangs up during the delay gets nothing sent (no subscription spent): a real server does not
+ * finish a request its client abandoned.
+ */
 async function playFault(
   state: SubscribeMessages,
   appid: string,
   fault: SendFault,
+  gone: AbortSignal,
 ): Promise<SandboxResponse | 'hang' | undefined> {
-  if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+  if (fault.delayMs) {
+    const waited = await sleep(fault.delayMs, true, { signal: gone }).catch(() => false);
+    if (!waited) return 'hang';
+  }
   if (fault.hang) {
     state.log.faulted(appid, 'hang');
     return 'hang';
@@ -139,7 +148,7 @@ async function send(
     const body = wechatJsonBody(req);
     touser = typeof body.touser === 'string' ? body.touser : undefined;
     const fault = touser === undefined ? undefined : state.faults.take(appid, touser);
-    const injected = fault === undefined ? undefined : await playFault(state, appid, fault);
+    const injected = fault === undefined ? undefined : await playFault(state, appid, fault, req.gone);
     if (injected !== undefined) return injected;
     rateLimited = !state.rateLimits.take(appid, SEND_API);
     if (rateLimited) throw new WxError(45009);
