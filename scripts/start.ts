@@ -1,11 +1,14 @@
 // `npm start`: the whole mesh on this machine. Starts real Redis and Kafka (or uses REDIS_URL /
 // KAFKA_BROKERS), every service as its own process on fixed local ports, shows that each one
-// answers on both ports, then runs until Ctrl-C and stops everything gracefully.
+// answers on both ports, then runs until Ctrl-C and stops everything gracefully. Every process is
+// recorded the moment it is spawned, so a Ctrl-C or a failed start at any point leaves no process
+// and no bound port behind; start-up limits scale with the machine's load (WXMESH_TIMEOUT_SCALE).
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { startInfra, startServiceProcess } from '@wxmesh/testing';
+import { startInfra, startServiceProcesses, type Infra } from '@wxmesh/testing';
 import { writeDevPaymentSecrets } from '../services/payment-callback/scripts/dev-keys.js';
 
 /** The demo mini-program the sandbox and auth-verify both know locally. */
@@ -108,76 +111,141 @@ async function showWorking(): Promise<void> {
   console.log('Ctrl-C stops the mesh.\n');
 }
 
-const infra = await startInfra({ redis: true, kafka: true });
-const env: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  ...peerEnv,
-  ...(await devSecrets()),
-  REDIS_URL: infra.redisUrl,
-  KAFKA_BROKERS: infra.kafkaBrokers,
-  // Locally the http ports play the edge behind the cloud gateway (X-WX-* believed), and mesh
-  // peers are known by the name their clients declare; the Kubernetes manifests use mTLS instead.
-  EDGE_BEHIND_GATEWAY: process.env.EDGE_BEHIND_GATEWAY ?? 'true',
-  PEER_IDENTITY: process.env.PEER_IDENTITY ?? 'declared',
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-};
-const children: ChildProcess[] = [];
-let stopping = false;
+/** How long a service may take to stop after SIGTERM (its drain and grace) before it is killed. */
+const STOP_LIMIT_MS = 30_000;
 
-async function stop(code: number): Promise<never> {
-  stopping = true;
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-  await infra.stop();
-  console.log('wxmesh stopped.');
-  process.exit(code);
+/** Fails at once, naming the port, when a fixed port is taken (a mesh still running, say). */
+async function checkPortsFree(): Promise<void> {
+  const taken: string[] = [];
+  for (const spec of SERVICES) {
+    for (const [kind, port] of [
+      ['grpc', spec.grpc],
+      ['http', spec.http],
+    ] as const) {
+      const free = await new Promise<boolean>((resolve) => {
+        const probe = createServer();
+        probe.once('error', () => resolve(false));
+        probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+      });
+      if (!free) taken.push(`${port} (${spec.name} ${kind})`);
+    }
+  }
+  if (taken.length > 0) {
+    throw new Error(
+      `port ${taken.join(', ')} already in use: is another \`npm start\` still running? ` +
+        `\`ss -ltnp 'sport = :${taken[0]!.split(' ')[0]}'\` shows who holds it.`,
+    );
+  }
 }
 
-// Services run in process groups of their own (see ownProcessGroup): whatever way this script
-// ends, they end with it.
-process.on('exit', () => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-process.on('SIGINT', () => void (stopping || stop(0)));
-process.on('SIGTERM', () => void (stopping || stop(0)));
+/** Everything this script started, and whether it is stopping. */
+const run: {
+  infra?: Promise<Infra<{ redis: true; kafka: true }>>;
+  services: ChildProcess[];
+  stopping?: Promise<never>;
+} = { services: [] };
+/** Aborts an infrastructure start under way when the mesh is stopped during it. */
+const interrupted = new AbortController();
 
-try {
-  // allSettled, so a service that fails to start does not leave the others running unseen.
-  const results = await Promise.allSettled(
-    SERVICES.map((spec) =>
-      startServiceProcess(spec.name, {
+/** SIGTERM, then SIGKILL if it has not exited within {@link STOP_LIMIT_MS}; resolves once it is gone. */
+function terminate(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      console.error(`pid ${child.pid} did not stop within ${STOP_LIMIT_MS} ms of SIGTERM: killing it`);
+      child.kill('SIGKILL');
+    }, STOP_LIMIT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Stops the services (each drains), then the infrastructure this script started, and exits. */
+function stop(code: number): Promise<never> {
+  run.stopping ??= (async () => {
+    interrupted.abort(new Error('the mesh is stopping'));
+    console.log('\nstopping wxmesh...');
+    await Promise.all(run.services.map(terminate));
+    // A start under way stops what it had started itself when aborted; one that just finished is stopped here.
+    const infra = await run.infra?.catch(() => undefined);
+    await infra?.stop();
+    console.log('wxmesh stopped.');
+    process.exit(code);
+  })();
+  return run.stopping;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // A second Ctrl-C does not wait for the drain: exiting kills every recorded process.
+    if (run.stopping) {
+      console.error(`${signal} again: killing everything now`);
+      process.exit(130);
+    }
+    void stop(0);
+  });
+}
+
+async function startMesh(): Promise<void> {
+  await checkPortsFree();
+  run.infra = startInfra({
+    redis: true,
+    kafka: true,
+    signal: interrupted.signal,
+    progress: (line) => console.log(`[infra] ${line}`),
+  });
+  const infra = await run.infra;
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...peerEnv,
+    ...(await devSecrets()),
+    REDIS_URL: infra.redisUrl,
+    KAFKA_BROKERS: infra.kafkaBrokers,
+    // Locally the http ports play the edge behind the cloud gateway (X-WX-* believed), and mesh
+    // peers are known by the name their clients declare; the Kubernetes manifests use mTLS instead.
+    EDGE_BEHIND_GATEWAY: process.env.EDGE_BEHIND_GATEWAY ?? 'true',
+    PEER_IDENTITY: process.env.PEER_IDENTITY ?? 'declared',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    // No load balancer to tell locally: Ctrl-C stops at once instead of serving on for 5 s.
+    DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+  };
+  console.log(`[mesh] starting ${SERVICES.length} services...`);
+  const began = Date.now();
+  // Fails fast: one service that does not start stops the others still starting.
+  await startServiceProcesses(
+    SERVICES.map((spec) => ({
+      name: spec.name,
+      options: {
         env: { ...env, GRPC_PORT: String(spec.grpc), HTTP_PORT: String(spec.http) },
-        onLine: (line) => process.stdout.write(`[${spec.name}] ${line}\n`),
-        onStderr: (chunk) => process.stderr.write(chunk),
+        onLine: (line: string) => process.stdout.write(`[${spec.name}] ${line}\n`),
+        onStderr: (chunk: string) => process.stderr.write(chunk),
         // Ctrl-C reaches only this script, which stops each service with one SIGTERM (a drain).
         ownProcessGroup: true,
-        onSpawn: (child) => children.push(child),
-      }),
-    ),
+        onSpawn: (child: ChildProcess) => void run.services.push(child),
+      },
+    })),
   );
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  for (const child of children) {
+  console.log(`[mesh] all services serving (took ${((Date.now() - began) / 1000).toFixed(1)} s)`);
+  for (const child of run.services) {
     child.once('exit', (code, signal) => {
-      if (!stopping) {
-        console.error(`a service exited unexpectedly (code ${code}, signal ${signal}); stopping the mesh`);
-        void stop(1);
-      }
+      if (run.stopping) return;
+      console.error(`a service exited unexpectedly (code ${code}, signal ${signal}); stopping the mesh`);
+      void stop(1);
     });
   }
+}
+
+try {
+  await startMesh();
   await showWorking();
 } catch (err) {
   // A Ctrl-C during start-up stops the services, which then fail to start: that is no error.
-  if (!stopping) {
+  if (!run.stopping) {
     console.error(err instanceof Error ? err.message : err);
     await stop(1);
   }

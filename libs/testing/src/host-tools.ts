@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { onExitCleanup } from './exit-cleanup.js';
 
@@ -119,4 +120,68 @@ export function logToStderr(line: string): void {
 export function once(fn: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= fn());
+}
+
+/**
+ * The grpcurl release the interop tests use: the newest the Go module proxy serves as of this
+ * writing (its tests run against 1.9.x, the line the issue was found with).
+ */
+export const GRPCURL_VERSION = 'v1.9.4';
+const GRPCURL_MODULE = 'github.com/fullstorydev/grpcurl/cmd/grpcurl';
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Where the official Go tarball installs, for shells whose PATH does not name it. */
+const GO_INSTALL_PATH = '/usr/local/go/bin/go';
+
+let grpcurlBuild: Promise<string> | undefined;
+
+/**
+ * The path of a grpcurl {@link GRPCURL_VERSION} binary, built from source with `go install` on
+ * first use and kept under `<cache>/go/grpcurl/<version>/` (`<cache>` is `$WXMESH_CACHE_DIR` or the
+ * gitignored `<repo>/.cache`), with Go's module and build caches beside it, so later runs start at
+ * once. grpcurl publishes no Debian package and this machine reaches only package registries, so
+ * the Go module proxy is how it arrives; CI installs it the same way (.ci/run) before the tests.
+ * Concurrent callers in one process share one build; the build's output is shown only if it fails.
+ */
+export function ensureGrpcurl(log: (line: string) => void = logToStderr): Promise<string> {
+  grpcurlBuild ??= buildGrpcurl(log);
+  grpcurlBuild.catch(() => (grpcurlBuild = undefined));
+  return grpcurlBuild;
+}
+
+async function buildGrpcurl(log: (line: string) => void): Promise<string> {
+  const cache = join(process.env.WXMESH_CACHE_DIR?.trim() || join(REPO_ROOT, '.cache'), 'go');
+  const bin = join(cache, 'grpcurl', GRPCURL_VERSION);
+  const grpcurl = join(bin, 'grpcurl');
+  if (await isExecutable(grpcurl)) return grpcurl;
+  const go =
+    (await findCommand('go')) ?? ((await isExecutable(GO_INSTALL_PATH)) ? GO_INSTALL_PATH : undefined);
+  if (go === undefined) {
+    throw new Error(
+      `grpcurl ${GRPCURL_VERSION} is not built and Go is not installed: install Go (https://go.dev/dl), ` +
+        `then run the tests again; they build it with \`go install ${GRPCURL_MODULE}@${GRPCURL_VERSION}\``,
+    );
+  }
+  log(`building grpcurl ${GRPCURL_VERSION} with go install into ${bin} (once per machine)`);
+  const env = {
+    ...process.env,
+    GOBIN: bin,
+    GOMODCACHE: join(cache, 'mod'),
+    GOCACHE: join(cache, 'build'),
+    // Module files are read-only by default, which would make the cache undeletable with rm -rf.
+    GOFLAGS: [process.env.GOFLAGS, '-modcacherw'].filter(Boolean).join(' '),
+  };
+  const result = await runCommand(go, ['install', `${GRPCURL_MODULE}@${GRPCURL_VERSION}`], { env });
+  if (result.code !== 0 || !(await isExecutable(grpcurl))) {
+    throw new Error(`go install ${GRPCURL_MODULE}@${GRPCURL_VERSION} failed:\n${tailText(result.output)}`);
+  }
+  return grpcurl;
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -15,9 +15,22 @@ export { freePort } from './free-port.js';
 export {
   serviceNodeOptions,
   startServiceProcess,
+  startServiceProcesses,
   type ServiceProcess,
+  type ServiceStart,
   type StartServiceOptions,
 } from './service-process.js';
+export {
+  TIMEOUT_SCALE_ENV,
+  scaledDeadline,
+  scaledTimeout,
+  timeoutScale,
+  type MachineLoad,
+  type ScaledDeadline,
+  type TimeoutScaleOptions,
+} from './timeout-scale.js';
+export { onExitCleanup } from './exit-cleanup.js';
+export { ensureGrpcurl } from './host-tools.js';
 export {
   asGatewayUser,
   asPeer,

@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
+import { scaledTimeout } from './timeout-scale.js';
 import { waitFor } from './wait-for.js';
 
 /**
  * Waits until `topic` exists and every partition has a leader. A consumer that subscribes to a
  * topic created a moment ago (by a service starting up, say) can otherwise be assigned a
  * partition that has no leader yet and not read it until its next metadata refresh, minutes later.
+ * The default limit is 30 s scaled by the machine's load ({@link scaledTimeout}).
  */
-export async function waitForTopic(brokers: string, topic: string, timeoutMs = 30_000): Promise<void> {
+export async function waitForTopic(
+  brokers: string,
+  topic: string,
+  timeoutMs = scaledTimeout(30_000),
+): Promise<void> {
   const kafka = new kafkajs.Kafka({
     clientId: 'wxmesh-testing-topic-check',
     brokers: brokers.split(','),

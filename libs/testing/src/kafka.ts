@@ -9,6 +9,7 @@ import { freePort } from './free-port.js';
 import { ensureCommand, logToStderr, once, runCommand, tailFile, tailText } from './host-tools.js';
 import { onExitCleanup } from './exit-cleanup.js';
 import { describeExit, spawnServer } from './server-process.js';
+import { scaledTimeout } from './timeout-scale.js';
 import { waitFor } from './wait-for.js';
 
 /**
@@ -31,8 +32,16 @@ export interface StartKafkaOptions {
   version?: string;
   /** Where the jars are kept; default `$WXMESH_CACHE_DIR/kafka/<version>` or `<repo>/.cache/kafka/<version>`. */
   cacheDir?: string;
-  /** How long to wait for the broker to answer (default 60 s; the first start on 2 busy cores is slow). */
+  /**
+   * How long to wait for the broker to answer on an idle machine (default 60 s), scaled by the
+   * load ({@link scaledTimeout}): the first start on 2 busy cores is slow.
+   */
   startTimeoutMs?: number;
+  /**
+   * Abandons the start: a broker already spawned is stopped and the promise rejects with the
+   * signal's reason (a jar download under way finishes first; its files are kept for next time).
+   */
+  signal?: AbortSignal;
   /**
    * `auto.create.topics.enable` (default false): the project creates its topics explicitly, and a
    * producer or consumer naming a missing topic should fail in tests as it would in production.
@@ -149,9 +158,12 @@ export async function installKafka(options: StartKafkaOptions = {}): Promise<Kaf
   const staging = `${dir}.staging-${process.pid}-${randomBytes(4).toString('hex')}`;
   const forgetStaging = onExitCleanup(() => rmSync(staging, { recursive: true, force: true }));
   const started = Date.now();
-  log(`resolving Apache Kafka ${version} from Maven Central into ${dir} (first start only)...`);
+  log(
+    `downloading Apache Kafka ${version} (about 45 jars, ~45 MB) from Maven Central with mvn into ${dir}: ` +
+      'first start only, later starts use the cache...',
+  );
   const heartbeat = setInterval(
-    () => log(`  still resolving Kafka ${version} jars (${Math.round((Date.now() - started) / 1000)} s)`),
+    () => log(`  still downloading Kafka ${version} jars (${Math.round((Date.now() - started) / 1000)} s)`),
     10_000,
   ).unref();
   try {
@@ -292,20 +304,22 @@ async function brokerAnswers(brokers: string, cluster: string): Promise<boolean>
 /**
  * Starts a real Apache Kafka broker (KRaft combined mode: broker and controller in one JVM, single
  * node) on free loopback ports, with its data in a fresh temporary directory, and resolves once a
- * kafkajs admin client gets cluster metadata from it. The jars come from {@link installKafka}
- * (downloaded once, then cached). Needs Java 17+; a failed start throws with the tail of the broker
- * log. The caller must call `stop()` (a forgotten broker is killed when this process exits).
+ * kafkajs admin client gets cluster metadata from it, within a load-scaled limit. The jars come
+ * from {@link installKafka} (downloaded once, then cached). Needs Java 17+. The broker is recorded
+ * for clean-up as soon as it is spawned: a failed start stops it and throws with the tail of the
+ * broker log, and a forgotten broker is killed when this process exits. The caller must call `stop()`.
  */
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
   const log = options.log ?? logToStderr;
   const version = options.version ?? kafkaVersion();
-  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const baseMs = options.startTimeoutMs ?? 60_000;
   const [{ libDir }, java] = await Promise.all([
     installKafka({ ...options, version, log }),
     ensureJava17(log),
   ]);
 
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted();
     const port = await freePort();
     const controllerPort = await freePort();
     const brokers = `127.0.0.1:${port}`;
@@ -347,8 +361,9 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
       cluster,
       ...(usesDynamicQuorum(version) ? ['--standalone'] : []),
     ]);
-    if (format.code !== 0) {
+    if (format.code !== 0 || options.signal?.aborted) {
       await removeRunDir();
+      options.signal?.throwIfAborted();
       throw new Error(`kafka-storage format failed for Kafka ${version}:\n${tailText(format.output, 30)}`);
     }
 
@@ -373,12 +388,13 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     void server.exited.then((exit) =>
       exitedEarly.abort(new Error(`the Kafka broker ${describeExit(exit)} before answering`)),
     );
+    const signals = [exitedEarly.signal, ...(options.signal ? [options.signal] : [])];
     try {
       await waitFor(() => brokerAnswers(brokers, cluster), {
-        timeoutMs,
+        timeoutMs: scaledTimeout(baseMs),
         intervalMs: 250,
         message: `Kafka ${version} answering on ${brokers}`,
-        signal: exitedEarly.signal,
+        signal: AbortSignal.any(signals),
       });
       const signal = (name: NodeJS.Signals) => () => void process.kill(server.pid!, name);
       return {
@@ -394,6 +410,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     } catch (err) {
       const tail = await tailFile(logFile, 40);
       await stop();
+      options.signal?.throwIfAborted();
       if (/address already in use/i.test(tail) && attempt < PORT_ATTEMPTS) continue;
       throw new Error(
         `could not start Apache Kafka ${version} on ${brokers}: ${(err as Error).message}\n` +

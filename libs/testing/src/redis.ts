@@ -7,14 +7,17 @@ import { freePort } from './free-port.js';
 import { ensureCommand, logToStderr, once, tailFile } from './host-tools.js';
 import { onExitCleanup } from './exit-cleanup.js';
 import { describeExit, spawnServer } from './server-process.js';
+import { scaledTimeout } from './timeout-scale.js';
 import { waitFor } from './wait-for.js';
 
 /** Options for {@link startRedis}. */
 export interface StartRedisOptions {
   /** Fixed port; by default a free loopback port is chosen (and re-chosen if another process takes it). */
   port?: number;
-  /** How long to wait for PING to answer (default 10 s). */
+  /** How long to wait for PING to answer on an idle machine (default 10 s); scaled by the load ({@link scaledTimeout}). */
   startTimeoutMs?: number;
+  /** Abandons the start: the server is stopped and the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** Progress lines (an apt-get install); default: stderr. */
   log?: (line: string) => void;
 }
@@ -28,6 +31,14 @@ export interface RedisServer {
   dir: string;
   /** Stops the server and removes its directory; idempotent. */
   stop(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and nothing is answered, as with a hung
+   * host. {@link RedisServer.resume} lets it go on; `stop()` and this process's exit resume it
+   * too, so a failed test cannot leave it frozen. (The same pair as the Kafka broker's.)
+   */
+  pause(): void;
+  /** Undoes {@link RedisServer.pause} (SIGCONT). */
+  resume(): void;
 }
 
 const STOP_GRACE_MS = 5000;
@@ -53,17 +64,53 @@ async function answersPing(port: number): Promise<boolean> {
   }
 }
 
+const frozen = new Set<number>();
+
+function thaw(pid: number): void {
+  forgetters.get(pid)?.();
+  forgetters.delete(pid);
+  if (!frozen.delete(pid)) return;
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    // already gone
+  }
+}
+
+const forgetters = new Map<number, () => void>();
+
+function freeze(pid: number | undefined): void {
+  if (pid === undefined) throw new Error('redis-server has no pid to pause');
+  process.kill(pid, 'SIGSTOP');
+  frozen.add(pid);
+  forgetters.set(
+    pid,
+    onExitCleanup(() => thaw(pid)),
+  );
+}
+
+/** A frozen server cannot act on SIGTERM: thaw it before stopping. */
+function thawThen(pid: number | undefined, stop: () => Promise<void>): () => Promise<void> {
+  return () => {
+    if (pid !== undefined) thaw(pid);
+    return stop();
+  };
+}
+
 /**
  * Starts Debian's `redis-server` on 127.0.0.1 with no persistence (`--save '' --appendonly no`)
- * in its own temporary directory and resolves once PING answers. Installs redis-server with
- * apt-get when it is missing and this process is root; otherwise a missing binary is a clear
- * error. The caller must call `stop()` (a forgotten server is killed when this process exits).
+ * in its own temporary directory and resolves once PING answers, within a load-scaled limit.
+ * Installs redis-server with apt-get when it is missing and this process is root; otherwise a
+ * missing binary is a clear error. The server is recorded for clean-up as soon as it is spawned:
+ * a failed or aborted start stops it, and a forgotten one is killed when this process exits. The
+ * caller must call `stop()`.
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const log = options.log ?? logToStderr;
-  const timeoutMs = options.startTimeoutMs ?? 10_000;
+  const baseMs = options.startTimeoutMs ?? 10_000;
   const binary = await ensureCommand('redis-server', ['redis-server'], log);
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted();
     const port = options.port ?? (await freePort());
     const dir = await mkdtemp(join(tmpdir(), 'wxmesh-redis-'));
     const forgetDir = onExitCleanup(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,17 +135,28 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     void server.exited.then((exit) =>
       exitedEarly.abort(new Error(`redis-server ${describeExit(exit)} before answering PING`)),
     );
+    const signals = [exitedEarly.signal, ...(options.signal ? [options.signal] : [])];
     try {
       await waitFor(() => answersPing(port), {
-        timeoutMs,
+        timeoutMs: scaledTimeout(baseMs),
         intervalMs: 50,
         message: `redis-server answering PING on 127.0.0.1:${port}`,
-        signal: exitedEarly.signal,
+        signal: AbortSignal.any(signals),
       });
-      return { url: `redis://127.0.0.1:${port}`, port, dir, stop };
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        dir,
+        stop: thawThen(server.pid, stop),
+        pause: () => freeze(server.pid),
+        resume: () => {
+          if (server.pid !== undefined) thaw(server.pid);
+        },
+      };
     } catch (err) {
       const tail = await tailFile(logFile, 30);
       await stop();
+      options.signal?.throwIfAborted();
       const portTaken = /address already in use/i.test(tail);
       if (portTaken && options.port === undefined && attempt < PORT_ATTEMPTS) continue;
       throw new Error(

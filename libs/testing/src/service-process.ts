@@ -2,8 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { onExitCleanup } from './exit-cleanup.js';
+import { describeScaledLimit, scaledDeadline, scaledTimeout } from './timeout-scale.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** The start-up limit on an idle machine (tsx compiles the service first); scaled by the load. */
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+/** How much of a process's output a start-up error quotes. */
+const STDERR_TAIL_BYTES = 16 * 1024;
+const STDOUT_TAIL_LINES = 40;
 
 /** A service started as its own process, the way `npm start` and Kubernetes run it. */
 export interface ServiceProcess {
@@ -18,8 +26,19 @@ export interface ServiceProcess {
 
 /** Options of {@link startServiceProcess}. */
 export interface StartServiceOptions {
-  /** Extra environment; `GRPC_PORT`/`HTTP_PORT` default to 0 (OS-picked). */
+  /**
+   * Extra environment; `GRPC_PORT`/`HTTP_PORT` default to 0 (OS-picked) and `DRAIN_DELAY_MS` to 0
+   * (unless this or the test's own environment sets it): production keeps serving 5 s after
+   * SIGTERM so load balancers notice, which would only make every test that stops a service wait.
+   * `DEPENDENCY_TIMEOUT_MS` defaults to 1 s × the load factor ({@link scaledTimeout}): on a machine
+   * this busy a healthy Redis can take longer than production's 1 s to answer, and a test of the
+   * fail-fast wait sets its own value.
+   */
   readonly env?: Record<string, string>;
+  /**
+   * The start-up limit on an idle machine (default 60 s), stretched by the machine's load:
+   * see {@link scaledDeadline}. A start-up limit is never what a test asserts, so it always scales.
+   */
   readonly timeoutMs?: number;
   /** Called with every stdout line, e.g. to show the service's log. */
   readonly onLine?: (line: string) => void;
@@ -32,7 +51,10 @@ export interface StartServiceOptions {
    * must then stop the process itself.
    */
   readonly ownProcessGroup?: boolean;
-  /** Called with the process as soon as it is spawned, before it serves (to stop it early). */
+  /**
+   * Called with the process as soon as it is spawned, before it serves: record it there, so the
+   * caller can stop it even while it starts (a test's `after`, a Ctrl-C).
+   */
   readonly onSpawn?: (child: ChildProcess) => void;
   /**
    * A bundle of the service built by scripts/build.ts, run with plain node as production images
@@ -52,21 +74,12 @@ export function serviceNodeOptions(name: string): string | undefined {
   return manifest.nodeOptions;
 }
 
-/**
- * Starts `services/<name>/src/main.ts` as its own process (as `npm start` and Kubernetes run it)
- * and resolves once it logs `serving`, with the ports it bound. Fails with the process's own
- * output when it exits first or takes longer than `timeoutMs`.
- */
-export async function startServiceProcess(
-  name: string,
-  options: StartServiceOptions = {},
-): Promise<ServiceProcess> {
-  const { env = {}, timeoutMs = 20_000, onLine, onStderr, ownProcessGroup = false, onSpawn } = options;
+function spawnService(name: string, options: StartServiceOptions): ChildProcess {
   const entry = options.bundle === undefined ? ['--import', 'tsx', 'src/main.ts'] : [options.bundle];
   const nodeOptions = [process.env.NODE_OPTIONS, serviceNodeOptions(name)].filter(Boolean).join(' ');
-  const child = spawn(process.execPath, entry, {
+  return spawn(process.execPath, entry, {
     cwd: `${root}services/${name}`,
-    detached: ownProcessGroup,
+    detached: options.ownProcessGroup ?? false,
     env: {
       ...process.env,
       ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
@@ -74,57 +87,156 @@ export async function startServiceProcess(
       GRPC_PORT: '0',
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
-      ...env,
+      DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+      DEPENDENCY_TIMEOUT_MS: process.env.DEPENDENCY_TIMEOUT_MS ?? String(Math.round(scaledTimeout(1_000))),
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  onSpawn?.(child);
+}
+
+/** The process's output as it arrives: its JSON log lines, and a bounded tail for error messages. */
+function watchOutput(child: ChildProcess, options: StartServiceOptions) {
   const logs: Array<Record<string, unknown>> = [];
-  let stderr = '';
+  const stdoutTail: string[] = [];
+  let stderrTail = '';
   child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-    onStderr?.(chunk.toString());
+    stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+    options.onStderr?.(chunk.toString());
   });
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
-  );
-  const serving = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not start in ${timeoutMs} ms\n${stderr}`)),
-      timeoutMs,
-    );
-    void exited.then((code) => {
+  const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => {
+    options.onLine?.(line);
+    stdoutTail.push(line);
+    if (stdoutTail.length > STDOUT_TAIL_LINES) stdoutTail.shift();
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not a log line (a stray console.log): only the tail keeps it
+    }
+  });
+  const output = () =>
+    `--- stdout (last ${STDOUT_TAIL_LINES} lines) ---\n${stdoutTail.join('\n') || '(none)'}\n` +
+    `--- stderr ---\n${stderrTail || '(none)'}`;
+  return { logs, lines, output };
+}
+
+/**
+ * Resolves with the `serving` log entry; rejects when the process exits or fails to spawn first,
+ * or when the scaled start-up deadline passes (re-read when it runs out, so load that arrived
+ * during the start still counts).
+ */
+function whenServing(
+  name: string,
+  child: ChildProcess,
+  watched: ReturnType<typeof watchOutput>,
+  baseMs: number,
+): Promise<Record<string, unknown>> {
+  const deadline = scaledDeadline(baseMs);
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (why: string) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited (${code}) before serving\n${stderr}`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      onLine?.(line);
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      logs.push(entry);
-      if (entry.msg === 'serving') {
+      reject(new Error(`${name} ${why}\n${watched.output()}`));
+    };
+    const arm = (ms: number) => {
+      timer = setTimeout(() => {
+        const left = deadline.remainingMs();
+        if (left > 0) return arm(left);
+        fail(`did not start in ${deadline.limitMs()} ms (${describeScaledLimit(baseMs, deadline.factor)})`);
+      }, ms);
+    };
+    arm(deadline.remainingMs());
+    child.once('error', (err) => fail(`could not be spawned: ${err.message}`));
+    // 'close', not 'exit': by then the last lines it wrote have been read, and the error quotes them.
+    child.once('close', (code, signal) => fail(`exited (${code ?? signal}) before serving`));
+    let seen = 0;
+    watched.lines.on('line', () => {
+      const entries = watched.logs.slice(seen);
+      seen = watched.logs.length;
+      const serving = entries.find((entry) => entry.msg === 'serving');
+      if (serving) {
         clearTimeout(timer);
-        resolve(entry);
+        resolve(serving);
       }
     });
   });
+}
+
+/**
+ * Starts `services/<name>/src/main.ts` as its own process (as `npm start` and Kubernetes run it)
+ * and resolves once it logs `serving`, with the ports it bound. The process is recorded before
+ * anything is awaited: `onSpawn` gets it at once, and it is killed if this process exits while it
+ * still runs (a test file that fails or forgets to stop it leaks nothing). A start that fails —
+ * the process exits first, or the load-scaled deadline passes — kills the process, waits until it
+ * is gone (its ports are free again) and rejects with the tail of its stdout and stderr.
+ */
+export async function startServiceProcess(
+  name: string,
+  options: StartServiceOptions = {},
+): Promise<ServiceProcess> {
+  const child = spawnService(name, options);
+  const forget = onExitCleanup(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      forget();
+      resolve(code ?? signal ?? 'unknown');
+    }),
+  );
+  options.onSpawn?.(child);
+  const watched = watchOutput(child, options);
   let ports: Record<string, unknown>;
   try {
-    ports = await serving;
+    ports = await whenServing(name, child, watched, options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS);
   } catch (err) {
-    // Nobody holds a handle to a process that did not start: do not leave it running.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await killAndWait(child, exited);
     throw err;
   }
   return {
     child,
     grpcAddress: `127.0.0.1:${ports.grpcPort}`,
     httpUrl: `http://127.0.0.1:${ports.httpPort}`,
-    logs,
+    logs: watched.logs,
     exited,
   };
+}
+
+async function killAndWait(child: ChildProcess, exited?: Promise<unknown>): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = exited ?? new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+/** One process for {@link startServiceProcesses}: the arguments of {@link startServiceProcess}. */
+export interface ServiceStart {
+  readonly name: string;
+  readonly options?: StartServiceOptions;
+}
+
+/**
+ * Starts several services at once and resolves when all of them serve, in the order given. If one
+ * fails, it fails fast: every process of this call (started or still starting) is killed and gone
+ * before the first failure is thrown, with that process's output. With a plain `Promise.all` the
+ * others would go on running unrecorded, and hold the test file open long after it failed.
+ */
+export async function startServiceProcesses(starts: readonly ServiceStart[]): Promise<ServiceProcess[]> {
+  const children: ChildProcess[] = [];
+  const pending = starts.map(({ name, options = {} }) =>
+    startServiceProcess(name, {
+      ...options,
+      onSpawn: (child) => {
+        children.push(child);
+        options.onSpawn?.(child);
+      },
+    }),
+  );
+  try {
+    return await Promise.all(pending);
+  } catch (err) {
+    await Promise.all(children.map((child) => killAndWait(child)));
+    // The others now fail too, because of the kill: the first failure is the one to report.
+    await Promise.allSettled(pending);
+    throw err;
+  }
 }

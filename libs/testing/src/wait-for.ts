@@ -1,8 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { scaledTimeout } from './timeout-scale.js';
+
+/** The default limit of {@link waitFor} on an idle machine, before {@link scaledTimeout}. */
+const DEFAULT_TIMEOUT_MS = 5000;
 
 /** Options for {@link waitFor}. */
 export interface WaitForOptions {
-  /** Give up after this long (default 5000 ms). */
+  /**
+   * Give up after this long. Default: 5000 ms × the machine's load factor ({@link scaledTimeout}),
+   * since an unstated limit is never what a test asserts. A given value is used as it is: pass
+   * `scaledTimeout(ms)` for a wait on start-up, a fixed number for a limit the test checks.
+   */
   timeoutMs?: number;
   /** Pause between polls (default 20 ms). */
   intervalMs?: number;
@@ -23,7 +31,8 @@ export async function waitFor<T>(
   condition: () => T | Promise<T>,
   options: WaitForOptions = {},
 ): Promise<NonNullable<T>> {
-  const { timeoutMs = 5000, intervalMs = 20, message = 'condition', signal } = options;
+  const { intervalMs = 20, message = 'condition', signal } = options;
+  const timeoutMs = options.timeoutMs ?? scaledTimeout(DEFAULT_TIMEOUT_MS);
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

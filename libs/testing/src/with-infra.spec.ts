@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { onExitCleanup } from './exit-cleanup.js';
 import { canListen } from './test-support.js';
 import { waitFor } from './wait-for.js';
 
@@ -15,6 +16,9 @@ function withInfra(command: string[], env: Record<string, string | undefined>) {
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Recorded before anything is awaited: a failing test must not leave it (and its servers) running.
+  const forget = onExitCleanup(() => child.kill('SIGKILL'));
+  child.once('exit', forget);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -68,4 +72,21 @@ test('with-infra without a command prints usage and fails', async () => {
   const run = withInfra([], GIVEN);
   assert.equal(await run.exited, 2);
   assert.match(run.stderr(), /usage: node --import tsx scripts\/with-infra\.ts -- <command>/);
+});
+
+test('with-infra interrupted while the servers start stops the ones that started and exits 130', async () => {
+  const run = withInfra([process.execPath, '-e', 'console.log("the command ran")'], {});
+  const ready = await waitFor(
+    () => /with-infra: Redis: ready at redis:\/\/127\.0\.0\.1:(\d+)/.exec(run.stderr()),
+    {
+      timeoutMs: 60_000,
+      message: 'with-infra reported Redis ready',
+    },
+  );
+  // Kafka is still starting (it takes seconds): a Ctrl-C now.
+  run.child.kill('SIGINT');
+  assert.equal(await run.exited, 130, run.stderr());
+  assert.doesNotMatch(run.stdout(), /the command ran/);
+  assert.match(run.stderr(), /with-infra: Kafka [\d.]+: starting\.\.\./);
+  assert.equal(await canListen(Number(ready[1])), true, 'the Redis it started is stopped');
 });

@@ -2,6 +2,7 @@
 // real Redis and Kafka. Every span the services export and every log line they write is kept and
 // scanned at the end for secrets.
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -19,6 +20,7 @@ import {
   asPeer,
   startInfra,
   startServiceProcess,
+  startServiceProcesses,
   waitFor,
   collectTopic,
   withBearer,
@@ -46,6 +48,9 @@ let spans: Server;
 const spanBodies: Buffer[] = [];
 const secretsSeen = new Set<string>([APP_SECRET, ENCRYPTION_KEY]);
 let authEnv: Record<string, string>;
+/** Every process this file started, recorded when spawned: `after` kills them even if a start failed. */
+const spawned: ChildProcess[] = [];
+const record = (child: ChildProcess) => void spawned.push(child);
 
 async function sandboxCall(method: string, path: string, body?: unknown) {
   const res = await fetch(`${sandbox.httpUrl}${path}`, {
@@ -75,8 +80,11 @@ async function calls(path: string): Promise<number> {
   return (counts[path] as number | undefined) ?? 0;
 }
 
+/** Start-up limit of an auth-verify replica on an idle machine; the harness scales it with the load. */
+const AUTH_START_MS = 120_000;
+
 function startAuth() {
-  return startServiceProcess('auth-verify', { env: authEnv, timeoutMs: 120_000 });
+  return startServiceProcess('auth-verify', { env: authEnv, timeoutMs: AUTH_START_MS, onSpawn: record });
 }
 
 const errorMessages: string[] = [];
@@ -135,8 +143,9 @@ before(async () => {
   };
   sandbox = await startServiceProcess('wechat-sandbox', {
     env: { ...shared, SANDBOX_APPS: `${APPID}:${APP_SECRET},${OTHER_APPID}:other-${APP_SECRET}` },
+    onSpawn: record,
   });
-  session = await startServiceProcess('session', { env: shared, timeoutMs: 120_000 });
+  session = await startServiceProcess('session', { env: shared, timeoutMs: 120_000, onSpawn: record });
   authEnv = {
     ...shared,
     LOG_LEVEL: 'debug',
@@ -161,7 +170,8 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of [...auths, session, sandbox]) if (p && p.child.exitCode === null) p.child.kill('SIGKILL');
+  for (const child of spawned)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   spans?.close();
   await infra?.stop();
 });
@@ -469,7 +479,14 @@ test('OAuth: 20 concurrent refreshes with one token give one winner; reusing a s
 });
 
 test('8 replicas: one token fetch for a cold app, one refresh for 50 reports of a dead token', async () => {
-  const more = await Promise.all(Array.from({ length: 7 }, () => startAuth()));
+  // One replica that fails to start kills the other six at once (started or not) and fails the test
+  // with its output; they are recorded as they spawn, so none outlives the file either way.
+  const more = await startServiceProcesses(
+    Array.from({ length: 7 }, () => ({
+      name: 'auth-verify',
+      options: { env: authEnv, timeoutMs: AUTH_START_MS, onSpawn: record },
+    })),
+  );
   auths.push(...more);
   const clients = auths
     .slice(0, 8)

@@ -2,6 +2,7 @@
 // Redis and Kafka. The cache TTL is long (10 min) so only an invalidation can explain a cached
 // token going Unauthenticated within the deadlines below.
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import {
   asPeer,
   startInfra,
   startKafka,
+  scaledTimeout,
   startServiceProcess,
   waitFor,
   type Infra,
@@ -69,10 +71,19 @@ const sessionCalls = (method: string) =>
 const lookups = (p: ServiceProcess, result: 'hit' | 'miss' | 'bypass') =>
   metric(p, 'wxmesh_auth_verify_cache_lookups_total', { result });
 
+/** Every process this file started, recorded when spawned: `after` kills them even if a start failed. */
+const spawned: ChildProcess[] = [];
+const record = (child: ChildProcess) => void spawned.push(child);
+
 async function startAuth(env: Record<string, string> = {}) {
-  const p = await startServiceProcess('auth-verify', { env: { ...authEnv, ...env }, timeoutMs: 120_000 });
+  const p = await startServiceProcess('auth-verify', {
+    env: { ...authEnv, ...env },
+    timeoutMs: 120_000,
+    onSpawn: record,
+  });
   await waitFor(async () => (await metric(p, 'wxmesh_auth_verify_cache_feed_healthy')) === 1, {
-    timeoutMs: 30_000,
+    // Part of the start-up (the replica joins the feed), so it scales with the machine's load.
+    timeoutMs: scaledTimeout(30_000),
     message: 'the replica’s SessionEnded feed is healthy',
   });
   return p;
@@ -113,6 +124,7 @@ before(async () => {
   session = await startServiceProcess('session', {
     env: { ...shared, SESSION_MAX_PER_USER: '3' },
     timeoutMs: 120_000,
+    onSpawn: record,
   });
   const sessionAs = (peer: string) =>
     createClient(
@@ -134,7 +146,8 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of [...replicas, session]) if (p && p.child.exitCode === null) p.child.kill('SIGKILL');
+  for (const child of spawned)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await infra?.stop();
 });
 

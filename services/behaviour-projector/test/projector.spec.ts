@@ -14,7 +14,7 @@ import {
   ensureBehaviourTopics,
   type EventProducer,
 } from '@wxmesh/events';
-import { asGatewayUser, asPeer, startInfra, waitFor, type Infra } from '@wxmesh/testing';
+import { asGatewayUser, asPeer, scaledTimeout, startInfra, waitFor, type Infra } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { createReadModelStore } from '../src/adapters/read-models.js';
@@ -74,7 +74,8 @@ async function kill(p: Projector, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> 
 
 const joined = (p: Projector) =>
   waitFor(() => p.process.logs.some((l) => l.msg === 'consumer joined group'), {
-    timeoutMs: 30_000,
+    // Part of a projector's start-up, so it scales with the machine's load.
+    timeoutMs: scaledTimeout(30_000),
     message: 'projector joined its consumer group',
   });
 

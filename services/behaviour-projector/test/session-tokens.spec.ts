@@ -13,6 +13,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { RevokeReason, SessionService } from '@wxmesh/contracts';
 import {
   asPeer,
+  scaledTimeout,
   startInfra,
   startServiceProcess,
   waitFor,
@@ -98,7 +99,8 @@ before(async () => {
     timeoutMs: 120_000,
   });
   await waitFor(async () => (await projectorCache('feed_healthy')) === 1, {
-    timeoutMs: 60_000,
+    // Part of the start-up (the projector joins the feed), so it scales with the machine's load.
+    timeoutMs: scaledTimeout(60_000),
     message: "the projector's SessionEnded feed is healthy",
   });
 });

@@ -6,7 +6,7 @@ import { createClient, type Client, type Interceptor } from '@connectrpc/connect
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { BehaviourViewService, type BehaviourEvent, type UserJourney } from '@wxmesh/contracts';
 import { behaviourEvent, type BehaviourPayloadInit } from '@wxmesh/events';
-import { asPeer, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import { asPeer, onExitCleanup, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
 import type { Redis } from 'ioredis';
 
 export type ViewClient = Client<typeof BehaviourViewService>;
@@ -94,10 +94,13 @@ export function runRebuild(s: Setup, args: string[]): Promise<Record<string, unk
       env: { ...process.env, ...projectorEnv(s), LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Recorded before it is awaited: a test that fails or times out meanwhile must not leave it running.
+    const forget = onExitCleanup(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk));
     child.once('exit', (code) => {
+      forget();
       const line = out.split('\n').find((l) => l.includes('"rebuild done"'));
       if (code === 0 && line !== undefined) resolve(JSON.parse(line) as Record<string, unknown>);
       else reject(new Error(`rebuild exited with ${code}:\n${out}`));
