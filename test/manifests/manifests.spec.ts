@@ -632,17 +632,24 @@ describe('Deployments', () => {
         assert.equal(c.readinessProbe!.grpc!.service ?? '', contract?.typeName ?? '');
       });
 
-      test('drains within the termination grace period after endpoints are gone', () => {
+      test('drains within the termination grace period: readiness drops first, then the grace', () => {
         const c = pod.containers[0]!;
         assert.equal(pod.terminationGracePeriodSeconds, 30);
         const graceMs = Number(envOf(c, 'SHUTDOWN_GRACE_MS'));
         assert.equal(graceMs, 15000);
-        const preStop = c.lifecycle?.preStop;
-        const sleepSeconds = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command.at(-1));
-        assert.ok(sleepSeconds > 0, 'a preStop sleep lets endpoints drop the pod before SIGTERM');
+        const drainDelayMs = Number(envOf(c, 'DRAIN_DELAY_MS'));
         assert.ok(
-          sleepSeconds + graceMs / 1000 < pod.terminationGracePeriodSeconds!,
-          'preStop + drain must fit',
+          drainDelayMs > 0,
+          'calls are served for a while after SIGTERM, while endpoints drop the pod',
+        );
+        assert.equal(
+          c.lifecycle?.preStop,
+          undefined,
+          'the drain delay replaces a preStop sleep (it would add to it)',
+        );
+        assert.ok(
+          (drainDelayMs + graceMs) / 1000 + 3 < pod.terminationGracePeriodSeconds!,
+          'drain delay + grace + closers must fit',
         );
       });
 

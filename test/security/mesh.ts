@@ -1,20 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { freePort, startInfra, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import { payKeys } from '../support/pay-keys.js';
 
 // The whole mesh as real processes for the caller-model tests: the WeChat sandbox, and each domain
 // service twice — once with its http port behind the cloud gateway (as in the mesh and `npm start`),
 // once without (a service reached directly, where X-WX-* must never be believed) — plus a session
 // replica whose sessions expire after a second, to mint expired tokens.
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
 
 export const APPID = 'wx0a1b2c3d4e5f6a7b';
 export const DOMAIN = [
@@ -37,28 +32,6 @@ export interface Mesh {
   /** Every WeChat secret the mesh was given, for the leak scan. */
   readonly secrets: ReadonlySet<string>;
   stop(): Promise<void>;
-}
-
-/**
- * WeChat Pay dev keys from payment-callback's own dev script, run as a tool (as `npm start` does):
- * the e2e project may not import the payment scope's code.
- */
-async function payKeys(dir: string) {
-  const script = pathToFileURL(`${root}services/payment-callback/scripts/dev-keys.ts`).href;
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '-e',
-      `import(${JSON.stringify(script)}).then(async (m) => {
-        const s = await m.writeDevPaymentSecrets(${JSON.stringify(dir)});
-        process.stdout.write(JSON.stringify({ paymentCallback: s.paymentCallback, sandbox: s.sandbox }));
-      })`,
-    ],
-    { cwd: root },
-  );
-  return JSON.parse(stdout) as { paymentCallback: Record<string, string>; sandbox: Record<string, string> };
 }
 
 /** Starts the mesh; every process is recorded before it is awaited, so a failed start leaks nothing. */
