@@ -11,13 +11,10 @@
 // this, or would stop at its own limits and hide what the server does.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import type { DescMethod } from '@bufbuild/protobuf';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
@@ -37,9 +34,8 @@ import {
   type Exchange,
   type ProbeTarget,
 } from './bad-input-http-support.js';
+import { payKeys } from '../support/pay-keys.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
 const APPID = 'wx5e1a9d2b7c3f4a60';
 const PUSH_TOKEN = 'hardeningtoken';
 const MB = 1024 * 1024;
@@ -69,25 +65,6 @@ async function start(name: string, env: Record<string, string>): Promise<Service
   });
   raisePriority(p.child.pid!);
   return p;
-}
-
-/** WeChat Pay dev keys from payment-callback's own script, run as a tool: e2e may not import payment code. */
-async function payKeys(dir: string) {
-  const script = pathToFileURL(`${root}services/payment-callback/scripts/dev-keys.ts`).href;
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '-e',
-      `import(${JSON.stringify(script)}).then(async (m) => {
-        const s = await m.writeDevPaymentSecrets(${JSON.stringify(dir)});
-        process.stdout.write(JSON.stringify({ paymentCallback: s.paymentCallback, sandbox: s.sandbox }));
-      })`,
-    ],
-    { cwd: root },
-  );
-  return JSON.parse(stdout) as { paymentCallback: Record<string, string>; sandbox: Record<string, string> };
 }
 
 before(async () => {
