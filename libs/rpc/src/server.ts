@@ -164,6 +164,7 @@ export class RpcServer {
         routes: [this.operationalRoute, ...(options.httpRoutes ?? [])],
         streamStop: this.streamStop.signal,
         limits,
+        logger: options.logger,
       }),
     );
     applyHttpLimits(this.httpServer, limits);
