@@ -370,7 +370,8 @@ test('a Kafka send takes the remaining budget: a hung broker ends the wait at th
         wechat: { openid: `o_${RUN}`, appid: APPID },
         payload: { case: 'userLoggedIn', value: { sessionId: `s${n}` } },
       });
-    await producer.emitWithin(AbortSignal.timeout(10_000), event(1));
+    // Set-up, not under test: a fresh broker on a busy machine may take long to take the first send.
+    await producer.emit(event(1));
 
     const expired = new AbortController();
     expired.abort(new Error('deadline already passed'));
