@@ -27,7 +27,7 @@ import {
   VerifySessionRequestSchema,
 } from '@wxmesh/contracts';
 import {
-  scaledTimeout,
+  loadScaledBound,
   startInfra,
   startServiceProcess,
   type Infra,
@@ -37,18 +37,9 @@ import fc from 'fast-check';
 
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const HUNDRED_MB = 100 * 1024 * 1024;
-/**
- * A bound the issue states for an idle machine, stretched by the machine's load only (not CI's
- * headroom): on an idle machine it is the issue's number; with CPU burners beside the suite, the
- * same number would measure the scheduler rather than the server.
- */
-function loadBound(ms: number): number {
-  return scaledTimeout(ms, { env: { WXMESH_TIMEOUT_SCALE: process.env.WXMESH_TIMEOUT_SCALE } });
-}
-
 /** The issue's bounds. */
 const RSS_GROWTH_LIMIT = 64 * 1024 * 1024;
-const ECHO_LIMIT_MS = loadBound(100);
+const ECHO_LIMIT_MS = loadScaledBound(100);
 const FUZZ_RUNS = 120;
 const ECHO = '/wxmesh.echo.v1.EchoService/Echo';
 /** Codes that would blame the server (or the method) for a client's bytes. */

@@ -21,7 +21,7 @@ import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { methodAccess, servedAtEdge } from '@wxmesh/rpc';
 import {
   freePort,
-  scaledTimeout,
+  loadScaledBound,
   startInfra,
   startServiceProcess,
   type Infra,
@@ -46,17 +46,8 @@ import { payKeys } from '../support/pay-keys.js';
 const APPID = 'wx5e1a9d2b7c3f4a60';
 const PUSH_TOKEN = 'hardeningtoken';
 const MB = 1024 * 1024;
-/**
- * A bound the issue states for an idle machine, stretched by the machine's load only (not CI's
- * headroom): on an idle machine it is the issue's number; with CPU burners beside the suite, the
- * same number would measure the scheduler rather than the server.
- */
-function loadBound(ms: number): number {
-  return scaledTimeout(ms, { env: { WXMESH_TIMEOUT_SCALE: process.env.WXMESH_TIMEOUT_SCALE } });
-}
-
 /** The issue's bounds. */
-const ECHO_MS = loadBound(100);
+const ECHO_MS = loadScaledBound(100);
 const RSS_GROWTH = 64 * MB;
 const ECHO = '/wxmesh.echo.v1.EchoService/Echo';
 const ECHO_STREAM = '/wxmesh.echo.v1.EchoService/EchoStream';

@@ -43,24 +43,15 @@ import {
   type RedisServer,
   type ServiceProcess,
   waitFor,
-  scaledTimeout,
+  loadScaledBound,
 } from '@wxmesh/testing';
 import kafkajs from 'kafkajs';
 
 const APPID = 'wx0de4d11e5a7b9c2d';
 const APP_SECRET = `app-secret-${randomBytes(12).toString('hex')}`;
 const RUN = randomBytes(3).toString('hex');
-/**
- * A bound the issue states for an idle machine, stretched by the machine's load only (not CI's
- * headroom): on an idle machine it is the issue's number; with CPU burners beside the suite, the
- * same number would measure the scheduler rather than the server.
- */
-function loadBound(ms: number): number {
-  return scaledTimeout(ms, { env: { WXMESH_TIMEOUT_SCALE: process.env.WXMESH_TIMEOUT_SCALE } });
-}
-
 /** The issue's bound: the answer leaves at the deadline, give or take a scheduler tick. */
-const SLACK_MS = loadBound(50);
+const SLACK_MS = loadScaledBound(50);
 /** How long past its deadline a call is waited for before the test calls it unanswered. */
 const GIVE_UP_MS = 5_000;
 /** What an internal address, port or grpc-js's timing details look like in a message. */

@@ -24,6 +24,7 @@ export {
   TIMEOUT_SCALE_ENV,
   scaledDeadline,
   scaledTimeout,
+  loadScaledBound,
   timeoutScale,
   type MachineLoad,
   type ScaledDeadline,

@@ -114,3 +114,12 @@ export function scaledDeadline(
 export function describeScaledLimit(baseMs: number, factor: number): string {
   return `${baseMs} ms × load factor ${factor.toFixed(2)}; set ${TIMEOUT_SCALE_ENV} to change the factor`;
 }
+
+/**
+ * A timing bound a test asserts, stated for an idle machine, stretched by the machine's load only
+ * (not CI's headroom): on an idle machine it is the stated number; beside CPU burners the same
+ * number would measure the scheduler rather than the code under test.
+ */
+export function loadScaledBound(ms: number): number {
+  return scaledTimeout(ms, { env: { [TIMEOUT_SCALE_ENV]: process.env[TIMEOUT_SCALE_ENV] } });
+}
