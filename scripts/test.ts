@@ -4,6 +4,7 @@
 // the JUnit files each project's test run writes.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,9 +18,22 @@ const scripts = spawnSync('sh', ['-c', 'npx tsc -p scripts && npx eslint scripts
   cwd: root,
   stdio: 'inherit',
 });
+// Nx runs two projects at a time (nx.json). On a machine that is already busy before the suites
+// start (a load of one or more per CPU: another job, CPU burners), two suites side by side each get
+// less than a core and their service processes spend their deadlines waiting for the CPU, so run
+// one project at a time there. An explicit `--parallel` argument wins.
+const args = process.argv.slice(2);
+const [load1 = 0, load5 = 0] = loadavg();
+const loadPerCpu = Math.max(load1, load5) / availableParallelism();
+if (loadPerCpu >= 1 && !args.some((a) => a.startsWith('--parallel'))) {
+  console.log(
+    `machine busy (load ${load1.toFixed(1)} on ${availableParallelism()} CPUs): one project at a time`,
+  );
+  args.push('--parallel=1');
+}
 const nx = spawnSync(
   'npx',
-  ['nx', 'run-many', '-t', 'lint', 'typecheck', 'test', '--outputStyle=stream', ...process.argv.slice(2)],
+  ['nx', 'run-many', '-t', 'lint', 'typecheck', 'test', '--outputStyle=stream', ...args],
   { cwd: root, stdio: 'inherit' },
 );
 

@@ -55,6 +55,8 @@ export function kafkaBrokers() {
  *   `MAX_CONNECTIONS` (per port, 10000).
  * - `DEPENDENCY_TIMEOUT_MS` (default 1s): how long a Redis command may wait on an unreachable or frozen
  *   server before the call fails with Unavailable, and the readiness probe's own timeout.
+ * - `PEER_DEADLINE_MS` (default 5s): the budget of a call to a mesh peer when the served call sets
+ *   none; the served call's own deadline always caps it.
  * - `REDIS_URL` and `KAFKA_BROKERS` are optional here; a service that needs one overrides it with the
  *   required form (`REDIS_URL: redisUrl()`), so it fails at startup rather than at first use.
  */
@@ -73,6 +75,7 @@ export const commonServiceConfig = {
   MAX_CONCURRENT_STREAMS: integer({ min: 1, max: 100_000 }).default(1_000),
   MAX_CONNECTIONS: integer({ min: 1, max: 1_000_000 }).default(10_000),
   DEPENDENCY_TIMEOUT_MS: duration().default(1_000),
+  PEER_DEADLINE_MS: duration().default(5_000),
   EDGE_BEHIND_GATEWAY: boolean().default(false),
   PEER_IDENTITY: oneOf(['declared', 'mtls']).default('declared'),
   MESH_NAMESPACE: z.string().trim().min(1).default('wxmesh'),

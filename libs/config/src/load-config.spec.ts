@@ -53,6 +53,7 @@ describe('loadConfig', () => {
       MAX_CONCURRENT_STREAMS: 1_000,
       MAX_CONNECTIONS: 10_000,
       DEPENDENCY_TIMEOUT_MS: 1_000,
+      PEER_DEADLINE_MS: 5_000,
       EDGE_BEHIND_GATEWAY: false,
       PEER_IDENTITY: 'declared',
       MESH_NAMESPACE: 'wxmesh',

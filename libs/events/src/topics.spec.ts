@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { retry } from '@wxmesh/resilience';
 import { startInfra, type Infra } from '@wxmesh/testing';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import type { EventsLogger } from './logger.js';
@@ -41,16 +42,32 @@ function names() {
   return { topic, dlqTopic };
 }
 
+/**
+ * The test's own reads of a topic just created: the broker may not know it for a moment on a busy
+ * machine (UNKNOWN_TOPIC_OR_PARTITION, retriable), so they retry as the code under test does.
+ */
+function read<T>(fn: () => Promise<T>): Promise<T> {
+  return retry(fn, {
+    retries: 10,
+    baseMs: 100,
+    maxMs: 1_000,
+    idempotent: true,
+    isRetryable: (err) => (err as { retriable?: boolean }).retriable === true,
+  });
+}
+
 async function partitionsOf(topic: string): Promise<number> {
-  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  const { topics } = await read(() => admin.fetchTopicMetadata({ topics: [topic] }));
   return topics[0]!.partitions.length;
 }
 
 async function configOf(topic: string): Promise<Record<string, string>> {
-  const { resources } = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic }],
-  });
+  const { resources } = await read(() =>
+    admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic }],
+    }),
+  );
   return Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
 }
 

@@ -146,14 +146,20 @@ export async function ensureBehaviourTopics(
 
 async function warnOnLimitedRetention(admin: Admin, topics: string[], logger: EventsLogger): Promise<void> {
   if (topics.length === 0) return;
-  const described = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: topics.map((name) => ({
-      type: kafkajs.ConfigResourceTypes.TOPIC,
-      name,
-      configNames: UNLIMITED_RETENTION.map((entry) => entry.name),
-    })),
-  });
+  // A topic another replica created a moment ago can be unknown to this broker for a moment
+  // (UNKNOWN_TOPIC_OR_PARTITION, retriable): it was seen on a loaded machine.
+  const described = await retry(
+    () =>
+      admin.describeConfigs({
+        includeSynonyms: false,
+        resources: topics.map((name) => ({
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name,
+          configNames: UNLIMITED_RETENTION.map((entry) => entry.name),
+        })),
+      }),
+    RETRIABLE_METADATA,
+  );
   for (const resource of described.resources) {
     const limited = resource.configEntries.filter((entry) => entry.configValue !== '-1');
     if (limited.length > 0) {

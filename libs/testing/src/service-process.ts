@@ -32,7 +32,8 @@ export interface StartServiceOptions {
    * SIGTERM so load balancers notice, which would only make every test that stops a service wait.
    * `DEPENDENCY_TIMEOUT_MS` defaults to 1 s × the load factor ({@link scaledTimeout}): on a machine
    * this busy a healthy Redis can take longer than production's 1 s to answer, and a test of the
-   * fail-fast wait sets its own value.
+   * fail-fast wait sets its own value. `PEER_DEADLINE_MS` (a peer call's budget) is 5 s × the
+   * same factor, for the same reason.
    */
   readonly env?: Record<string, string>;
   /**
@@ -88,7 +89,8 @@ function spawnService(name: string, options: StartServiceOptions): ChildProcess 
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
-      DEPENDENCY_TIMEOUT_MS: process.env.DEPENDENCY_TIMEOUT_MS ?? String(Math.round(scaledTimeout(1_000))),
+      DEPENDENCY_TIMEOUT_MS: process.env.DEPENDENCY_TIMEOUT_MS ?? String(scaledTimeout(1_000)),
+      PEER_DEADLINE_MS: process.env.PEER_DEADLINE_MS ?? String(scaledTimeout(5_000)),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -37,6 +37,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     {
       address: config.SESSION_ADDR,
       from: 'auth-verify',
+      defaultDeadlineMs: config.PEER_DEADLINE_MS,
     },
   );
   // VerifySession's warm cache and its private SessionEnded feed; `VERIFY_CACHE_TTL=0` turns both off.

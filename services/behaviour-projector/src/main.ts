@@ -78,6 +78,7 @@ await runService('behaviour-projector', config, async ({ logger }) => {
       authVerify: createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
         address,
         from: 'behaviour-projector',
+        defaultDeadlineMs: config.PEER_DEADLINE_MS,
       }),
       service: 'behaviour-projector',
       kafka,

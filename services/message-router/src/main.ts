@@ -54,6 +54,7 @@ await runService('message-router', config, async ({ logger }) => {
   const session = createPeerClient(definePeer(SessionService, ['getPresenceBatch', 'deliver']), {
     address: config.SESSION_ADDR,
     from: 'message-router',
+    defaultDeadlineMs: config.PEER_DEADLINE_MS,
   });
   const route = async (request: RouteRequest, signal?: AbortSignal) => {
     const deps = {
@@ -112,6 +113,7 @@ function startSending(deps: {
     {
       address: config.AUTH_VERIFY_ADDR,
       from: 'message-router',
+      defaultDeadlineMs: config.PEER_DEADLINE_MS,
     },
   );
   const sender = createSubscribeSender(createWeChatApi({ baseUrl: config.WECHAT_API_BASE_URL }), {

@@ -115,6 +115,7 @@ await runService('payment-callback', config, async ({ logger }) => {
       authVerify: createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
         address,
         from: 'payment-callback',
+        defaultDeadlineMs: config.PEER_DEADLINE_MS,
       }),
       service: 'payment-callback',
       kafka,
