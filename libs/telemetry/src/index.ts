@@ -38,3 +38,4 @@ export {
   type KafkaHeaders,
 } from './propagation.js';
 export { registeredCounter, registeredGauge, registeredHistogram } from './metrics.js';
+export { tracedHttpCall, type HttpClientCall, type HttpClientSpan } from './http-client-spans.js';

@@ -1,3 +1,4 @@
+import { tracedHttpCall, type HttpClientSpan } from '@wxmesh/telemetry';
 import { WeChatApiError, WeChatUnavailableError } from './errors.js';
 
 /** Options of {@link createWeChatApi}. */
@@ -20,12 +21,15 @@ export type Query = Record<string, string | undefined>;
  * Pass the served call's signal: it aborts the request (connection, headers and body) at the
  * caller's deadline, and the call then rejects with the signal's reason, unchanged, so the kit
  * answers DeadlineExceeded rather than a WeChat outage.
+ *
+ * Each call is a CLIENT span of its own (`GET /sns/jscode2session`) with `wechat.errcode` when
+ * WeChat answers one; the query string is never recorded.
  */
 export function createWeChatApi(options: WeChatApiOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? fetch;
 
-  async function call<T>(
+  function call<T>(
     method: 'GET' | 'POST',
     path: string,
     query: Query,
@@ -35,6 +39,19 @@ export function createWeChatApi(options: WeChatApiOptions) {
     const url = new URL(base + path);
     for (const [key, value] of Object.entries(query))
       if (value !== undefined) url.searchParams.set(key, value);
+    return tracedHttpCall({ method, url, template: path }, (span) =>
+      send<T>(span, method, url, path, body, signal),
+    );
+  }
+
+  async function send<T>(
+    span: HttpClientSpan,
+    method: 'GET' | 'POST',
+    url: URL,
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     let response: Response;
     try {
       response = await doFetch(url, {
@@ -50,6 +67,7 @@ export function createWeChatApi(options: WeChatApiOptions) {
         (err as Error).name === 'TypeError' ? 'connection failed' : (err as Error).name,
       );
     }
+    span.status(response.status);
     if (!response.ok) {
       await response.body?.cancel();
       throw new WeChatUnavailableError(path, `HTTP ${response.status}`);
@@ -67,7 +85,10 @@ export function createWeChatApi(options: WeChatApiOptions) {
       );
     }
     const errcode = typeof json.errcode === 'number' ? json.errcode : 0;
-    if (errcode !== 0) throw new WeChatApiError(path, errcode, String(json.errmsg ?? ''));
+    if (errcode !== 0) {
+      span.set('wechat.errcode', errcode);
+      throw new WeChatApiError(path, errcode, String(json.errmsg ?? ''));
+    }
     return json as T;
   }
 

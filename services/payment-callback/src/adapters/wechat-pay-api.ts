@@ -1,5 +1,6 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { BreakerOpenError, BreakerTimeoutError, createBreaker } from '@wxmesh/resilience';
+import { tracedHttpCall, type HttpClientSpan } from '@wxmesh/telemetry';
 import {
   authorizationHeader,
   createNonce,
@@ -51,8 +52,23 @@ export function createWechatPayApi(options: {
 }) {
   const { baseUrl, mchid, secrets, timeoutMs, now } = options;
 
-  async function call(
+  /** One signed, verified call, as a CLIENT span named by its path (the query is never recorded). */
+  function call(
     method: 'GET' | 'POST',
+    pathAndQuery: string,
+    body: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const url = new URL(pathAndQuery, baseUrl);
+    return tracedHttpCall({ method, url, template: url.pathname }, (span) =>
+      send(span, method, url, pathAndQuery, body, signal),
+    );
+  }
+
+  async function send(
+    span: HttpClientSpan,
+    method: 'GET' | 'POST',
+    url: URL,
     pathAndQuery: string,
     body: string | undefined,
     signal?: AbortSignal,
@@ -65,7 +81,7 @@ export function createWechatPayApi(options: {
     const timeout = AbortSignal.timeout(timeoutMs);
     let res: Response;
     try {
-      res = await fetch(new URL(pathAndQuery, baseUrl), {
+      res = await fetch(url, {
         method,
         headers: {
           authorization,
@@ -82,6 +98,7 @@ export function createWechatPayApi(options: {
         Code.Unavailable,
       );
     }
+    span.status(res.status);
     const raw = Buffer.from(await res.arrayBuffer());
     if (res.status >= 500)
       throw new ConnectError(`WeChat Pay answered ${res.status}; retry later`, Code.Unavailable);
