@@ -1,27 +1,32 @@
 // `npm start`: the whole mesh on this machine. Starts real Redis and Kafka (or uses REDIS_URL /
 // KAFKA_BROKERS), every service as its own process on fixed local ports, shows that each one
-// answers on both ports, then runs until Ctrl-C and stops everything gracefully. Every process is
-// recorded the moment it is spawned, so a Ctrl-C or a failed start at any point leaves no process
-// and no bound port behind; start-up limits scale with the machine's load (WXMESH_TIMEOUT_SCALE).
+// answers on both ports, plays one mini-program journey across every service through the edge
+// (`--no-journey` skips it), then runs until Ctrl-C and stops everything gracefully. `--jaeger`
+// also runs a local Jaeger (built from source once) and sends every service's traces to it.
+// Every process is recorded the moment it is spawned, so a Ctrl-C or a failed start at any point
+// leaves no process and no bound port behind; start-up limits scale with the machine's load
+// (WXMESH_TIMEOUT_SCALE).
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  DEMO_APPID,
+  LOCAL_MESH,
+  PAYMENT_NOTICE_TEMPLATE,
+  playJourney,
+  type JourneyStep,
+} from '@wxmesh/gateway-client';
 import { startInfra, startServiceProcesses, type Infra } from '@wxmesh/testing';
 import { writeDevPaymentSecrets } from '../services/payment-callback/scripts/dev-keys.js';
 
-/** The demo mini-program the sandbox and auth-verify both know locally. */
-const DEMO_APPID = 'wx0123456789abcdef';
+const { values: flags } = parseArgs({
+  options: { 'no-journey': { type: 'boolean', default: false }, jaeger: { type: 'boolean', default: false } },
+});
 
-const SERVICES = [
-  { name: 'wechat-sandbox', grpc: 50060, http: 8090 },
-  { name: 'auth-verify', grpc: 50061, http: 8091 },
-  { name: 'session', grpc: 50062, http: 8092 },
-  { name: 'message-router', grpc: 50063, http: 8093 },
-  { name: 'payment-callback', grpc: 50064, http: 8094 },
-  { name: 'behaviour-projector', grpc: 50065, http: 8095 },
-] as const;
+const SERVICES = LOCAL_MESH;
 
 const peerEnv = Object.fromEntries(
   SERVICES.map((s) => [`${s.name.toUpperCase().replace(/-/g, '_')}_ADDR`, `127.0.0.1:${s.grpc}`]),
@@ -58,36 +63,6 @@ async function devSecrets(): Promise<Record<string, string>> {
   };
 }
 
-/** A demo login through the real path: sandbox code → auth-verify.Login → session → VerifySession. */
-async function demoLogin(): Promise<void> {
-  const sandbox = `http://127.0.0.1:${SERVICES[0].http}`;
-  const auth = `http://127.0.0.1:${SERVICES[1].http}/wxmesh.auth.v1.AuthVerifyService`;
-  const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-    });
-    return (await res.json()) as Record<string, unknown>;
-  };
-  const fixture = await post(`${sandbox}/sandbox/mp/js-codes`, { appid: DEMO_APPID, openid: 'o_demo_user' });
-  const login = await post(`${auth}/Login`, { appid: DEMO_APPID, jsCode: fixture.js_code });
-  const verified = await post(`${auth}/VerifySession`, { sessionToken: login.sessionToken });
-  console.log(
-    `\ndemo login: wx.login code -> Login -> session ${String(login.sessionId)} for ${String(verified.openid)}`,
-  );
-  // The same user calling session's edge with the token from Login (no gateway in between).
-  const listed = await post(
-    `http://127.0.0.1:${SERVICES[2].http}/wxmesh.session.v1.SessionService/ListSessions`,
-    {},
-    { authorization: `Bearer ${String(login.sessionToken)}` },
-  );
-  const sessions = (listed.sessions as unknown[] | undefined)?.length ?? 0;
-  console.log(
-    `demo Bearer call: ListSessions with the session token -> ${sessions} session(s) of ${String(verified.openid)}`,
-  );
-}
-
 async function showWorking(): Promise<void> {
   console.log('\nwxmesh is up:');
   for (const spec of SERVICES) {
@@ -103,12 +78,37 @@ async function showWorking(): Promise<void> {
         `readyz ${ready.status}  echo "${body.message}" as ${body.wechat?.openid}`,
     );
   }
-  console.log('\nTry: curl -s -H "Content-Type: application/json" -H "X-WX-OPENID: o_me" \\');
+}
+
+/** One mini-program journey through the edge, each step printed with its result and trace id. */
+async function showJourney(): Promise<void> {
+  console.log("\na mini-program journey through the cloud gateway's door (Connect JSON, X-WX-*):");
+  const print = (step: JourneyStep) => {
+    console.log(`  ✓ ${step.name.padEnd(24)} ${step.result}`);
+    console.log(`    ${''.padEnd(24)} trace ${step.traceId}  (${step.ms.toFixed(0)} ms)`);
+  };
+  try {
+    await playJourney({ onStep: print });
+  } catch (err) {
+    console.error(`  ✗ ${(err as Error).message}`);
+    console.error("    the mesh keeps serving; the services' logs above say more.");
+    return;
+  }
+  console.log('\n  look a step up: npm run trace -- <trace id>   (with npm start -- --jaeger)');
+}
+
+function showHowToCall(): void {
+  console.log('\nTry:');
+  console.log(`  npm run gw -- EchoService/Echo '{"message":"hi"}' --openid o_me`);
+  // The projector's days are China Standard Time dates.
+  const today = new Date().toLocaleDateString('en-CA', { timeZone: 'Asia/Shanghai' });
+  const funnel = JSON.stringify({ appid: DEMO_APPID, startDate: today, endDate: today });
+  console.log(`  npm run gw -- BehaviourViewService/GetFunnel '${funnel}'`);
+  console.log(`  curl -s -H "Content-Type: application/json" -H "X-WX-OPENID: o_me" \\`);
   console.log(
     `       -d '{"message":"hi"}' http://127.0.0.1:${SERVICES[2].http}/wxmesh.echo.v1.EchoService/Echo`,
   );
-  await demoLogin();
-  console.log('Ctrl-C stops the mesh.\n');
+  console.log('\n[mesh] ready. Ctrl-C stops the mesh.\n');
 }
 
 /** How long a service may take to stop after SIGTERM (its drain and grace) before it is killed. */
@@ -213,6 +213,8 @@ async function startMesh(): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     // No load balancer to tell locally: Ctrl-C stops at once instead of serving on for 5 s.
     DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
+    // The router's "payment received" subscribe message (the journey's sandbox knows the template).
+    PAYMENT_NOTICE_TEMPLATE_ID: process.env.PAYMENT_NOTICE_TEMPLATE_ID ?? PAYMENT_NOTICE_TEMPLATE,
   };
   console.log(`[mesh] starting ${SERVICES.length} services...`);
   const began = Date.now();
@@ -243,6 +245,8 @@ async function startMesh(): Promise<void> {
 try {
   await startMesh();
   await showWorking();
+  if (!flags['no-journey']) await showJourney();
+  showHowToCall();
 } catch (err) {
   // A Ctrl-C during start-up stops the services, which then fail to start: that is no error.
   if (!run.stopping) {

@@ -39,3 +39,4 @@ export {
 } from './propagation.js';
 export { registeredCounter, registeredGauge, registeredHistogram } from './metrics.js';
 export { tracedHttpCall, type HttpClientCall, type HttpClientSpan } from './http-client-spans.js';
+export { tracedWebhook } from './http-server-spans.js';

@@ -10,6 +10,7 @@ export {
 } from './kafka.js';
 export { startInfra, type Infra, type InfraOptions } from './infra.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
+export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 export { collectTopic, waitForTopic, type TopicCollector } from './kafka-topic.js';
 export { freePort } from './free-port.js';
 export {

@@ -8,6 +8,7 @@ import {
   type Logger,
 } from '@wxmesh/rpc';
 import { createMessageCrypt, MessageCryptError, type MessageCrypt } from '@wxmesh/wechat';
+import { tracedWebhook } from '@wxmesh/telemetry';
 import { PushBodyError, readPushFields, type AcceptPush } from './app/accept-push.js';
 import type { PushApp } from './inbound-config.js';
 
@@ -118,8 +119,13 @@ export function createPushWebhook(options: PushWebhookOptions): HttpRoute {
     if (appid === '' || appid.includes('/')) return false;
     // A body refused before its end (too large, too slow) is not drained: the connection closes.
     closeWhenBodyUnread(req, res);
+    await tracedWebhook(req, res, `${prefix}{appid}`, () => answer(req, res, appid, url.searchParams));
+    return true;
+  };
+
+  async function answer(req: IncomingMessage, res: ServerResponse, appid: string, query: URLSearchParams) {
     try {
-      await handle(req, res, appid, url.searchParams);
+      await handle(req, res, appid, query);
     } catch (err) {
       if (err instanceof Answer || err instanceof HttpBodyError) {
         if (err.status === 405) res.setHeader('allow', 'GET, POST');
@@ -139,8 +145,7 @@ export function createPushWebhook(options: PushWebhookOptions): HttpRoute {
         reply(res, 503, 'could not accept the push now; retry later');
       }
     }
-    return true;
-  };
+  }
 }
 
 /** The message text of a push: the body in plain mode, the decrypted `Encrypt` in safe mode. */

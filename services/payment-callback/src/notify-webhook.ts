@@ -9,7 +9,7 @@ import {
   verifyWechatpaySignature,
   type EncryptedResource,
 } from '@wxmesh/wechat-pay';
-import { registeredCounter } from '@wxmesh/telemetry';
+import { registeredCounter, tracedWebhook } from '@wxmesh/telemetry';
 import { register } from 'prom-client';
 import type { PaymentSecrets } from './adapters/secrets.js';
 import type { PaymentStore } from './adapters/payment-store.js';
@@ -142,6 +142,11 @@ export function createNotifyWebhook(deps: {
 
   return async (req, res) => {
     if (req.method !== 'POST' || req.url?.split('?', 1)[0] !== path) return false;
+    await tracedWebhook(req, res, path, () => answer(req, res));
+    return true;
+  };
+
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Answer(503, 'not done within the deadline; retry')), deadlineMs);
@@ -169,6 +174,5 @@ export function createNotifyWebhook(deps: {
     } finally {
       clearTimeout(timer);
     }
-    return true;
-  };
+  }
 }

@@ -207,6 +207,7 @@ export function createPayApi(deps: { now: () => number; env: NodeJS.ProcessEnv }
     resourceType: string,
     resource: unknown,
     summary: string,
+    traceparent?: string,
   ) {
     const id = randomUUID();
     const encrypted = encryptResource(keys!.apiV3Key, JSON.stringify(resource), {
@@ -232,7 +233,11 @@ export function createPayApi(deps: { now: () => number; env: NodeJS.ProcessEnv }
     const url = String(order.body.notify_url);
     const attempt = async (step: number) => {
       if (closed) return;
-      const headers = { 'content-type': 'application/json', ...signedHeaders(body) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        ...signedHeaders(body),
+        ...(traceparent === undefined ? {} : { traceparent }),
+      };
       record.last = { headers, body };
       let status = 0;
       try {
@@ -359,6 +364,7 @@ export function createPayApi(deps: { now: () => number; env: NodeJS.ProcessEnv }
             'transaction',
             transactionOf(req.params.otn!, order, options),
             '支付成功',
+            traceparentOf(req),
           );
         return { body: { transaction_id: order.transactionId } };
       }),
@@ -434,4 +440,16 @@ export function createPayApi(deps: { now: () => number; env: NodeJS.ProcessEnv }
       timers.clear();
     },
   };
+}
+
+/**
+ * The W3C trace context of the control call that paid an order. Real WeChat Pay sends none; the
+ * sandbox forwards its caller's on the notification, so a local journey's "pay" step (the caller
+ * pays, WeChat notifies, payment-callback applies and publishes) is one trace.
+ */
+function traceparentOf(req: SandboxRequest): string | undefined {
+  const value = req.headers.traceparent;
+  return typeof value === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value)
+    ? value
+    : undefined;
 }
