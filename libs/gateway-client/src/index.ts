@@ -21,5 +21,6 @@ export {
   PAYMENT_NOTICE_KEYWORDS,
   PAYMENT_NOTICE_TEMPLATE,
   type JourneyOptions,
+  type JourneyResult,
   type JourneyStep,
 } from './journey.js';

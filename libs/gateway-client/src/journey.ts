@@ -49,9 +49,22 @@ interface Journey {
   readonly endpoints: MeshEndpoints;
   readonly sandbox: (path: string, body?: unknown, headers?: Record<string, string>) => Promise<unknown>;
   sessionToken?: string;
+  jsCode?: string;
   channel?: { stream: AsyncIterator<AttachResponse>; close: () => void };
   outTradeNo?: string;
   payTraceId?: string;
+}
+
+/** What {@link playJourney} resolves with. */
+export interface JourneyResult {
+  readonly openid: string;
+  readonly appid: string;
+  readonly steps: readonly JourneyStep[];
+  /**
+   * The user's credentials during the journey (the wx.login code, the session token): secrets a
+   * leak check looks for in logs and spans. Never print them.
+   */
+  readonly credentials: readonly string[];
 }
 
 /**
@@ -68,7 +81,7 @@ interface Journey {
  * Each step is one trace (its calls share a trace id). Resolves with the steps; rejects naming
  * the step that failed. Waits on the eventually consistent parts scale with the machine's load.
  */
-export async function playJourney(options: JourneyOptions = {}): Promise<JourneyStep[]> {
+export async function playJourney(options: JourneyOptions = {}): Promise<JourneyResult> {
   const journey: Journey = {
     appid: options.appid ?? DEMO_APPID,
     openid: options.openid ?? `o_journey_${randomBytes(6).toString('hex')}`,
@@ -93,7 +106,8 @@ export async function playJourney(options: JourneyOptions = {}): Promise<Journey
       steps.push({ ...step, ms: performance.now() - began });
       options.onStep?.(steps.at(-1)!);
     }
-    return steps;
+    const credentials = [journey.jsCode!, journey.sessionToken!];
+    return { openid: journey.openid, appid: journey.appid, steps, credentials };
   } finally {
     journey.channel?.close();
   }
@@ -146,6 +160,7 @@ async function login(journey: Journey, traceId: string): Promise<string> {
     appid: journey.appid,
     openid: journey.openid,
   })) as { js_code: string };
+  journey.jsCode = jsCode;
   const auth = clientOf(journey, AuthVerifyService, traceId);
   const answer = await auth.login({ appid: journey.appid, jsCode });
   journey.sessionToken = answer.sessionToken;
