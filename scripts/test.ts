@@ -13,11 +13,13 @@ const format = spawnSync('npx', ['prettier', '--check', '--log-level', 'warn', '
   cwd: root,
   stdio: 'inherit',
 });
-// The workspace scripts belong to no Nx project; typecheck and lint them here.
-const scripts = spawnSync('sh', ['-c', 'npx tsc -p scripts && npx eslint scripts'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+// The workspace scripts and docs/examples belong to no Nx project: typecheck and lint them here,
+// and keep proto/ compatible with the last release (docs/events.md, "Compatibility").
+const scripts = spawnSync(
+  'sh',
+  ['-c', 'npx tsc -p scripts && npx eslint scripts docs && node --import tsx scripts/proto-breaking.ts'],
+  { cwd: root, stdio: 'inherit' },
+);
 // Nx runs two projects at a time (nx.json). On a machine that is already busy before the suites
 // start (a load of one or more per CPU: another job, CPU burners), two suites side by side each get
 // less than a core and their service processes spend their deadlines waiting for the CPU, so run

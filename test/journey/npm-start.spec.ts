@@ -197,6 +197,39 @@ test('the journey touched every domain service, and no span carries a secret', a
   for (const key of keys) assert.doesNotMatch(key, /secret|session_key|token|password|authorization/i);
 });
 
+test("the example consumer for outside teams prints the journey's events", async () => {
+  const kafka = /Kafka [\d.]+: ready at (127\.0\.0\.1:\d+)/.exec(output)?.[1];
+  assert.ok(kafka, `the mesh's Kafka in:\n${tail()}`);
+  const example = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'docs/examples/print-behaviour-events.ts',
+      '--from-beginning',
+      '--idle-ms',
+      String(scaledTimeout(5_000)),
+    ],
+    { cwd: root, env: { ...process.env, KAFKA_BROKERS: kafka }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let printed = '';
+  example.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  example.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => example.once('exit', resolve));
+  assert.equal(code, 0, printed);
+  const mine = printed.split('\n').filter((line) => line.includes(`openid=${journey.openid} `));
+  const kinds = mine.map((line) => line.split(' ')[1]);
+  for (const kind of [
+    'UserLoggedIn',
+    'SessionStarted',
+    'MessageDelivered',
+    'OrderCreated',
+    'PaymentSucceeded',
+  ])
+    assert.ok(kinds.includes(kind), `${kind} among the journey's events:\n${mine.join('\n')}`);
+  assert.ok(kinds.indexOf('OrderCreated') < kinds.indexOf('PaymentSucceeded'), 'in the order they happened');
+});
+
 test('Ctrl-C stops everything: npm start exits 0 and every port it bound is free', async () => {
   const infraPorts = [...output.matchAll(/ready at (?:redis:\/\/)?127\.0\.0\.1:(\d+)/g)].map((m) =>
     Number(m[1]),
