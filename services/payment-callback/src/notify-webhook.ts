@@ -22,6 +22,9 @@ import type { NotificationOutcome, Payments } from './payments.js';
  */
 const MAX_BODY_BYTES = 64 * 1024;
 
+/** How long a nonce is remembered: the whole window a signed timestamp is accepted in, both ways. */
+const NONCE_WINDOW_MS = 2 * DEFAULT_MAX_SKEW_SECONDS * 1000;
+
 const outcomes = registeredCounter(register, {
   name: 'wxmesh_payment_notifications_total',
   help: 'WeChat Pay notifications by outcome (applied, duplicate, anomaly, ignored, rejected_<reason>, failed, overloaded, timeout).',
@@ -92,7 +95,6 @@ export function createNotifyWebhook(deps: {
   queue: ReturnType<typeof createWorkQueue>;
 }): HttpRoute {
   const { path, secrets, store, payments, now, logger, deadlineMs, queue } = deps;
-  const nonceWindowMs = 2 * DEFAULT_MAX_SKEW_SECONDS * 1000;
 
   async function handle(req: IncomingMessage): Promise<NotificationOutcome> {
     // Half the deadline for the body (notifications are small and sent at once): a slow sender
@@ -110,7 +112,7 @@ export function createNotifyWebhook(deps: {
       );
     }
     const contentFp = createHash('sha256').update(`${verified.timestamp}\n`).update(body).digest('base64url');
-    if (!(await store.claimNonce(verified.nonce, contentFp, nonceWindowMs))) {
+    if (!(await store.claimNonce(verified.nonce, contentFp, NONCE_WINDOW_MS))) {
       outcomes.inc({ outcome: 'rejected_nonce-reused' });
       throw new Answer(401, 'Wechatpay-Nonce was already used for another message');
     }
@@ -147,32 +149,47 @@ export function createNotifyWebhook(deps: {
   };
 
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Answer(503, 'not done within the deadline; retry')), deadlineMs);
-    });
     try {
       // A compressed or declared-oversize body is refused before it takes a place in the queue.
       checkRequestBody(req, MAX_BODY_BYTES);
-      const outcome = await Promise.race([queue.run(() => handle(req)), deadline]);
-      outcomes.inc({ outcome });
+      outcomes.inc({
+        outcome: await within(
+          deadlineMs,
+          queue.run(() => handle(req)),
+        ),
+      });
       reply(res, 204);
     } catch (err) {
-      if (err instanceof Answer || err instanceof HttpBodyError) {
-        if (err.status >= 500)
-          outcomes.inc({ outcome: err.status === 503 ? 'overloaded_or_timeout' : 'failed' });
-        reply(res, err.status, err.message);
-      } else {
-        outcomes.inc({ outcome: 'failed' });
-        logger.warn({ err }, 'notification not applied; WeChat Pay will retry');
-        reply(
-          res,
-          500,
-          err instanceof Error && err.name === 'NotDurableError' ? err.message : 'not applied; retry',
-        );
-      }
-    } finally {
-      clearTimeout(timer);
+      replyFailed(res, err, logger);
     }
   }
+}
+
+/** `work`, or a 503 answer (WeChat Pay retries) once `ms` have passed; the work is not stopped. */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Answer(503, 'not done within the deadline; retry')), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The answer to a notification that was not applied: its own status when known, else 500 (retry). */
+function replyFailed(res: ServerResponse, err: unknown, logger: Logger): void {
+  if (err instanceof Answer || err instanceof HttpBodyError) {
+    if (err.status >= 500) outcomes.inc({ outcome: err.status === 503 ? 'overloaded_or_timeout' : 'failed' });
+    reply(res, err.status, err.message);
+    return;
+  }
+  outcomes.inc({ outcome: 'failed' });
+  logger.warn({ err }, 'notification not applied; WeChat Pay will retry');
+  reply(
+    res,
+    500,
+    err instanceof Error && err.name === 'NotDurableError' ? err.message : 'not applied; retry',
+  );
 }
