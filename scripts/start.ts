@@ -19,7 +19,16 @@ import {
   playJourney,
   type JourneyStep,
 } from '@wxmesh/gateway-client';
-import { startInfra, startServiceProcesses, type Infra } from '@wxmesh/testing';
+import {
+  scaledTimeout,
+  startInfra,
+  startJaeger,
+  startServiceProcesses,
+  traceServices,
+  waitForJaegerTrace,
+  type Infra,
+  type JaegerServer,
+} from '@wxmesh/testing';
 import { writeDevPaymentSecrets } from '../services/payment-callback/scripts/dev-keys.js';
 
 const { values: flags } = parseArgs({
@@ -87,14 +96,38 @@ async function showJourney(): Promise<void> {
     console.log(`  ✓ ${step.name.padEnd(24)} ${step.result}`);
     console.log(`    ${''.padEnd(24)} trace ${step.traceId}  (${step.ms.toFixed(0)} ms)`);
   };
+  let steps: readonly JourneyStep[];
   try {
-    await playJourney({ onStep: print });
+    ({ steps } = await playJourney({ onStep: print }));
   } catch (err) {
     console.error(`  ✗ ${(err as Error).message}`);
     console.error("    the mesh keeps serving; the services' logs above say more.");
     return;
   }
-  console.log('\n  look a step up: npm run trace -- <trace id>   (with npm start -- --jaeger)');
+  const jaeger = await run.jaeger;
+  if (jaeger === undefined) {
+    console.log("\n  see a step's trace: npm start -- --jaeger, then npm run trace -- <trace id>");
+    return;
+  }
+  await showTracesInJaeger(jaeger, steps);
+}
+
+/** Each journey trace as Jaeger stored it: which services reported spans. */
+async function showTracesInJaeger(jaeger: JaegerServer, steps: readonly JourneyStep[]): Promise<void> {
+  console.log(`\nthe journey's traces in Jaeger (${jaeger.queryUrl}):`);
+  for (const step of steps.filter((s) => s.name !== 'payment notice')) {
+    try {
+      const trace = await waitForJaegerTrace(jaeger.queryUrl, step.traceId, {
+        services: step.services,
+        timeoutMs: scaledTimeout(15_000),
+      });
+      const services = traceServices(trace).join(', ');
+      console.log(`  ${step.name.padEnd(24)} ${step.traceId}  ${trace.spans.length} spans from ${services}`);
+    } catch (err) {
+      console.error(`  ${step.name.padEnd(24)} ${step.traceId}  ✗ ${(err as Error).message}`);
+    }
+  }
+  console.log(`\n  npm run trace -- ${steps[0]!.traceId}   prints a trace as a span tree`);
 }
 
 function showHowToCall(): void {
@@ -141,6 +174,7 @@ async function checkPortsFree(): Promise<void> {
 /** Everything this script started, and whether it is stopping. */
 const run: {
   infra?: Promise<Infra<{ redis: true; kafka: true }>>;
+  jaeger?: Promise<JaegerServer>;
   services: ChildProcess[];
   stopping?: Promise<never>;
 } = { services: [] };
@@ -174,6 +208,7 @@ function stop(code: number): Promise<never> {
     // A start under way stops what it had started itself when aborted; one that just finished is stopped here.
     const infra = await run.infra?.catch(() => undefined);
     await infra?.stop();
+    await (await run.jaeger?.catch(() => undefined))?.stop();
     console.log('wxmesh stopped.');
     process.exit(code);
   })();
@@ -199,7 +234,19 @@ async function startMesh(): Promise<void> {
     signal: interrupted.signal,
     progress: (line) => console.log(`[infra] ${line}`),
   });
+  // Jaeger on its usual local ports, so `npm run trace` finds it; the first run builds it (~15 min).
+  if (flags.jaeger) {
+    run.jaeger = startJaeger({
+      queryPort: 16686,
+      otlpHttpPort: 4318,
+      signal: interrupted.signal,
+      progress: (line) => console.log(`[jaeger] ${line}`),
+    });
+    // Observed here so a failed start is reported once, by the await below, not as unhandled.
+    run.jaeger.catch(() => undefined);
+  }
   const infra = await run.infra;
+  const jaeger = await run.jaeger;
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     ...peerEnv,
@@ -215,6 +262,7 @@ async function startMesh(): Promise<void> {
     DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
     // The router's "payment received" subscribe message (the journey's sandbox knows the template).
     PAYMENT_NOTICE_TEMPLATE_ID: process.env.PAYMENT_NOTICE_TEMPLATE_ID ?? PAYMENT_NOTICE_TEMPLATE,
+    ...(jaeger ? { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint, OTEL_BSP_SCHEDULE_DELAY: '500' } : {}),
   };
   console.log(`[mesh] starting ${SERVICES.length} services...`);
   const began = Date.now();

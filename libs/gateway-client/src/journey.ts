@@ -26,6 +26,8 @@ export interface JourneyStep {
   readonly result: string;
   /** The W3C trace of this step (look it up with `npm run trace -- <id>`). */
   readonly traceId: string;
+  /** The services whose spans this step's trace holds when tracing is on (through Kafka included). */
+  readonly services: readonly string[];
   readonly ms: number;
 }
 
@@ -91,7 +93,7 @@ export async function playJourney(options: JourneyOptions = {}): Promise<Journey
   const steps: JourneyStep[] = [];
   try {
     await prepareSandbox(journey);
-    for (const [name, run] of STEPS) {
+    for (const [name, run, services] of STEPS) {
       const traceId = newTraceId();
       const began = performance.now();
       let result: string;
@@ -102,7 +104,12 @@ export async function playJourney(options: JourneyOptions = {}): Promise<Journey
           cause: err,
         });
       }
-      const step = { name, result, traceId: name === 'payment notice' ? journey.payTraceId! : traceId };
+      const step = {
+        name,
+        result,
+        services,
+        traceId: name === 'payment notice' ? journey.payTraceId! : traceId,
+      };
       steps.push({ ...step, ms: performance.now() - began });
       options.onStep?.(steps.at(-1)!);
     }
@@ -115,15 +122,17 @@ export async function playJourney(options: JourneyOptions = {}): Promise<Journey
 
 type Step = (journey: Journey, traceId: string) => Promise<string>;
 
-const STEPS: ReadonlyArray<readonly [string, Step]> = [
-  ['login', login],
-  ['decrypt user data', decryptUserData],
-  ['attach live channel', attachChannel],
-  ['route a message', routeMessage],
-  ['create an order', createOrder],
-  ['pay (sandbox notifies)', pay],
-  ['payment notice', paymentNotice],
-  ['journey and funnel', journeyAndFunnel],
+const PROJECTOR = 'behaviour-projector';
+/** Each step, and the services its trace reaches (the projector through Kafka). */
+const STEPS: ReadonlyArray<readonly [string, Step, readonly string[]]> = [
+  ['login', login, ['auth-verify', 'session', PROJECTOR]],
+  ['decrypt user data', decryptUserData, ['auth-verify', 'session']],
+  ['attach live channel', attachChannel, ['session', PROJECTOR]],
+  ['route a message', routeMessage, ['message-router', 'session', PROJECTOR]],
+  ['create an order', createOrder, ['payment-callback', PROJECTOR]],
+  ['pay (sandbox notifies)', pay, ['payment-callback', 'session', PROJECTOR, 'message-router']],
+  ['payment notice', paymentNotice, ['payment-callback', PROJECTOR, 'message-router']],
+  ['journey and funnel', journeyAndFunnel, [PROJECTOR]],
 ];
 
 /** A client acting as `as` for the journey's user, in trace `traceId`. */

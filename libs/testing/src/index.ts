@@ -41,3 +41,23 @@ export {
   type HeaderInterceptor,
   type TestIdentity,
 } from './callers.js';
+export {
+  JAEGER_VERSION,
+  ensureJaeger,
+  findCachedJaeger,
+  jaegerBinaryPath,
+  type EnsureJaegerOptions,
+} from './jaeger-build.js';
+export { jaegerConfig, startJaeger, type JaegerServer, type StartJaegerOptions } from './jaeger.js';
+export {
+  fetchJaegerTrace,
+  traceServices,
+  waitForJaegerTrace,
+  type JaegerProcess,
+  type JaegerReference,
+  type JaegerSpan,
+  type JaegerTag,
+  type JaegerTrace,
+  type WaitForJaegerTraceOptions,
+} from './jaeger-trace.js';
+export { formatTraceTree } from './jaeger-trace-tree.js';
