@@ -30,8 +30,9 @@ export interface StartServiceOptions {
    * Extra environment; `GRPC_PORT`/`HTTP_PORT` default to 0 (OS-picked) and `DRAIN_DELAY_MS` to 0
    * (unless this or the test's own environment sets it): production keeps serving 5 s after
    * SIGTERM so load balancers notice, which would only make every test that stops a service wait.
-   * `DEPENDENCY_TIMEOUT_MS` defaults to 1 s × the load factor ({@link scaledTimeout}): on a machine
-   * this busy a healthy Redis can take longer than production's 1 s to answer, and a test of the
+   * `DEPENDENCY_TIMEOUT_MS` defaults to 5 s × the load factor ({@link scaledTimeout}), not
+   * production's 1 s: with two CPU burners beside a dozen service processes a healthy Redis took
+   * over 6 s to answer, and the factor is read at spawn, before the load it will meet. A test of the
    * fail-fast wait sets its own value. `PEER_DEADLINE_MS` (a peer call's budget) is 5 s × the
    * same factor, for the same reason.
    */
@@ -89,7 +90,7 @@ function spawnService(name: string, options: StartServiceOptions): ChildProcess 
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       DRAIN_DELAY_MS: process.env.DRAIN_DELAY_MS ?? '0',
-      DEPENDENCY_TIMEOUT_MS: process.env.DEPENDENCY_TIMEOUT_MS ?? String(scaledTimeout(1_000)),
+      DEPENDENCY_TIMEOUT_MS: process.env.DEPENDENCY_TIMEOUT_MS ?? String(scaledTimeout(5_000)),
       PEER_DEADLINE_MS: process.env.PEER_DEADLINE_MS ?? String(scaledTimeout(5_000)),
       ...options.env,
     },
