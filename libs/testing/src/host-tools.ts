@@ -153,8 +153,7 @@ async function buildGrpcurl(log: (line: string) => void): Promise<string> {
   const bin = join(cache, 'grpcurl', GRPCURL_VERSION);
   const grpcurl = join(bin, 'grpcurl');
   if (await isExecutable(grpcurl)) return grpcurl;
-  const go =
-    (await findCommand('go')) ?? ((await isExecutable(GO_INSTALL_PATH)) ? GO_INSTALL_PATH : undefined);
+  const go = await findGo();
   if (go === undefined) {
     throw new Error(
       `grpcurl ${GRPCURL_VERSION} is not built and Go is not installed: install Go (https://go.dev/dl), ` +
@@ -177,7 +176,13 @@ async function buildGrpcurl(log: (line: string) => void): Promise<string> {
   return grpcurl;
 }
 
-async function isExecutable(path: string): Promise<boolean> {
+/** The Go command: on PATH, or where Go's official tarball installs it; undefined without Go. */
+export async function findGo(): Promise<string | undefined> {
+  return (await findCommand('go')) ?? ((await isExecutable(GO_INSTALL_PATH)) ? GO_INSTALL_PATH : undefined);
+}
+
+/** True when `path` exists and this process may execute it. */
+export async function isExecutable(path: string): Promise<boolean> {
   try {
     await access(path, constants.X_OK);
     return true;

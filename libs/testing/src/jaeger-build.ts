@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { constants, rmSync } from 'node:fs';
-import { access, mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { onExitCleanup } from './exit-cleanup.js';
-import { findCommand, logToStderr, tailText } from './host-tools.js';
+import { findGo, isExecutable, logToStderr, tailText } from './host-tools.js';
 
 /**
  * The Jaeger release the local tracing runs: v1.75.0, whose `cmd/jaeger` is the Jaeger v2 binary
@@ -17,7 +17,6 @@ export const JAEGER_VERSION = 'v1.75.0';
 const JAEGER_MODULE = 'github.com/jaegertracing/jaeger';
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Where the official Go tarball installs, for shells whose PATH does not name it. */
-const GO_INSTALL_PATH = '/usr/local/go/bin/go';
 const OUTPUT_LIMIT = 64 * 1024;
 /** How often a running build says it is still alive. */
 const HEARTBEAT_MS = 30_000;
@@ -166,7 +165,7 @@ async function buildJaeger(
   progress: (line: string) => void,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const go = await findGo();
+  const go = await goCommand();
   const env = goEnv();
   const started = Date.now();
   progress(`building Jaeger ${JAEGER_VERSION} from source (first time only, ~15-20 min)…`);
@@ -193,9 +192,8 @@ async function buildJaeger(
   }
 }
 
-async function findGo(): Promise<string> {
-  const go =
-    (await findCommand('go')) ?? ((await isExecutable(GO_INSTALL_PATH)) ? GO_INSTALL_PATH : undefined);
+async function goCommand(): Promise<string> {
+  const go = await findGo();
   if (go === undefined) {
     throw new Error(
       `Jaeger ${JAEGER_VERSION} is not built and Go is not installed: install Go (https://go.dev/dl), ` +
@@ -275,13 +273,4 @@ function runGo(
 function elapsed(since: number): string {
   const seconds = Math.round((Date.now() - since) / 1000);
   return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
