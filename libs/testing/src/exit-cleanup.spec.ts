@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait-for.js';
 
-const module = fileURLToPath(new URL('./exit-cleanup.ts', import.meta.url));
+const fixture = fileURLToPath(new URL('./fixtures/exit-cleanup-parent.ts', import.meta.url));
 
 /** Whether a process with this pid still exists. */
 function alive(pid: number): boolean {
@@ -16,36 +16,36 @@ function alive(pid: number): boolean {
   }
 }
 
-/**
- * A process that starts a long-lived grandchild, registers its kill with onExitCleanup (plus, when
- * asked, a SIGTERM handler of its own), prints the grandchild's pid, and waits.
- */
+/** The fixture process (see fixtures/exit-cleanup-parent.ts), its output, and its grandchild's pid. */
 function parent(ownHandler: boolean) {
-  const script = `
-    import { spawn } from 'node:child_process';
-    const { onExitCleanup } = await import(${JSON.stringify(module)});
-    const grandchild = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    onExitCleanup(() => grandchild.kill('SIGKILL'));
-    ${ownHandler ? "process.on('SIGTERM', () => console.log('handled'));" : ''}
-    console.log(grandchild.pid);
-    setInterval(() => {}, 1000);
-  `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fixture, ...(ownHandler ? ['--own-handler'] : [])],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (out += d));
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
-  return { child, exited, out: () => out };
+  const grandchild = async () => {
+    await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the fixture exited ${child.exitCode}: ${out}`);
+        return /^grandchild \d+$/m.test(out);
+      },
+      { message: 'the grandchild started' },
+    );
+    return Number(/^grandchild (\d+)$/m.exec(out)![1]);
+  };
+  return { child, exited, out: () => out, grandchild };
 }
 
 test('a SIGTERM to the process still runs its cleanups: the grandchild does not outlive it', async () => {
   const run = parent(false);
   try {
-    await waitFor(() => /^\d+$/m.test(run.out()), { message: 'the grandchild started' });
-    const grandchild = Number(run.out().trim());
+    const grandchild = await run.grandchild();
     assert.ok(alive(grandchild));
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 143, 'exits 128 + SIGTERM');
@@ -58,8 +58,7 @@ test('a SIGTERM to the process still runs its cleanups: the grandchild does not 
 test("a program's own SIGTERM handler keeps control: the process does not exit on it", async () => {
   const run = parent(true);
   try {
-    await waitFor(() => /^\d+$/m.test(run.out()), { message: 'the grandchild started' });
-    const grandchild = Number(run.out().trim());
+    const grandchild = await run.grandchild();
     run.child.kill('SIGTERM');
     await waitFor(() => run.out().includes('handled'), { message: 'its own handler ran' });
     assert.equal(run.child.exitCode, null, 'still running');
