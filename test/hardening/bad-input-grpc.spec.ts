@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -32,6 +32,9 @@ import {
   startServiceProcess,
   type Infra,
   type ServiceProcess,
+  grpcFrame,
+  rawGrpcCall,
+  type RawGrpcAnswer,
 } from '@wxmesh/testing';
 import fc from 'fast-check';
 
@@ -112,60 +115,7 @@ after(async () => {
   await infra?.stop();
 });
 
-interface Answer {
-  readonly code: number;
-  readonly message: string;
-}
-
-/** A gRPC length-prefixed message; `declared` overrides the length written in its prefix. */
-function frame(payload: Uint8Array, options: { compressed?: boolean; declared?: number } = {}): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(options.compressed ? 1 : 0, 0);
-  head.writeUInt32BE(options.declared ?? payload.length, 1);
-  return Buffer.concat([head, payload]);
-}
-
-/**
- * One request with a hand-made body on `session`; resolves with the grpc-status and grpc-message the
- * server sent. Once the status is in, the rest of a large body is not sent (the stream is cancelled).
- */
-function rawCall(
-  session: ClientHttp2Session,
-  path: string,
-  body: Buffer,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      ...headers,
-    });
-    let answer: Answer | undefined;
-    const take = (h: IncomingHttpHeaders) => {
-      if (h['grpc-status'] === undefined) return;
-      answer = {
-        code: Number(h['grpc-status']),
-        message: decodeURIComponent(String(h['grpc-message'] ?? '')),
-      };
-      if (!stream.writableFinished) stream.close();
-    };
-    stream.on('response', take);
-    stream.on('trailers', take);
-    stream.on('data', () => {});
-    stream.on('error', (err) => (answer ? resolve(answer) : reject(err)));
-    stream.on('close', () =>
-      answer
-        ? resolve(answer)
-        : reject(new Error(`${path}: no grpc-status (stream reset ${stream.rstCode})`)),
-    );
-    stream.end(body);
-  });
-}
-
-const echoBody = frame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'ping' })));
+const echoBody = grpcFrame(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'ping' })));
 
 /**
  * Echo, every 10 ms, on its own connection and in its own thread (so this file's own work of
@@ -260,7 +210,7 @@ async function whileWatched<T>(under: Under, work: () => Promise<T>, rssLimit?: 
 }
 
 /** What the server must answer for `bytes` as the request of `target`. */
-function expectFor(target: Target, bytes: Uint8Array, answer: Answer): void {
+function expectFor(target: Target, bytes: Uint8Array, answer: RawGrpcAnswer): void {
   let reason: string | undefined;
   try {
     fromBinary(target.input, bytes);
@@ -317,7 +267,7 @@ for (const under of services) {
   describe(`${under.name}: bad input on the grpc port`, () => {
     let session: ClientHttp2Session;
     const call = (path: string, body: Buffer, headers: Record<string, string> = {}) =>
-      rawCall(session, path, body, headers);
+      rawGrpcCall(session, path, body, headers);
     // A connection per test, so one the server closes (as it may for abuse) cannot fail the next.
     // Node's default 10 MB session memory would refuse the 100 MB body on this side.
     beforeEach(() => {
@@ -334,7 +284,7 @@ for (const under of services) {
         await whileWatched(under, () =>
           fc.assert(
             fc.asyncProperty(bodies, async (bytes) => {
-              expectFor(target, bytes, await call(target.path, frame(bytes), target.headers));
+              expectFor(target, bytes, await call(target.path, grpcFrame(bytes), target.headers));
             }),
             { numRuns: FUZZ_RUNS },
           ),
@@ -345,7 +295,7 @@ for (const under of services) {
     test('a 100 MB message is ResourceExhausted before it is read', async () => {
       const answer = await whileWatched(
         under,
-        () => call(ECHO, frame(Buffer.alloc(HUNDRED_MB, 0x41), { declared: HUNDRED_MB })),
+        () => call(ECHO, grpcFrame(Buffer.alloc(HUNDRED_MB, 0x41), { declared: HUNDRED_MB })),
         RSS_GROWTH_LIMIT,
       );
       assert.deepEqual(answer, {
@@ -357,7 +307,7 @@ for (const under of services) {
     test('a message just over 4 MiB is ResourceExhausted', async () => {
       const answer = await whileWatched(
         under,
-        () => call(ECHO, frame(Buffer.alloc(MAX_REQUEST_BYTES + 1))),
+        () => call(ECHO, grpcFrame(Buffer.alloc(MAX_REQUEST_BYTES + 1))),
         RSS_GROWTH_LIMIT,
       );
       assert.equal(answer.code, grpc.status.RESOURCE_EXHAUSTED);
@@ -370,9 +320,9 @@ for (const under of services) {
       const answers = await whileWatched(
         under,
         async () => {
-          const all: Answer[] = [];
+          const all: RawGrpcAnswer[] = [];
           for (let i = 0; i < 5; i++)
-            all.push(await call(ECHO, frame(bomb, { compressed: true }), { 'grpc-encoding': 'gzip' }));
+            all.push(await call(ECHO, grpcFrame(bomb, { compressed: true }), { 'grpc-encoding': 'gzip' }));
           return all;
         },
         RSS_GROWTH_LIMIT,
@@ -387,20 +337,20 @@ for (const under of services) {
 
     test('malformed calls are InvalidArgument, saying what was wrong', async () => {
       const { target } = under;
-      const valid = frame(toBinary(target.input, create(target.input)));
+      const valid = grpcFrame(toBinary(target.input, create(target.input)));
       const answers = await whileWatched(under, async () => ({
         timeout: await call(target.path, valid, { ...target.headers, 'grpc-timeout': '1 second' }),
         flagWithoutEncoding: await call(
           target.path,
-          frame(gzipSync(Buffer.from('x')), { compressed: true }),
+          grpcFrame(gzipSync(Buffer.from('x')), { compressed: true }),
           target.headers,
         ),
-        garbageGzip: await call(target.path, frame(randomBytes(64), { compressed: true }), {
+        garbageGzip: await call(target.path, grpcFrame(randomBytes(64), { compressed: true }), {
           ...target.headers,
           'grpc-encoding': 'gzip',
         }),
         empty: await call(target.path, Buffer.alloc(0), target.headers),
-        truncated: await call(target.path, frame(Buffer.alloc(64), { declared: 128 }), target.headers),
+        truncated: await call(target.path, grpcFrame(Buffer.alloc(64), { declared: 128 }), target.headers),
         doubled: await call(target.path, Buffer.concat([valid, valid]), target.headers),
       }));
       for (const [name, answer] of Object.entries(answers))

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, type IncomingHttpHeaders } from 'node:http2';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -33,6 +33,9 @@ import {
   type ServiceProcess,
   type StartServiceOptions,
   waitFor,
+  grpcFrame,
+  rawGrpcCall,
+  type RawGrpcAnswer,
 } from '@wxmesh/testing';
 import { payKeys } from '../support/pay-keys.js';
 
@@ -288,38 +291,10 @@ describe('grpcurl through reflection', () => {
 });
 
 /** One Echo on a raw HTTP/2 stream with only `grpc-timeout`: the status is the server's own, never a client timer's. */
-function expiredEcho(
-  session: ReturnType<typeof connect>,
-  timeout: string,
-): Promise<{ code: number; message: string }> {
+function expiredEcho(session: ReturnType<typeof connect>, timeout: string): Promise<RawGrpcAnswer> {
   const body = toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'late', delayMs: 2_000 }));
-  const framed = Buffer.alloc(5 + body.length);
-  framed.writeUInt32BE(body.length, 1);
-  framed.set(body, 5);
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/wxmesh.echo.v1.EchoService/Echo',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'grpc-timeout': timeout,
-    });
-    let answer: { code: number; message: string } | undefined;
-    const take = (h: IncomingHttpHeaders) => {
-      if (h['grpc-status'] !== undefined)
-        answer = {
-          code: Number(h['grpc-status']),
-          message: decodeURIComponent(String(h['grpc-message'] ?? '')),
-        };
-    };
-    stream.on('response', take);
-    stream.on('trailers', take);
-    stream.on('data', () => {});
-    stream.on('error', reject);
-    stream.on('close', () =>
-      answer ? resolve(answer) : reject(new Error(`no grpc-status (rst ${stream.rstCode})`)),
-    );
-    stream.end(framed);
+  return rawGrpcCall(session, '/wxmesh.echo.v1.EchoService/Echo', grpcFrame(body), {
+    'grpc-timeout': timeout,
   });
 }
 

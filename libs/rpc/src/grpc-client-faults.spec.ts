@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { EchoRequestSchema, EchoService } from '@wxmesh/contracts';
-import { waitFor } from '@wxmesh/testing';
+import { grpcFrame, rawGrpcCall, waitFor, type RawGrpcAnswer } from '@wxmesh/testing';
 import { Registry } from 'prom-client';
 import { clientFaultStatus } from './grpc-client-faults.js';
 import { createLogger, defineService, RpcServer } from './index.js';
@@ -26,53 +26,14 @@ let session: ClientHttp2Session;
 let handled = 0;
 let abortReason: unknown;
 
-interface Answer {
-  readonly code: number;
-  readonly message: string;
-}
-
-/** A gRPC length-prefixed message. */
-function frame(payload: Uint8Array, compressed = false): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(compressed ? 1 : 0, 0);
-  head.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([head, payload]);
-}
+const frame = (payload: Uint8Array, compressed = false) => grpcFrame(payload, { compressed });
 
 const echoRequest = (init: { message?: string; delayMs?: number } = {}) =>
   toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: 'hi', ...init }));
 
-/** One request with a hand-made body; resolves with the grpc-status and grpc-message the server sent. */
-function rawCall(path: string, body: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      ...headers,
-    });
-    let answer: Answer | undefined;
-    const take = (h: IncomingHttpHeaders) => {
-      if (h['grpc-status'] === undefined) return;
-      answer = {
-        code: Number(h['grpc-status']),
-        message: decodeURIComponent(String(h['grpc-message'] ?? '')),
-      };
-    };
-    stream.on('response', take);
-    stream.on('trailers', take);
-    stream.on('data', () => {});
-    // The server may answer and reset the stream while the body is still being written.
-    stream.on('error', (err) => (answer ? resolve(answer) : reject(err)));
-    stream.on('close', () =>
-      answer
-        ? resolve(answer)
-        : reject(new Error(`${path}: no grpc-status (stream reset ${stream.rstCode})`)),
-    );
-    stream.end(body);
-  });
-}
+/** One request with a hand-made body on this file's session. */
+const rawCall = (path: string, body: Buffer, headers: Record<string, string> = {}) =>
+  rawGrpcCall(session, path, body, headers);
 
 before(async () => {
   const counting = defineService(EchoService, {
@@ -113,7 +74,7 @@ after(async () => {
 });
 
 /** Runs `call` and checks that it never reached the handler. */
-async function unhandled(call: () => Promise<Answer>): Promise<Answer> {
+async function unhandled(call: () => Promise<RawGrpcAnswer>): Promise<RawGrpcAnswer> {
   const before = handled;
   const answer = await call();
   assert.equal(handled, before, `the handler ran for: ${answer.message}`);
@@ -223,7 +184,7 @@ describe('deadlines', () => {
 
   test('a handler that fails because its deadline fired answers DeadlineExceeded, every time', async () => {
     const before = await recordedCodes();
-    const answers: Answer[] = [];
+    const answers: RawGrpcAnswer[] = [];
     // Rounds of 50 concurrent calls whose deadlines (30–79 ms) pass while their handlers wait.
     for (let round = 0; round < 8; round++) {
       const timeouts = Array.from({ length: 50 }, (_, i) => `${30 + i}m`);
