@@ -32,6 +32,7 @@ import {
   type Infra,
   type ServiceProcess,
   type StartServiceOptions,
+  stopProcesses,
   waitFor,
   grpcFrame,
   rawGrpcCall,
@@ -142,16 +143,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await stopProcesses(children);
   await infra?.stop();
 });
 

@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startInfra, startServiceProcess, type ServiceProcess } from '@wxmesh/testing';
+import {
+  freePort,
+  startInfra,
+  startServiceProcess,
+  stopProcesses,
+  type ServiceProcess,
+} from '@wxmesh/testing';
 import { payKeys } from '../support/pay-keys.js';
 
 // The whole mesh as real processes for the caller-model tests: the WeChat sandbox, and each domain
@@ -37,18 +43,7 @@ export interface Mesh {
 /** Starts the mesh; every process is recorded before it is awaited, so a failed start leaks nothing. */
 export async function startMesh(): Promise<Mesh> {
   const children: ChildProcess[] = [];
-  const stop = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-  };
+  const stop = () => stopProcesses(children);
   const start = (name: string, env: Record<string, string>) =>
     startServiceProcess(name, {
       env: { SHUTDOWN_GRACE_MS: '2000', ...env },

@@ -18,6 +18,7 @@ export {
   serviceNodeOptions,
   startServiceProcess,
   startServiceProcesses,
+  stopProcesses,
   type ServiceProcess,
   type ServiceStart,
   type StartServiceOptions,

@@ -243,3 +243,20 @@ export async function startServiceProcesses(starts: readonly ServiceStart[]): Pr
     throw err;
   }
 }
+
+/**
+ * SIGTERM to every process still running (each drains as in production), resolved once all have
+ * exited: how a test stops the services it started.
+ */
+export function stopProcesses(children: readonly ChildProcess[]): Promise<void> {
+  return Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  ).then(() => undefined);
+}

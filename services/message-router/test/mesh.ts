@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { MessageRouterService } from '@wxmesh/contracts';
-import { asPeer, startInfra, startServiceProcess, type Infra, type ServiceProcess } from '@wxmesh/testing';
+import {
+  asPeer,
+  startInfra,
+  startServiceProcess,
+  stopProcesses,
+  type Infra,
+  type ServiceProcess,
+} from '@wxmesh/testing';
 
 // message-router's world as real processes: the WeChat sandbox, two session replicas (a user's
 // channel may sit on either), auth-verify (the access_token), and router replicas started per test
@@ -37,18 +44,7 @@ export interface RouterWorld {
 /** Starts the world; every process is recorded before it is awaited, so a failed start leaks nothing. */
 export async function startRouterWorld(options: { redisDb: number }): Promise<RouterWorld> {
   const children: ChildProcess[] = [];
-  const stop = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-  };
+  const stop = () => stopProcesses(children);
   // Start-up waits scale with a busy machine: several processes share two cores.
   const start = (name: string, env: Record<string, string>) =>
     startServiceProcess(name, {
