@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
@@ -54,6 +54,30 @@ export interface SecretFile<T> {
 
 const defaultParse = (text: string): string => text.trimEnd();
 
+/** A value as loaded: the bytes it came from (to tell a real change) and what `parse` made of them. */
+interface LoadedSecret<T> {
+  readonly raw: Buffer;
+  readonly value: T;
+}
+
+/** The state of one watched secret file, shared by the steps that load, reload and close it. */
+interface SecretWatch<T> {
+  /** The absolute path, as given (symlinks are followed on each read). */
+  readonly file: string;
+  readonly parse: (text: string, raw: Buffer) => T;
+  readonly onChange: ((value: T) => void) | undefined;
+  readonly onError: (error: SecretFileError) => void;
+  readonly debounceMs: number;
+  /** The value being served; unset only until the initial load completes. */
+  loaded: LoadedSecret<T> | undefined;
+  closed: boolean;
+  /** The debounce timer of the next re-read. */
+  timer: NodeJS.Timeout | undefined;
+  /** A read is in progress (the initial load or a reload); events meanwhile set `pending`. */
+  reading: boolean;
+  pending: boolean;
+}
+
 /**
  * Loads a secret from a file and keeps it fresh as the file is rotated, without ever serving a
  * half-written or invalid value.
@@ -75,103 +99,141 @@ export async function watchSecretFile<T = string>(
   path: string,
   options: WatchSecretFileOptions<T> = {},
 ): Promise<SecretFile<T>> {
-  const file = resolve(path);
-  const parse = options.parse ?? (defaultParse as unknown as (text: string, raw: Buffer) => T);
-  const onError = options.onError ?? ((err: SecretFileError) => process.emitWarning(err.message));
-  const debounceMs = options.debounceMs ?? 50;
-
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  let reading = false;
-  let pending = false;
-
-  const load = async (): Promise<{ raw: Buffer; value: T }> => {
-    let raw: Buffer;
-    try {
-      raw = await readFile(file);
-    } catch (err) {
-      throw new SecretFileError(file, 'unreadable', `cannot be read (${errorCode(err)})`);
-    }
-    if (raw.toString('utf8').trim() === '') throw new SecretFileError(file, 'empty', 'is empty');
-    try {
-      return { raw, value: parse(raw.toString('utf8'), raw) };
-    } catch (err) {
-      const detail =
-        err instanceof SecretFormatError
-          ? `is invalid: ${err.message}`
-          : `failed validation (${err instanceof Error ? err.name : typeof err})`;
-      throw new SecretFileError(file, 'invalid', detail);
-    }
+  const watch: SecretWatch<T> = {
+    file: resolve(path),
+    parse: options.parse ?? (defaultParse as unknown as (text: string, raw: Buffer) => T),
+    onChange: options.onChange,
+    onError: options.onError ?? ((err: SecretFileError) => process.emitWarning(err.message)),
+    debounceMs: options.debounceMs ?? 50,
+    loaded: undefined,
+    closed: false,
+    timer: undefined,
+    reading: false,
+    pending: false,
   };
-
-  const reload = async (): Promise<void> => {
-    if (reading) {
-      pending = true;
-      return;
-    }
-    reading = true;
-    try {
-      const next = await load();
-      if (!closed && !next.raw.equals(state.raw)) {
-        state = next;
-        notify(next.value);
-      }
-    } catch (err) {
-      if (!closed) onError(err as SecretFileError);
-    } finally {
-      reading = false;
-      if (pending) {
-        pending = false;
-        schedule();
-      }
-    }
-  };
-
-  const notify = (value: T): void => {
-    try {
-      options.onChange?.(value);
-    } catch (err) {
-      const name = err instanceof Error ? err.name : typeof err;
-      onError(new SecretFileError(file, 'handler-failed', `onChange threw (${name})`));
-    }
-  };
-
-  const schedule = (): void => {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void reload(), debounceMs);
-    timer.unref();
-  };
-
   // Watch before the first read so a rotation racing with startup is not missed.
-  const dir = dirname(file);
+  const watcher = watchDirectory(watch);
+  await loadInitialValue(watch).catch((err: unknown) => {
+    stopWatching(watch, watcher);
+    throw err;
+  });
+  return {
+    current: () => watch.loaded!.value,
+    close: () => stopWatching(watch, watcher),
+  };
+}
+
+/**
+ * Starts watching the secret's directory: every event schedules a re-read, and a failing watch
+ * is reported through `onError` (the value keeps being served).
+ */
+function watchDirectory<T>(watch: SecretWatch<T>): FSWatcher {
+  const dir = dirname(watch.file);
   let watcher: FSWatcher;
   try {
-    watcher = watch(dir, { persistent: false }, schedule);
+    watcher = fsWatch(dir, { persistent: false }, () => scheduleReload(watch));
   } catch (err) {
-    throw new SecretFileError(file, 'watch-failed', `cannot watch ${dir} (${errorCode(err)})`);
+    throw new SecretFileError(watch.file, 'watch-failed', `cannot watch ${dir} (${errorCode(err)})`);
   }
   watcher.on('error', (err) => {
-    if (!closed)
-      onError(new SecretFileError(file, 'watch-failed', `watch on ${dir} failed (${errorCode(err)})`));
+    if (!watch.closed)
+      watch.onError(
+        new SecretFileError(watch.file, 'watch-failed', `watch on ${dir} failed (${errorCode(err)})`),
+      );
   });
+  return watcher;
+}
 
-  let state: { raw: Buffer; value: T };
+/**
+ * The first load, which must succeed. It counts as a read in progress, so a directory event
+ * during it leads to one re-read afterwards rather than to a reload racing with it.
+ */
+async function loadInitialValue<T>(watch: SecretWatch<T>): Promise<void> {
+  watch.reading = true;
   try {
-    state = await load();
-  } catch (err) {
-    watcher.close();
-    throw err;
+    watch.loaded = await loadSecret(watch.file, watch.parse);
+  } finally {
+    finishRead(watch);
   }
+}
 
-  return {
-    current: () => state.value,
-    close: () => {
-      closed = true;
-      clearTimeout(timer);
-      watcher.close();
-    },
-  };
+function stopWatching<T>(watch: SecretWatch<T>, watcher: FSWatcher): void {
+  watch.closed = true;
+  clearTimeout(watch.timer);
+  watcher.close();
+}
+
+/** Reads and parses the file; throws {@link SecretFileError} without any of the content. */
+async function loadSecret<T>(
+  file: string,
+  parse: (text: string, raw: Buffer) => T,
+): Promise<LoadedSecret<T>> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(file);
+  } catch (err) {
+    throw new SecretFileError(file, 'unreadable', `cannot be read (${errorCode(err)})`);
+  }
+  if (raw.toString('utf8').trim() === '') throw new SecretFileError(file, 'empty', 'is empty');
+  try {
+    return { raw, value: parse(raw.toString('utf8'), raw) };
+  } catch (err) {
+    const detail =
+      err instanceof SecretFormatError
+        ? `is invalid: ${err.message}`
+        : `failed validation (${err instanceof Error ? err.name : typeof err})`;
+    throw new SecretFileError(file, 'invalid', detail);
+  }
+}
+
+/** Re-reads the file after `debounceMs` of quiet; a later event restarts the wait. */
+function scheduleReload<T>(watch: SecretWatch<T>): void {
+  if (watch.closed) return;
+  clearTimeout(watch.timer);
+  watch.timer = setTimeout(() => void reloadSecret(watch), watch.debounceMs);
+  watch.timer.unref();
+}
+
+/**
+ * One re-read: a valid value whose bytes changed replaces the served one and is announced; a
+ * failure is reported and the old value stays. One read at a time: an event during a read
+ * schedules another once it ends.
+ */
+async function reloadSecret<T>(watch: SecretWatch<T>): Promise<void> {
+  if (watch.reading) {
+    watch.pending = true;
+    return;
+  }
+  watch.reading = true;
+  try {
+    const next = await loadSecret(watch.file, watch.parse);
+    if (!watch.closed && !next.raw.equals(watch.loaded!.raw)) {
+      watch.loaded = next;
+      announceChange(watch, next.value);
+    }
+  } catch (err) {
+    if (!watch.closed) watch.onError(err as SecretFileError);
+  } finally {
+    finishRead(watch);
+  }
+}
+
+function finishRead<T>(watch: SecretWatch<T>): void {
+  watch.reading = false;
+  if (watch.pending) {
+    watch.pending = false;
+    scheduleReload(watch);
+  }
+}
+
+/** Tells `onChange` about a new value; a handler that throws is reported, never rethrown. */
+function announceChange<T>(watch: SecretWatch<T>, value: T): void {
+  try {
+    watch.onChange?.(value);
+  } catch (err) {
+    const name = err instanceof Error ? err.name : typeof err;
+    watch.onError(new SecretFileError(watch.file, 'handler-failed', `onChange threw (${name})`));
+  }
 }
 
 function errorCode(err: unknown): string {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { CommandTimeoutDuringMaintenanceError, MaxRetriesPerRequestError } from 'ioredis';
 import { startRedis, type RedisServer } from '@wxmesh/testing';
 import { createRedisClient, isRedisUnavailable, pingRedis } from './index.js';
 
@@ -72,6 +73,9 @@ test('command errors are not outages', async () => {
   assert.match(String(failure), /WRONGTYPE/);
   assert.equal(isRedisUnavailable(failure), false);
   assert.equal(isRedisUnavailable(new Error('boom')), false);
+  // ioredis' own outage errors, recognised by class rather than by their message.
+  assert.ok(isRedisUnavailable(new MaxRetriesPerRequestError(1)));
+  assert.ok(isRedisUnavailable(new CommandTimeoutDuringMaintenanceError(100)));
   assert.equal(isRedisUnavailable('Command timed out'), false, 'only errors count');
   client.disconnect();
 });

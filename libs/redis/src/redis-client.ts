@@ -1,4 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import {
+  CommandTimeoutDuringMaintenanceError,
+  MaxRetriesPerRequestError,
+  Redis,
+  type RedisOptions,
+} from 'ioredis';
 
 /** The part of a pino logger the client writes to. */
 export interface RedisLogger {
@@ -96,14 +101,16 @@ const UNAVAILABLE_MESSAGES = new Set([
 
 /**
  * True when `err` is ioredis saying the server is out of reach (timed out, connection closed, retries
- * used up), as opposed to a command error (WRONGTYPE, a script's own error). ioredis raises plain
- * `Error`s for most of these, so its messages are matched here, in the one module that knows
- * ioredis; the spec pins each against a real server.
+ * used up), as opposed to a command error (WRONGTYPE, a script's own error). The error classes
+ * ioredis exports are recognised by class; it raises plain `Error`s for the rest, so their messages
+ * are matched here, in the one module that knows ioredis; the spec pins each against a real server.
  */
 export function isRedisUnavailable(err: unknown): boolean {
+  if (err instanceof MaxRetriesPerRequestError || err instanceof CommandTimeoutDuringMaintenanceError)
+    return true;
   if (!(err instanceof Error)) return false;
-  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return true;
-  if (err.name === 'CommandTimeoutDuringMaintenanceError') return true;
+  // ioredis does not export ClusterAllFailedError (only its internal built/errors module has it).
+  if (err.name === 'ClusterAllFailedError') return true;
   return UNAVAILABLE_MESSAGES.has(err.message) || /^connect (ECONNREFUSED|ETIMEDOUT)/.test(err.message);
 }
 

@@ -1,6 +1,6 @@
 import { SessionEndedSchema } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent, type EventsLogger } from '@wxmesh/events';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 
 const SESSION_ENDED_TYPE = SessionEndedSchema.typeName;
 
@@ -34,6 +34,24 @@ export interface SessionEndedFeed {
   stop(): Promise<void>;
 }
 
+/** What the feed knows about its own health; see {@link createSessionEndedFeed} for the rules. */
+interface FeedHealth {
+  readonly groupId: string;
+  readonly staleMs: number;
+  readonly now: () => number;
+  readonly logger: EventsLogger;
+  readonly onFresh: (until: number) => void;
+  readonly onDown: (reason: string) => void;
+  /** Joined the group with partitions of the topic assigned. */
+  joined: boolean;
+  /** When the last fetch completed (`now` ms); -Infinity after a loss. */
+  lastFetch: number;
+  /** Node id -> start of its unanswered fetch. */
+  readonly outstanding: Map<number, number>;
+  /** Last reported state: fresh (onFresh) or down (onDown). */
+  fresh: boolean;
+}
+
 /**
  * A private kafkajs consumer of the behaviour topic that reports every SessionEnded, for the
  * session-token cache of this one process.
@@ -62,78 +80,24 @@ export function createSessionEndedFeed(options: SessionEndedFeedOptions): Sessio
     // A feed that gives up leaves the cache bypassed for good; keep trying.
     retry: { restartOnFailure: async () => true },
   });
-
-  let joined = false;
-  let lastFetch = Number.NEGATIVE_INFINITY;
-  const outstanding = new Map<number, number>(); // node id -> start of its unanswered fetch
-  let fresh = false;
-
-  const provenUntil = () => {
-    let until = lastFetch + staleMs;
-    for (const started of outstanding.values()) until = Math.min(until, started + staleMs);
-    return until;
+  const health: FeedHealth = {
+    groupId,
+    staleMs,
+    now,
+    logger,
+    onFresh: (until) => options.onFresh(until),
+    onDown: (reason) => options.onDown(reason),
+    joined: false,
+    lastFetch: Number.NEGATIVE_INFINITY,
+    outstanding: new Map(),
+    fresh: false,
   };
-
-  const down = (reason: string) => {
-    if (fresh)
-      logger.warn({ groupId, reason }, 'session-ended feed down; session-token cache cleared and bypassed');
-    fresh = false;
-    options.onDown(reason);
-  };
-
-  const lost = (reason: string) => {
-    joined = false;
-    lastFetch = Number.NEGATIVE_INFINITY;
-    outstanding.clear();
-    down(reason);
-  };
-
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    lost('joined the group again');
-    joined = (payload.memberAssignment[topic]?.length ?? 0) > 0;
-    if (!joined) logger.warn({ groupId, topic }, 'session-ended feed joined with no partitions');
-  });
-  for (const event of [
-    consumer.events.REBALANCING,
-    consumer.events.CRASH,
-    consumer.events.DISCONNECT,
-    consumer.events.STOP,
-  ]) {
-    consumer.on(event, () => lost(event));
-  }
-  consumer.on(consumer.events.FETCH_START, ({ payload }) => {
-    if (joined && !outstanding.has(payload.nodeId)) outstanding.set(payload.nodeId, now());
-  });
-  consumer.on(consumer.events.FETCH, ({ payload }) => {
-    if (!joined) return;
-    outstanding.delete((payload as { nodeId: number }).nodeId);
-    lastFetch = now();
-    const until = provenUntil();
-    if (until <= now()) return;
-    if (!fresh) logger.info({ groupId }, 'session-ended feed healthy; session-token cache serving');
-    fresh = true;
-    options.onFresh(until);
-  });
-
-  const tick = setInterval(
-    () => {
-      if (fresh && provenUntil() <= now()) down(`no fetch for ${staleMs} ms`);
-    },
+  followConsumerHealth(consumer, health, topic);
+  const staleCheck = setInterval(
+    () => reportIfStale(health),
     Math.max(20, Math.min(250, Math.floor(staleMs / 4))),
   );
-  tick.unref();
-
-  const apply = (message: KafkaMessage) => {
-    const type = message.headers?.['event-type'];
-    if (type !== undefined && String(type) !== SESSION_ENDED_TYPE) return;
-    if (message.value === null) return;
-    try {
-      const event = decodeBehaviourEvent(message.value);
-      if (event.payload.case === 'sessionEnded') options.onSessionEnded(event.payload.value.sessionId);
-    } catch (err) {
-      logger.warn({ err, groupId, offset: message.offset }, 'undecodable behaviour record skipped');
-    }
-  };
+  staleCheck.unref();
 
   return {
     async start() {
@@ -142,14 +106,101 @@ export function createSessionEndedFeed(options: SessionEndedFeedOptions): Sessio
       await consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
-          for (const message of batch.messages) apply(message);
+          for (const message of batch.messages) applyRecord(message, options);
         },
       });
     },
     async stop() {
-      clearInterval(tick);
+      clearInterval(staleCheck);
       await consumer.disconnect();
-      lost('stopped');
+      loseGroup(health, 'stopped');
     },
   };
+}
+
+/** Derives the feed's health from the consumer's instrumentation events. */
+function followConsumerHealth(consumer: Consumer, health: FeedHealth, topic: string): void {
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    loseGroup(health, 'joined the group again');
+    health.joined = (payload.memberAssignment[topic]?.length ?? 0) > 0;
+    if (!health.joined)
+      health.logger.warn({ groupId: health.groupId, topic }, 'session-ended feed joined with no partitions');
+  });
+  for (const event of [
+    consumer.events.REBALANCING,
+    consumer.events.CRASH,
+    consumer.events.DISCONNECT,
+    consumer.events.STOP,
+  ]) {
+    consumer.on(event, () => loseGroup(health, event));
+  }
+  consumer.on(consumer.events.FETCH_START, ({ payload }) => {
+    if (health.joined && !health.outstanding.has(payload.nodeId))
+      health.outstanding.set(payload.nodeId, health.now());
+  });
+  consumer.on(consumer.events.FETCH, ({ payload }) => {
+    recordFetch(health, (payload as { nodeId: number }).nodeId);
+  });
+}
+
+/** Until when the feed has proven it saw everything: `staleMs` after its oldest open question. */
+function provenUntil(health: FeedHealth): number {
+  let until = health.lastFetch + health.staleMs;
+  for (const started of health.outstanding.values()) until = Math.min(until, started + health.staleMs);
+  return until;
+}
+
+/** A completed fetch while joined: fresh until {@link provenUntil}, if that is still ahead. */
+function recordFetch(health: FeedHealth, nodeId: number): void {
+  if (!health.joined) return;
+  health.outstanding.delete(nodeId);
+  health.lastFetch = health.now();
+  const until = provenUntil(health);
+  if (until <= health.now()) return;
+  if (!health.fresh)
+    health.logger.info(
+      { groupId: health.groupId },
+      'session-ended feed healthy; session-token cache serving',
+    );
+  health.fresh = true;
+  health.onFresh(until);
+}
+
+function reportIfStale(health: FeedHealth): void {
+  if (health.fresh && provenUntil(health) <= health.now())
+    reportDown(health, `no fetch for ${health.staleMs} ms`);
+}
+
+function reportDown(health: FeedHealth, reason: string): void {
+  if (health.fresh)
+    health.logger.warn(
+      { groupId: health.groupId, reason },
+      'session-ended feed down; session-token cache cleared and bypassed',
+    );
+  health.fresh = false;
+  health.onDown(reason);
+}
+
+/** The group membership is gone (or new): nothing fetched so far proves anything any more. */
+function loseGroup(health: FeedHealth, reason: string): void {
+  health.joined = false;
+  health.lastFetch = Number.NEGATIVE_INFINITY;
+  health.outstanding.clear();
+  reportDown(health, reason);
+}
+
+/** Reports the record if it is a SessionEnded; other event types are skipped without decoding. */
+function applyRecord(message: KafkaMessage, options: SessionEndedFeedOptions): void {
+  const type = message.headers?.['event-type'];
+  if (type !== undefined && String(type) !== SESSION_ENDED_TYPE) return;
+  if (message.value === null) return;
+  try {
+    const event = decodeBehaviourEvent(message.value);
+    if (event.payload.case === 'sessionEnded') options.onSessionEnded(event.payload.value.sessionId);
+  } catch (err) {
+    options.logger.warn(
+      { err, groupId: options.groupId, offset: message.offset },
+      'undecodable behaviour record skipped',
+    );
+  }
 }

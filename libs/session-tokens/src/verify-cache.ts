@@ -62,6 +62,26 @@ export interface VerifyCache<V extends CachedSession> {
   readonly size: number;
 }
 
+/** The state of one verification cache, shared by the units below. */
+interface VerifyCacheState<V extends CachedSession> {
+  readonly options: VerifyCacheOptions;
+  readonly endedMemory: number;
+  readonly entries: LRUCache<string, V>;
+  /** Session id -> key of its cached entry (one token per session). */
+  readonly bySession: Map<string, string>;
+  /** Ended session id -> the epoch it ended at, oldest first. */
+  readonly ended: Map<string, number>;
+  /** The epoch of the newest ended session the memory has forgotten. */
+  forgottenEpoch: number;
+  /** Bumped by every SessionEnded. */
+  epoch: number;
+  /** Bumped by every health change. */
+  generation: number;
+  healthy: boolean;
+  /** Until when the feed has proven it saw everything (epoch ms). */
+  freshUntil: number;
+}
+
 /**
  * An in-process cache of verified session tokens, kept correct by the SessionEnded feed.
  *
@@ -77,14 +97,29 @@ export interface VerifyCache<V extends CachedSession> {
  * newer than the ticket was forgotten. Failures are never stored (the caller stores only answers).
  */
 export function createVerifyCache<V extends CachedSession>(options: VerifyCacheOptions): VerifyCache<V> {
+  const state = createVerifyCacheState<V>(options);
+  return {
+    keyOf: (token) => hash('sha256', token, 'base64url'),
+    serving: () => isServing(state),
+    get: (key) => (isServing(state) ? state.entries.get(key) : undefined),
+    begin: () => ({ generation: state.healthy ? state.generation : -1, epoch: state.epoch }),
+    store: (ticket, key, value, expiresAtMs) => storeAnswer(state, ticket, key, value, expiresAtMs),
+    invalidate: (sessionId) => invalidateSession(state, sessionId),
+    feedFreshUntil: (until) => markFeedFresh(state, until),
+    feedDown: () => markFeedDown(state),
+    get size() {
+      return state.entries.size;
+    },
+  };
+}
+
+/** Checks the options and makes an empty cache that is not serving yet. */
+function createVerifyCacheState<V extends CachedSession>(options: VerifyCacheOptions): VerifyCacheState<V> {
   const { now, ttlMs, maxEntries } = options;
-  const endedMemory = options.endedMemory ?? 10_000;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
     throw new Error(`createVerifyCache: maxEntries must be a positive integer, got ${maxEntries}`);
   if (!Number.isSafeInteger(ttlMs) || ttlMs < 1)
     throw new Error(`createVerifyCache: ttlMs must be a positive integer, got ${ttlMs}`);
-
-  // session id -> key of its cached entry (one token per session).
   const bySession = new Map<string, string>();
   const entries = new LRUCache<string, V>({
     max: maxEntries,
@@ -96,81 +131,86 @@ export function createVerifyCache<V extends CachedSession>(options: VerifyCacheO
       if (bySession.get(value.sessionId) === key) bySession.delete(value.sessionId);
     },
   });
-  // Ended session id -> the epoch it ended at, oldest first.
-  const ended = new Map<string, number>();
-  let forgottenEpoch = 0;
-  let epoch = 0;
-  let generation = 0;
-  let healthy = false;
-  let freshUntil = Number.NEGATIVE_INFINITY;
-
-  function clear(): number {
-    const n = entries.size;
-    bySession.clear();
-    entries.clear();
-    return n;
-  }
-
-  function feedDown(): void {
-    freshUntil = Number.NEGATIVE_INFINITY;
-    if (!healthy) return;
-    healthy = false;
-    generation++;
-    const n = clear();
-    options.onInvalidated?.('feed_down', n);
-    options.onServingChange?.(false);
-  }
-
-  function serving(): boolean {
-    if (!healthy) return false;
-    if (now() < freshUntil) return true;
-    feedDown();
-    return false;
-  }
-
   return {
-    keyOf: (token) => hash('sha256', token, 'base64url'),
-    serving,
-    get(key) {
-      return serving() ? entries.get(key) : undefined;
-    },
-    begin: () => ({ generation: healthy ? generation : -1, epoch }),
-    store(ticket, key, value, expiresAtMs) {
-      const refuse = () => (options.onStoreRefused?.(), false);
-      if (!serving() || ticket.generation !== generation) return refuse();
-      if (ended.has(value.sessionId) || forgottenEpoch > ticket.epoch) return refuse();
-      // lru-cache serves an entry while its age is <= ttl; gone at the limit itself.
-      const ttl = Math.min(ttlMs, expiresAtMs - now()) - 1;
-      if (ttl < 1) return false;
-      const previous = bySession.get(value.sessionId);
-      if (previous !== undefined && previous !== key) entries.delete(previous);
-      entries.set(key, value, { ttl });
-      bySession.set(value.sessionId, key);
-      return true;
-    },
-    invalidate(sessionId) {
-      epoch++;
-      ended.delete(sessionId);
-      ended.set(sessionId, epoch);
-      if (ended.size > endedMemory) {
-        const [oldest, at] = ended.entries().next().value!;
-        ended.delete(oldest);
-        forgottenEpoch = at;
-      }
-      const key = bySession.get(sessionId);
-      if (key !== undefined) entries.delete(key);
-      options.onInvalidated?.('session_ended', key === undefined ? 0 : 1);
-    },
-    feedFreshUntil(until) {
-      freshUntil = until;
-      if (healthy) return;
-      healthy = true;
-      generation++;
-      options.onServingChange?.(true);
-    },
-    feedDown,
-    get size() {
-      return entries.size;
-    },
+    options,
+    endedMemory: options.endedMemory ?? 10_000,
+    entries,
+    bySession,
+    ended: new Map(),
+    forgottenEpoch: 0,
+    epoch: 0,
+    generation: 0,
+    healthy: false,
+    freshUntil: Number.NEGATIVE_INFINITY,
   };
+}
+
+/** Serving while the feed's last proof of health has not lapsed; a lapsed proof counts as down. */
+function isServing<V extends CachedSession>(state: VerifyCacheState<V>): boolean {
+  if (!state.healthy) return false;
+  if (state.options.now() < state.freshUntil) return true;
+  markFeedDown(state);
+  return false;
+}
+
+function markFeedFresh<V extends CachedSession>(state: VerifyCacheState<V>, until: number): void {
+  state.freshUntil = until;
+  if (state.healthy) return;
+  state.healthy = true;
+  state.generation++;
+  state.options.onServingChange?.(true);
+}
+
+/** The feed is down: everything cached may be stale, so all of it goes and serving stops. */
+function markFeedDown<V extends CachedSession>(state: VerifyCacheState<V>): void {
+  state.freshUntil = Number.NEGATIVE_INFINITY;
+  if (!state.healthy) return;
+  state.healthy = false;
+  state.generation++;
+  const removed = state.entries.size;
+  state.bySession.clear();
+  state.entries.clear();
+  state.options.onInvalidated?.('feed_down', removed);
+  state.options.onServingChange?.(false);
+}
+
+/** {@link VerifyCache.store}: keeps the answer unless the ticket shows it may be stale. */
+function storeAnswer<V extends CachedSession>(
+  state: VerifyCacheState<V>,
+  ticket: VerifyTicket,
+  key: string,
+  value: V,
+  expiresAtMs: number,
+): boolean {
+  const refuse = () => (state.options.onStoreRefused?.(), false);
+  if (!isServing(state) || ticket.generation !== state.generation) return refuse();
+  if (state.ended.has(value.sessionId) || state.forgottenEpoch > ticket.epoch) return refuse();
+  // lru-cache serves an entry while its age is <= ttl; gone at the limit itself.
+  const ttl = Math.min(state.options.ttlMs, expiresAtMs - state.options.now()) - 1;
+  if (ttl < 1) return false;
+  const previous = state.bySession.get(value.sessionId);
+  if (previous !== undefined && previous !== key) state.entries.delete(previous);
+  state.entries.set(key, value, { ttl });
+  state.bySession.set(value.sessionId, key);
+  return true;
+}
+
+/** {@link VerifyCache.invalidate}: drops the session's entry and remembers that it ended. */
+function invalidateSession<V extends CachedSession>(state: VerifyCacheState<V>, sessionId: string): void {
+  rememberEnded(state, sessionId);
+  const key = state.bySession.get(sessionId);
+  if (key !== undefined) state.entries.delete(key);
+  state.options.onInvalidated?.('session_ended', key === undefined ? 0 : 1);
+}
+
+/** Records the session as ended at a new epoch; past `endedMemory`, forgets the oldest. */
+function rememberEnded<V extends CachedSession>(state: VerifyCacheState<V>, sessionId: string): void {
+  state.epoch++;
+  state.ended.delete(sessionId);
+  state.ended.set(sessionId, state.epoch);
+  if (state.ended.size > state.endedMemory) {
+    const [oldest, at] = state.ended.entries().next().value!;
+    state.ended.delete(oldest);
+    state.forgottenEpoch = at;
+  }
 }
