@@ -72,6 +72,19 @@ interface CallContext {
   cancelledByCaller: boolean;
 }
 
+/** The opossum breaker of one {@link Breaker}, as its callers drive it. */
+type Opossum<A extends unknown[], R> = CircuitBreaker<[CallContext, ...A], R>;
+
+/** What one breaker's units share: its name, its opossum instance, its settings and its metrics. */
+interface BreakerParts<A extends unknown[], R> {
+  readonly name: string;
+  readonly opossum: Opossum<A, R>;
+  readonly isFailure: (err: unknown) => boolean;
+  /** The per-call time limit in ms, 0 when there is none (as reported in {@link BreakerTimeoutError}). */
+  readonly timeoutMs: number;
+  readonly metrics: BreakerMetrics;
+}
+
 /**
  * Guards calls to one dependency with an opossum circuit breaker, so a dead or slow peer fails fast
  * instead of piling up timeouts.
@@ -99,13 +112,41 @@ export function createBreaker<A extends unknown[], R>(
 ): Breaker<A, R> {
   const isFailure = options.isFailure ?? (() => true);
   const timeout = options.timeout ?? 10_000;
-  const metrics = breakerMetrics(options.registry ?? globalRegister);
+  const parts: BreakerParts<A, R> = {
+    name,
+    opossum: createOpossum(name, fn, { ...options, timeout, isFailure }),
+    isFailure,
+    timeoutMs: timeout || 0,
+    metrics: breakerMetrics(options.registry ?? globalRegister),
+  };
+  observeBreaker(parts);
+  return {
+    name,
+    fire: (...args: A) => fireThroughBreaker(parts, undefined, args),
+    fireWithSignal: (signal: AbortSignal | undefined, ...args: A) => fireThroughBreaker(parts, signal, args),
+    state: () => breakerState(parts.opossum),
+    shutdown: () => {
+      parts.opossum.shutdown();
+      parts.metrics.state.remove({ breaker: name });
+    },
+  };
+}
 
-  const breaker = new CircuitBreaker<[CallContext, ...A], R>(
+/**
+ * The opossum instance behind a breaker, with the defaults of {@link BreakerOptions}. Its action
+ * hands `fn` the call's own signal; its error filter counts opossum's own errors and those
+ * `isFailure` accepts as failures, and never a call its caller cancelled.
+ */
+function createOpossum<A extends unknown[], R>(
+  name: string,
+  fn: (signal: AbortSignal, ...args: A) => Promise<R>,
+  options: Partial<BreakerOptions> & Pick<BreakerOptions, 'timeout' | 'isFailure'>,
+): Opossum<A, R> {
+  return new CircuitBreaker<[CallContext, ...A], R>(
     (call: CallContext, ...args: A) => fn(call.controller.signal, ...args),
     {
       name,
-      timeout,
+      timeout: options.timeout,
       rollingCountTimeout: options.rollingCountTimeout ?? 10_000,
       rollingCountBuckets: options.rollingCountBuckets ?? 10,
       errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
@@ -118,79 +159,102 @@ export function createBreaker<A extends unknown[], R>(
       errorFilter: ((err: unknown, call: CallContext) => {
         if (CircuitBreaker.isOurError(err as Error)) return false;
         if (call.cancelledByCaller) return true;
-        return !isFailure(err);
+        return !options.isFailure(err);
       }) as (err: unknown) => boolean,
     },
   );
+}
 
-  const state = (): BreakerState => (breaker.opened ? 'open' : breaker.halfOpen ? 'half-open' : 'closed');
-  const spanEvent = (event: string) => {
-    const span = trace.getActiveSpan();
-    if (span?.isRecording()) span.addEvent(event, { 'breaker.name': name });
-  };
-  const setGauge = () => metrics.state.set({ breaker: name }, STATE_VALUE[state()]);
+function breakerState<A extends unknown[], R>(opossum: Opossum<A, R>): BreakerState {
+  return opossum.opened ? 'open' : opossum.halfOpen ? 'half-open' : 'closed';
+}
 
+/** Adds `event` to the active span, if it records. */
+function addSpanEvent(name: string, event: string): void {
+  const span = trace.getActiveSpan();
+  if (span?.isRecording()) span.addEvent(event, { 'breaker.name': name });
+}
+
+/**
+ * Follows the breaker's transitions: the state gauge on every one, span events on opening and
+ * closing, and the abort of exactly the call that timed out.
+ */
+function observeBreaker<A extends unknown[], R>(parts: BreakerParts<A, R>): void {
+  const { name, opossum, metrics } = parts;
+  const setGauge = () => metrics.state.set({ breaker: name }, STATE_VALUE[breakerState(opossum)]);
   setGauge();
-  breaker.on('open', () => {
+  opossum.on('open', () => {
     setGauge();
-    spanEvent('breaker.open');
+    addSpanEvent(name, 'breaker.open');
   });
-  breaker.on('halfOpen', setGauge);
-  breaker.on('close', () => {
+  opossum.on('halfOpen', setGauge);
+  opossum.on('close', () => {
     setGauge();
-    spanEvent('breaker.close');
+    addSpanEvent(name, 'breaker.close');
   });
   // The 'timeout' event also carries latency and the call's arguments (not in @types/opossum).
-  (breaker as EventEmitter).on('timeout', (_err: unknown, _latency: number, args: unknown[]) => {
+  (opossum as EventEmitter).on('timeout', (_err: unknown, _latency: number, args: unknown[]) => {
     const call = args[0] as CallContext | undefined;
-    call?.controller.abort(new BreakerTimeoutError(name, timeout || 0));
+    call?.controller.abort(new BreakerTimeoutError(name, parts.timeoutMs));
   });
+}
 
-  const count = (result: BreakerCallResult) => metrics.calls.inc({ breaker: name, result });
-
-  const fireWithSignal = async (signal: AbortSignal | undefined, ...args: A): Promise<R> => {
-    signal?.throwIfAborted();
-    const call: CallContext = { controller: new AbortController(), cancelledByCaller: false };
-    const onCallerAbort = () => {
-      call.cancelledByCaller = true;
-      call.controller.abort(signal?.reason);
-    };
-    signal?.addEventListener('abort', onCallerAbort, { once: true });
-    if (breaker.halfOpen && breaker.pendingClose) spanEvent('breaker.half_open');
-    try {
-      const result = await breaker.fire(call, ...args);
-      count('success');
-      return result;
-    } catch (err) {
-      const code = CircuitBreaker.isOurError(err as Error) ? (err as { code?: string }).code : undefined;
-      if (code === 'EOPENBREAKER' || code === 'ESHUTDOWN') {
-        count('reject');
-        spanEvent('breaker.reject');
-        throw new BreakerOpenError(name);
-      }
-      if (code === 'ETIMEDOUT') {
-        count('timeout');
-        throw call.controller.signal.reason instanceof BreakerTimeoutError
-          ? call.controller.signal.reason
-          : new BreakerTimeoutError(name, timeout || 0);
-      }
-      count(call.cancelledByCaller ? 'cancelled' : isFailure(err) ? 'failure' : 'ignored');
-      throw err;
-    } finally {
-      signal?.removeEventListener('abort', onCallerAbort);
-    }
+/**
+ * One call through the breaker with its own controller, which the caller's `signal` (if any) also
+ * aborts. Counts the call's result and turns opossum's rejections into this module's errors.
+ */
+async function fireThroughBreaker<A extends unknown[], R>(
+  parts: BreakerParts<A, R>,
+  signal: AbortSignal | undefined,
+  args: A,
+): Promise<R> {
+  signal?.throwIfAborted();
+  const call: CallContext = { controller: new AbortController(), cancelledByCaller: false };
+  const onCallerAbort = () => {
+    call.cancelledByCaller = true;
+    call.controller.abort(signal?.reason);
   };
+  signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (parts.opossum.halfOpen && parts.opossum.pendingClose) addSpanEvent(parts.name, 'breaker.half_open');
+  try {
+    const result = await parts.opossum.fire(call, ...args);
+    countCall(parts, 'success');
+    return result;
+  } catch (err) {
+    throw failureOf(parts, call, err);
+  } finally {
+    signal?.removeEventListener('abort', onCallerAbort);
+  }
+}
 
-  return {
-    name,
-    fire: (...args: A) => fireWithSignal(undefined, ...args),
-    fireWithSignal,
-    state,
-    shutdown: () => {
-      breaker.shutdown();
-      metrics.state.remove({ breaker: name });
-    },
-  };
+/**
+ * What a failed call rejects with, counted by how it ended: {@link BreakerOpenError} for a call
+ * the breaker refused, {@link BreakerTimeoutError} for one it timed out, else the call's own error.
+ */
+function failureOf<A extends unknown[], R>(
+  parts: BreakerParts<A, R>,
+  call: CallContext,
+  err: unknown,
+): unknown {
+  const code = CircuitBreaker.isOurError(err as Error) ? (err as { code?: string }).code : undefined;
+  if (code === 'EOPENBREAKER' || code === 'ESHUTDOWN') {
+    countCall(parts, 'reject');
+    addSpanEvent(parts.name, 'breaker.reject');
+    return new BreakerOpenError(parts.name);
+  }
+  if (code === 'ETIMEDOUT') {
+    countCall(parts, 'timeout');
+    const reason: unknown = call.controller.signal.reason;
+    return reason instanceof BreakerTimeoutError
+      ? reason
+      : new BreakerTimeoutError(parts.name, parts.timeoutMs);
+  }
+  countCall(parts, call.cancelledByCaller ? 'cancelled' : parts.isFailure(err) ? 'failure' : 'ignored');
+  return err;
+}
+
+function countCall<A extends unknown[], R>(parts: BreakerParts<A, R>, result: BreakerCallResult): void {
+  parts.metrics.calls.inc({ breaker: parts.name, result });
 }
 
 interface BreakerMetrics {
