@@ -39,19 +39,34 @@ const nx = spawnSync(
   { cwd: root, stdio: 'inherit' },
 );
 
+const unescapeXml = (text: string) =>
+  text.replace(/&(quot|apos|lt|gt|amp);/g, (_, entity: string) => XML_ENTITIES[entity] ?? '');
+// node's JUnit reporter escapes attribute values twice.
+const attributeText = (value: string) => unescapeXml(unescapeXml(value));
+const XML_ENTITIES: Record<string, string> = { quot: '"', apos: "'", lt: '<', gt: '>', amp: '&' };
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const failures: string[] = [];
 for (const file of existsSync(results) ? readdirSync(results).filter((f) => f.endsWith('.xml')) : []) {
   const xml = readFileSync(`${results}/${file}`, 'utf8');
-  for (const testcase of xml.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
-    const body = testcase[2] ?? '';
-    if (/<failure\b/.test(body)) failed++;
-    else if (/<skipped\b/.test(body)) skipped++;
+  for (const testcase of xml.matchAll(/<testcase\b((?:[^>"]|"[^"]*")*?)(\/>|>([\s\S]*?)<\/testcase>)/g)) {
+    const body = testcase[3] ?? '';
+    const failure = /<failure\b[^>]*?message="([^"]*)"/.exec(body);
+    if (failure || /<failure\b/.test(body)) {
+      failed++;
+      const name = /\bname="([^"]*)"/.exec(testcase[1] ?? '')?.[1] ?? '(unnamed)';
+      const message = attributeText(failure?.[1] ?? '');
+      failures.push(`${file.replace(/\.xml$/, '')}: ${attributeText(name)}\n    ${message.slice(0, 300)}`);
+    } else if (/<skipped\b/.test(body)) skipped++;
     else passed++;
   }
 }
 const exitCode = (nx.status ?? 1) || (format.status ?? 1) || (scripts.status ?? 1);
 if (exitCode !== 0 && failed === 0) failed = 1; // lint/typecheck or a crashed runner failed: never report green
+// The failures again at the very end, so a CI log's tail names them without a search through the
+// interleaved output of every project.
+if (failures.length > 0) console.log(`\nfailed:\n${failures.map((f) => `  ${f}`).join('\n')}`);
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(exitCode);
