@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 // that scope may import (WeChat Pay is reachable only from the payment scope); it is run by path.
 const BENCHMARKS = [
   'kit.ts',
+  'events.ts',
   'session.ts',
   'auth.ts',
   'callers.ts',

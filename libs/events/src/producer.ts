@@ -1,16 +1,12 @@
-import { context, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
-import {
-  injectKafkaHeaders,
-  registeredCounter,
-  wechatSpanAttributes,
-  withWeChatBaggage,
-} from '@wxmesh/telemetry';
+import kafkajs, { type Kafka, type RetryOptions } from 'kafkajs';
+import { register as globalRegister, type Registry } from 'prom-client';
 import type { BehaviourEvent } from '@wxmesh/contracts';
-import kafkajs, { type Kafka, type Message, type RetryOptions } from 'kafkajs';
-import { register as globalRegister, type Counter, type Registry } from 'prom-client';
-import { encodeBehaviourEvent, eventType, identityOf, SCHEMA_VERSION } from './envelope.js';
 import { SILENT_LOGGER, type EventsLogger } from './logger.js';
+import { producerMetrics } from './producer/metrics.js';
+import { sendEvents, type SendDeps } from './producer/send.js';
 import { BEHAVIOUR_TOPIC } from './topics.js';
+
+export { EventsNotAcknowledgedError } from './producer/not-acknowledged.js';
 
 /** Options of {@link createEventProducer}. */
 export interface EventProducerOptions {
@@ -54,21 +50,6 @@ export interface EventProducer {
   disconnect(): Promise<void>;
 }
 
-/** Thrown when the cluster did not acknowledge an `emit`; `cause` is the kafkajs error. */
-export class EventsNotAcknowledgedError extends Error {
-  override readonly name = 'EventsNotAcknowledgedError';
-  constructor(
-    readonly topic: string,
-    readonly eventIds: readonly string[],
-    options: { cause: unknown },
-  ) {
-    const why = options.cause instanceof Error ? options.cause.message : String(options.cause);
-    super(`${eventIds.length} event(s) not acknowledged by ${topic}: ${why}`, options);
-  }
-}
-
-const TRACER = trace.getTracer('@wxmesh/events', '0.1.0');
-
 /**
  * The behaviour-event producer a service emits through. The kafkajs producer is idempotent
  * (`idempotent: true`, `acks: -1`, `maxInFlightRequests: 1`), so a retried send neither
@@ -90,165 +71,25 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
   if (service === '') throw new Error('createEventProducer: producer (the service name) must not be empty');
   const topic = options.topic ?? BEHAVIOUR_TOPIC;
   const logger = options.logger ?? SILENT_LOGGER;
-  const metrics = producerMetrics(options.registry ?? globalRegister);
-  const producer = options.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-    ...(options.retry === undefined ? {} : { retry: options.retry }),
-  });
-
-  const stamp = (event: BehaviourEvent): BehaviourEvent => {
-    if (event.producer === '') return { ...event, producer: service };
-    if (event.producer !== service) {
-      throw new Error(
-        `event ${event.eventId} says producer "${event.producer}" but this producer is "${service}"`,
-      );
-    }
-    return event;
+  const deps: SendDeps = {
+    topic,
+    service,
+    metrics: producerMetrics(options.registry ?? globalRegister),
+    producer: options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+    }),
   };
-
-  const emitWithin = async (signal: AbortSignal | undefined, ...events: BehaviourEvent[]): Promise<void> => {
-    signal?.throwIfAborted();
-    if (events.length === 0) return;
-    let encoded: { event: BehaviourEvent; type: string; value: Buffer }[];
-    try {
-      encoded = events.map((raw) => {
-        const event = stamp(raw);
-        const bytes = encodeBehaviourEvent(event);
-        return {
-          event,
-          type: eventType(event),
-          value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        };
-      });
-    } catch (err) {
-      metrics.failures.inc(events.length);
-      throw err;
-    }
-
-    const parent = context.active();
-    const span = TRACER.startSpan(
-      `send ${topic}`,
-      {
-        kind: SpanKind.PRODUCER,
-        attributes: spanAttributes(
-          topic,
-          encoded.map((e) => e.event),
-        ),
-      },
-      parent,
-    );
-    const sendContext = trace.setSpan(parent, span);
-    const messages: Message[] = encoded.map(({ event, type, value }) => ({
-      key: event.wechat!.openid,
-      value,
-      headers: injectKafkaHeaders(
-        { 'event-type': type, 'schema-version': SCHEMA_VERSION },
-        withWeChatBaggage(sendContext, identityOf(event)),
-      ),
-    }));
-    try {
-      const sending = context.with(sendContext, () => producer.send({ topic, acks: -1, messages }));
-      await (signal === undefined ? sending : untilAborted(sending, signal));
-    } catch (err) {
-      metrics.failures.inc(events.length);
-      if (signal?.aborted && err === signal.reason) {
-        span.setAttribute('error.type', 'aborted');
-        span.setStatus({
-          code: SpanStatusCode.ERROR,
-          message: 'the caller’s deadline passed before Kafka acknowledged',
-        });
-        throw err;
-      }
-      span.recordException(err as Error);
-      span.setAttribute('error.type', (err as Error)?.name ?? 'Error');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
-      throw new EventsNotAcknowledgedError(
-        topic,
-        encoded.map((e) => e.event.eventId),
-        { cause: err },
-      );
-    } finally {
-      span.end();
-    }
-    for (const { type } of encoded) metrics.produced.inc({ type });
-  };
-
   return {
     connect: async () => {
-      await producer.connect();
+      await deps.producer.connect();
       logger.info({ topic, producer: service }, 'event producer connected');
     },
-    emit: (...events) => emitWithin(undefined, ...events),
-    emitWithin,
-    disconnect: () => producer.disconnect(),
+    emit: (...events) => sendEvents(deps, undefined, events),
+    emitWithin: (signal, ...events) => sendEvents(deps, signal, events),
+    disconnect: () => deps.producer.disconnect(),
   };
-}
-
-/**
- * `work`, or the signal's reason as soon as the signal fires, whichever comes first. `work` goes
- * on (kafkajs offers no way to cancel a queued send); its late failure is swallowed here, the
- * caller having already been given the reason.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(signal.reason as unknown);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      work.catch(() => undefined);
-      reject(signal.reason as unknown);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function spanAttributes(topic: string, events: BehaviourEvent[]): Attributes {
-  const attributes: Attributes = {
-    'messaging.system': 'kafka',
-    'messaging.destination.name': topic,
-    'messaging.operation.type': 'send',
-    'messaging.operation.name': 'send',
-  };
-  if (events.length > 1) {
-    attributes['messaging.batch.message_count'] = events.length;
-  } else {
-    const [event] = events as [BehaviourEvent];
-    attributes['messaging.message.id'] = event.eventId;
-    attributes['messaging.kafka.message.key'] = event.wechat!.openid;
-    Object.assign(attributes, wechatSpanAttributes(identityOf(event)));
-  }
-  return attributes;
-}
-
-interface ProducerMetrics {
-  produced: Counter<'type'>;
-  failures: Counter;
-}
-
-/** One set of series per registry, shared by every producer registered there. */
-function producerMetrics(registry: Registry): ProducerMetrics {
-  const produced = registeredCounter(registry, {
-    name: 'wxmesh_events_produced_total',
-    help: 'Behaviour events acknowledged by Kafka, by event type.',
-    labelNames: ['type'],
-  });
-  const failures = registeredCounter(registry, {
-    name: 'wxmesh_events_produce_failures_total',
-    help: 'Behaviour events whose emit rejected (invalid, or not acknowledged by Kafka).',
-  });
-  return { produced, failures };
 }

@@ -312,111 +312,187 @@ async function brokerAnswers(brokers: string, cluster: string): Promise<boolean>
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
   const log = options.log ?? logToStderr;
   const version = options.version ?? kafkaVersion();
-  const baseMs = options.startTimeoutMs ?? 60_000;
   const [{ libDir }, java] = await Promise.all([
     installKafka({ ...options, version, log }),
     ensureJava17(log),
   ]);
-
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted();
-    const port = await freePort();
-    const controllerPort = await freePort();
-    const brokers = `127.0.0.1:${port}`;
-    const cluster = clusterId();
-    const runDir = await mkdtemp(join(tmpdir(), 'wxmesh-kafka-'));
-    const logFile = join(runDir, 'broker.log');
-    const propertiesFile = join(runDir, 'server.properties');
-    const log4jFile = join(runDir, 'log4j2.properties');
-    const forgetRunDir = onExitCleanup(() => rmSync(runDir, { recursive: true, force: true }));
-    const removeRunDir = async () => {
-      await rm(runDir, { recursive: true, force: true });
-      forgetRunDir();
-    };
-    await writeFile(
-      propertiesFile,
-      serverProperties({
-        version,
-        port,
-        controllerPort,
-        dataDir: join(runDir, 'data'),
-        autoCreateTopics: options.autoCreateTopics ?? false,
-      }),
-    );
-    await writeFile(log4jFile, LOG4J2_PROPERTIES);
-    const jvm = [
-      `-Dlog4j2.configurationFile=${log4jFile}`,
-      '-Djava.awt.headless=true',
-      '-cp',
-      join(libDir, '*'),
-    ];
-
-    const format = await runCommand(java, [
-      ...jvm,
-      'kafka.tools.StorageTool',
-      'format',
-      '--config',
-      propertiesFile,
-      '--cluster-id',
-      cluster,
-      ...(usesDynamicQuorum(version) ? ['--standalone'] : []),
-    ]);
-    if (format.code !== 0 || options.signal?.aborted) {
-      await removeRunDir();
-      options.signal?.throwIfAborted();
-      throw new Error(`kafka-storage format failed for Kafka ${version}:\n${tailText(format.output, 30)}`);
-    }
-
-    const server = spawnServer(
+    const run = await prepareBrokerRun({
       java,
-      [
-        ...(options.heap ?? ['-Xms256m', '-Xmx512m']),
-        '-XX:+UseG1GC',
-        '-XX:MaxGCPauseMillis=20',
-        '-XX:+ExitOnOutOfMemoryError',
-        ...jvm,
-        'kafka.Kafka',
-        propertiesFile,
-      ],
-      { logFile, cwd: runDir },
-    );
-    const stop = once(async () => {
-      await server.stop(STOP_GRACE_MS);
-      await removeRunDir();
+      libDir,
+      version,
+      autoCreateTopics: options.autoCreateTopics ?? false,
+      signal: options.signal,
     });
-    const exitedEarly = new AbortController();
-    void server.exited.then((exit) =>
-      exitedEarly.abort(new Error(`the Kafka broker ${describeExit(exit)} before answering`)),
-    );
-    const signals = [exitedEarly.signal, ...(options.signal ? [options.signal] : [])];
     try {
-      await waitFor(() => brokerAnswers(brokers, cluster), {
-        timeoutMs: scaledTimeout(baseMs),
-        intervalMs: 250,
-        message: `Kafka ${version} answering on ${brokers}`,
-        signal: AbortSignal.any(signals),
+      return await launchBroker(run, {
+        heap: options.heap ?? ['-Xms256m', '-Xmx512m'],
+        timeoutMs: scaledTimeout(options.startTimeoutMs ?? 60_000),
+        signal: options.signal,
       });
-      const signal = (name: NodeJS.Signals) => () => void process.kill(server.pid!, name);
-      return {
-        brokers,
-        port,
-        controllerPort,
-        version,
-        dir: runDir,
-        stop,
-        pause: signal('SIGSTOP'),
-        resume: signal('SIGCONT'),
-      };
     } catch (err) {
-      const tail = await tailFile(logFile, 40);
-      await stop();
-      options.signal?.throwIfAborted();
-      if (/address already in use/i.test(tail) && attempt < PORT_ATTEMPTS) continue;
-      throw new Error(
-        `could not start Apache Kafka ${version} on ${brokers}: ${(err as Error).message}\n` +
-          `--- broker log (last lines) ---\n${tail || '(empty)'}`,
-        { cause: err },
-      );
+      // Another process took a port picked free before the broker bound it: pick others.
+      if (err instanceof BrokerStartError && err.addressInUse && attempt < PORT_ATTEMPTS) continue;
+      throw err;
     }
   }
+}
+
+/** A formatted, not yet started broker: its ports, identity, files and how to run its JVM. */
+interface BrokerRun {
+  readonly java: string;
+  readonly version: string;
+  readonly port: number;
+  readonly controllerPort: number;
+  /** `127.0.0.1:<port>`. */
+  readonly brokers: string;
+  readonly cluster: string;
+  readonly runDir: string;
+  readonly logFile: string;
+  readonly propertiesFile: string;
+  /** JVM arguments shared by the storage tool and the broker: logging config and classpath. */
+  readonly jvm: readonly string[];
+  /** Removes the run directory (the broker's data and logs). */
+  removeRunDir(): Promise<void>;
+}
+
+/** Why a broker did not start; `addressInUse` when another process won one of its ports. */
+class BrokerStartError extends Error {
+  constructor(
+    message: string,
+    readonly addressInUse: boolean,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Picks free ports and a cluster id, writes server.properties and the log4j config into a fresh
+ * temporary directory (removed at exit if forgotten) and formats the storage (KRaft).
+ */
+async function prepareBrokerRun(p: {
+  java: string;
+  libDir: string;
+  version: string;
+  autoCreateTopics: boolean;
+  signal: AbortSignal | undefined;
+}): Promise<BrokerRun> {
+  const port = await freePort();
+  const controllerPort = await freePort();
+  const runDir = await mkdtemp(join(tmpdir(), 'wxmesh-kafka-'));
+  const forgetRunDir = onExitCleanup(() => rmSync(runDir, { recursive: true, force: true }));
+  const log4jFile = join(runDir, 'log4j2.properties');
+  const run: BrokerRun = {
+    java: p.java,
+    version: p.version,
+    port,
+    controllerPort,
+    brokers: `127.0.0.1:${port}`,
+    cluster: clusterId(),
+    runDir,
+    logFile: join(runDir, 'broker.log'),
+    propertiesFile: join(runDir, 'server.properties'),
+    jvm: [`-Dlog4j2.configurationFile=${log4jFile}`, '-Djava.awt.headless=true', '-cp', join(p.libDir, '*')],
+    removeRunDir: async () => {
+      await rm(runDir, { recursive: true, force: true });
+      forgetRunDir();
+    },
+  };
+  const dataDir = join(runDir, 'data');
+  await writeFile(
+    run.propertiesFile,
+    serverProperties({
+      version: p.version,
+      port,
+      controllerPort,
+      dataDir,
+      autoCreateTopics: p.autoCreateTopics,
+    }),
+  );
+  await writeFile(log4jFile, LOG4J2_PROPERTIES);
+  await formatStorage(run, p.signal);
+  return run;
+}
+
+/** Formats the run's storage for its cluster id; removes the run directory if that fails or the start is abandoned. */
+async function formatStorage(run: BrokerRun, signal: AbortSignal | undefined): Promise<void> {
+  const format = await runCommand(run.java, [
+    ...run.jvm,
+    'kafka.tools.StorageTool',
+    'format',
+    '--config',
+    run.propertiesFile,
+    '--cluster-id',
+    run.cluster,
+    ...(usesDynamicQuorum(run.version) ? ['--standalone'] : []),
+  ]);
+  if (format.code !== 0 || signal?.aborted) {
+    await run.removeRunDir();
+    signal?.throwIfAborted();
+    throw new Error(`kafka-storage format failed for Kafka ${run.version}:\n${tailText(format.output, 30)}`);
+  }
+}
+
+/**
+ * Spawns the broker of a prepared run and waits until it answers as itself. On failure the broker
+ * is stopped and its directory removed, then it rejects with the signal's reason or a
+ * {@link BrokerStartError} carrying the tail of the broker log.
+ */
+async function launchBroker(
+  run: BrokerRun,
+  p: { heap: readonly string[]; timeoutMs: number; signal: AbortSignal | undefined },
+): Promise<KafkaBroker> {
+  const server = spawnServer(
+    run.java,
+    [
+      ...p.heap,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:+ExitOnOutOfMemoryError',
+      ...run.jvm,
+      'kafka.Kafka',
+      run.propertiesFile,
+    ],
+    { logFile: run.logFile, cwd: run.runDir },
+  );
+  const stop = once(async () => {
+    await server.stop(STOP_GRACE_MS);
+    await run.removeRunDir();
+  });
+  const exitedEarly = new AbortController();
+  void server.exited.then((exit) =>
+    exitedEarly.abort(new Error(`the Kafka broker ${describeExit(exit)} before answering`)),
+  );
+  try {
+    await waitFor(() => brokerAnswers(run.brokers, run.cluster), {
+      timeoutMs: p.timeoutMs,
+      intervalMs: 250,
+      message: `Kafka ${run.version} answering on ${run.brokers}`,
+      signal: AbortSignal.any([exitedEarly.signal, ...(p.signal ? [p.signal] : [])]),
+    });
+  } catch (err) {
+    const tail = await tailFile(run.logFile, 40);
+    await stop();
+    p.signal?.throwIfAborted();
+    throw new BrokerStartError(
+      `could not start Apache Kafka ${run.version} on ${run.brokers}: ${(err as Error).message}\n` +
+        `--- broker log (last lines) ---\n${tail || '(empty)'}`,
+      /address already in use/i.test(tail),
+      { cause: err },
+    );
+  }
+  const signal = (name: NodeJS.Signals) => () => void process.kill(server.pid!, name);
+  const { brokers, port, controllerPort, version, runDir } = run;
+  return {
+    brokers,
+    port,
+    controllerPort,
+    version,
+    dir: runDir,
+    stop,
+    pause: signal('SIGSTOP'),
+    resume: signal('SIGCONT'),
+  };
 }

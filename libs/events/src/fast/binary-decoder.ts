@@ -53,24 +53,32 @@ const WIRE_OF: Partial<Record<ScalarType, WireType>> = {
 
 /**
  * A decoder for one message type that returns exactly what `fromBinary(schema, bytes)` returns,
- * several times faster: the plan of each message type is worked out once from its descriptor
+ * several times faster: {@link createFastDecoder} for the well-formed common case, `fromBinary`
+ * itself (the reference) for everything else. So the result and the errors are `fromBinary`'s by
+ * construction; only the speed differs.
+ */
+export function createBinaryDecoder<Desc extends DescMessage>(
+  schema: Desc,
+): (bytes: Uint8Array) => MessageShape<Desc> {
+  const fast = createFastDecoder(schema);
+  return (bytes) => fast(bytes) ?? fromBinary(schema, bytes);
+}
+
+/**
+ * The fast path alone: the message `fromBinary(schema, bytes)` would return, or `undefined` for
+ * input it does not handle. The plan of each message type is worked out once from its descriptor
  * (no reflection per field), strings that are plain ASCII skip the strict UTF-8 decoder, and no
  * reflection wrappers are allocated.
  *
  * It only takes the well-formed common case: proto3 messages of scalar, enum, message and
  * repeated fields, each with the wire type its field declares. Anything else (maps, groups,
  * wrapper or Struct fields, a wire type other than the declared one, non-ASCII strings that
- * need checking, truncated input, sub-messages that overrun their length ...) is handed to
- * `fromBinary` itself, which then decodes it or throws its own error. So the result and the
- * errors are `fromBinary`'s by construction; only the speed differs.
+ * need checking, truncated input, sub-messages that overrun their length ...) is `undefined`,
+ * for `fromBinary` to decode or reject; so is any input on which the wire reader throws.
  */
-export function createBinaryDecoder<Desc extends DescMessage>(
+export function createFastDecoder<Desc extends DescMessage>(
   schema: Desc,
-  options: {
-    /** Called each time an input is handed to `fromBinary` (tests check the fast path is taken). */
-    onFallback?: () => void;
-  } = {},
-): (bytes: Uint8Array) => MessageShape<Desc> {
+): (bytes: Uint8Array) => MessageShape<Desc> | undefined {
   const plans = new Map<DescMessage, Plan | null>();
   const planOf = (desc: DescMessage): Plan | null => {
     let plan = plans.get(desc);
@@ -81,25 +89,23 @@ export function createBinaryDecoder<Desc extends DescMessage>(
     }
     return plan;
   };
-  const decodeFast = (bytes: Uint8Array): Target => {
-    const plan = planOf(schema);
-    if (plan === null) throw BAIL;
-    const text = Buffer.isBuffer(bytes)
-      ? bytes
-      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const d: Decoding = { bytes, text, reader: new BinaryReader(bytes), depth: 0 };
-    const message = plan.zero();
-    readMessage(d, plan, message, bytes.byteLength);
-    return message;
-  };
   return (bytes) => {
     try {
-      return decodeFast(bytes) as MessageShape<Desc>;
+      return decodeWithPlan(planOf(schema), bytes) as MessageShape<Desc>;
     } catch {
-      options.onFallback?.();
-      return fromBinary(schema, bytes);
+      // BAIL, or the reader's own error on malformed input: fromBinary gives the verdict.
+      return undefined;
     }
   };
+}
+
+function decodeWithPlan(plan: Plan | null, bytes: Uint8Array): Target {
+  if (plan === null) throw BAIL;
+  const text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const d: Decoding = { bytes, text, reader: new BinaryReader(bytes), depth: 0 };
+  const message = plan.zero();
+  readMessage(d, plan, message, bytes.byteLength);
+  return message;
 }
 
 function readMessage(d: Decoding, plan: Plan, target: Target, end: number): void {
