@@ -83,25 +83,31 @@ function clientGone(res: ServerResponse): AbortSignal {
   return gone.signal;
 }
 
-/**
- * Mounts endpoints as one kit HttpRoute (the sandbox serves them on its `http` port). A request
- * whose client hung up during `before` (an injected delay) is dropped there, unprocessed.
- */
-export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before): HttpRoute {
+/** The endpoint a request goes to, with the values of its path's `{name}` segments. */
+interface Match {
+  readonly handler: SandboxHandler;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** An endpoint path with `{name}` segments as a regular expression capturing each segment. */
+function pathPattern(endpoint: Endpoint) {
+  const names: string[] = [];
+  const source = endpoint.path
+    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+    .replace(/\{(\w+)\}/g, (_, name: string) => {
+      names.push(name);
+      return '([^/]+)';
+    });
+  return { method: endpoint.method, regex: new RegExp(`^${source}$`), names, handler: endpoint.handler };
+}
+
+/** The endpoint table's lookup: exact paths first, then the `{name}` patterns in order. */
+function compileEndpoints(endpoints: readonly Endpoint[]) {
   const table = new Map(
     endpoints.filter((e) => !e.path.includes('{')).map((e) => [`${e.method} ${e.path}`, e.handler]),
   );
-  const patterns = endpoints
-    .filter((e) => e.path.includes('{'))
-    .map((e) => {
-      const names: string[] = [];
-      const source = e.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, name: string) => {
-        names.push(name);
-        return '([^/]+)';
-      });
-      return { method: e.method, regex: new RegExp(`^${source}$`), names, handler: e.handler };
-    });
-  const match = (method: string | undefined, path: string) => {
+  const patterns = endpoints.filter((e) => e.path.includes('{')).map(pathPattern);
+  return (method: string | undefined, path: string): Match | undefined => {
     const exact = table.get(`${method} ${path}`);
     if (exact !== undefined) return { handler: exact, params: {} };
     for (const p of patterns) {
@@ -114,11 +120,18 @@ export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before):
     }
     return undefined;
   };
+}
+
+/**
+ * Mounts endpoints as one kit HttpRoute (the sandbox serves them on its `http` port). A request
+ * whose client hung up during `before` (an injected delay) is dropped there, unprocessed.
+ */
+export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before): HttpRoute {
+  const match = compileEndpoints(endpoints);
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const found = match(req.method, url.pathname);
     if (found === undefined) return false;
-    const { handler, params } = found;
     const body = await readBody(req);
     if (!Buffer.isBuffer(body)) {
       send(res, body);
@@ -130,14 +143,14 @@ export function endpointsRoute(endpoints: readonly Endpoint[], before?: Before):
       query: url.searchParams,
       headers: req.headers,
       body,
-      params,
+      params: found.params,
       gone: clientGone(res),
     };
     const injected = await before?.(request);
     if (injected === 'hang') return true; // never answered; the client's timeout must cope
     // The client left during an injected delay: the request is dropped unprocessed.
     if (request.gone.aborted) return true;
-    send(res, injected ?? (await handler(request)));
+    send(res, injected ?? (await found.handler(request)));
     return true;
   };
 }

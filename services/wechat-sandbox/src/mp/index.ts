@@ -2,16 +2,23 @@ import { randomBytes } from 'node:crypto';
 import type { Endpoint } from '../http.js';
 import { createMpApiEndpoints } from './api.js';
 import { createMpControlEndpoints } from './control.js';
-import { createErrorReply } from './errors.js';
+import { createErrorReply } from './domain/errors.js';
 import { createPushControlEndpoints } from './push-control.js';
-import { createPushSender } from './push-sender.js';
-import { createMpStore, type MpApp } from './store.js';
+import { createPushSender } from './adapters/push-sender.js';
+import type { MpApp } from './domain/fixtures.js';
+import { createMpStore } from './store.js';
 import { createSubscribeMessages, createSubscribeSendEndpoints } from './subscribe.js';
 import { createSubscribeControlEndpoints } from './subscribe-control.js';
 
-export { sandboxApps } from './config.js';
-export { MP_APIS, MP_LIMITS, type MpApp, type MpCounters, type QuotaKey } from './store.js';
-export { PUSH_MAX_ATTEMPTS, type PushAttempt, type PushConfig, type PushResult } from './push-sender.js';
+export type { MpApp } from './domain/fixtures.js';
+export { MP_APIS, MP_LIMITS, type QuotaKey } from './domain/limits.js';
+export type { MpCounters } from './state/index.js';
+export {
+  PUSH_MAX_ATTEMPTS,
+  type PushAttempt,
+  type PushConfig,
+  type PushResult,
+} from './adapters/push-sender.js';
 export { SEND_API } from './subscribe.js';
 
 /**

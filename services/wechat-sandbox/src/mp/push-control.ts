@@ -1,6 +1,6 @@
 import type { Endpoint, SandboxRequest, SandboxResponse } from '../http.js';
-import { controlHandler, fail, fields, registeredAppOf } from './control.js';
-import { publicPushConfig, type createPushSender } from './push-sender.js';
+import { controlHandler, fail, fields, registeredAppOf } from './control-request.js';
+import { publicPushConfig, type createPushSender } from './adapters/push-sender.js';
 import type { MpStore } from './store.js';
 
 type PushSender = ReturnType<typeof createPushSender>;

@@ -1,10 +1,10 @@
 import type { Endpoint, SandboxRequest, SandboxResponse } from '../http.js';
-import { controlHandler, fail, fields, registeredAppOf } from './control.js';
-import { keywordType, KEYWORD_TYPES } from './keyword-rules.js';
-import { popupEventMessage, type PushResult } from './push-sender.js';
+import { controlHandler, fail, fields, registeredAppOf } from './control-request.js';
+import { keywordType, KEYWORD_TYPES } from './domain/keyword-rules.js';
+import { popupEventMessage, type PushResult } from './adapters/push-sender.js';
 import type { MpStore } from './store.js';
 import { SEND_API, type SubscribeMessages } from './subscribe.js';
-import type { SendFault } from './subscribe-state.js';
+import type { SendFault } from './state/subscriptions.js';
 
 /** What the subscription fixtures need: the store, the subscribe state, and the push sender. */
 export interface SubscribeControlDeps {

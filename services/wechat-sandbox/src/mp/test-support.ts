@@ -8,7 +8,7 @@ import { after, before, beforeEach } from 'node:test';
 import { createFaults } from '../faults.js';
 import { endpointsRoute } from '../http.js';
 import { createMiniProgramApi } from './index.js';
-import type { MpApp } from './store.js';
+import type { MpApp } from './domain/fixtures.js';
 
 /** A WeChat-style JSON answer. */
 export type Json = Record<string, unknown>;

@@ -1,4 +1,4 @@
-import type { SandboxResponse } from '../http.js';
+import type { SandboxResponse } from '../../http.js';
 
 /**
  * The WeChat errcodes the mini-program side answers with, and their errmsg as WeChat spells it
@@ -34,6 +34,19 @@ export const ERRMSG = {
 
 /** An errcode the sandbox answers with. */
 export type Errcode = keyof typeof ERRMSG;
+
+/**
+ * A WeChat-level failure: the endpoint answers it as `{errcode, errmsg}`; `detail`, when set, is the
+ * errmsg text naming the culprit (see createErrorReply).
+ */
+export class WxError extends Error {
+  constructor(
+    readonly errcode: Errcode,
+    readonly detail?: string,
+  ) {
+    super(`WeChat errcode ${errcode}`);
+  }
+}
 
 /** Whether `code` is one of the errcodes the sandbox knows WeChat's text for. */
 export function isErrcode(code: number): code is Errcode {
