@@ -1,5 +1,5 @@
 import { tracedHttpCall, type HttpClientSpan } from '@wxmesh/telemetry';
-import { WeChatApiError, WeChatUnavailableError } from './errors.js';
+import { WeChatApiError, WeChatMalformedAnswerError, WeChatUnavailableError } from './errors.js';
 
 /** Options of {@link createWeChatApi}. */
 export interface WeChatApiOptions {
@@ -14,7 +14,9 @@ export type Query = Record<string, string | undefined>;
 
 /**
  * The HTTP layer of every WeChat API call: JSON in, JSON out, errcode → {@link WeChatApiError},
- * transport failures and HTTP errors → {@link WeChatUnavailableError}. It does no retries and no
+ * transport failures, HTTP errors and bodies that are not a JSON object →
+ * {@link WeChatUnavailableError}. Call WeChat through the typed endpoint functions
+ * (`jscode2session`, `getStableAccessToken`, ...), which check each answer's shape. It does no retries and no
  * breaking: callers wrap it in their breaker and token-refresh policy. Errors name the API path
  * only; query strings carry secrets and never leave this function.
  *
@@ -72,9 +74,9 @@ export function createWeChatApi(options: WeChatApiOptions) {
       await response.body?.cancel();
       throw new WeChatUnavailableError(path, `HTTP ${response.status}`);
     }
-    let json: Record<string, unknown>;
+    let json: unknown;
     try {
-      json = (await response.json()) as Record<string, unknown>;
+      json = await response.json();
     } catch (err) {
       // The body is read under the same signal: a deadline in the middle of it is the caller's
       // deadline, not a WeChat fault (and must not count against WeChat's breaker).
@@ -84,10 +86,13 @@ export function createWeChatApi(options: WeChatApiOptions) {
         (err as Error).name === 'SyntaxError' ? 'response is not JSON' : 'response body failed',
       );
     }
-    const errcode = typeof json.errcode === 'number' ? json.errcode : 0;
-    if (errcode !== 0) {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new WeChatMalformedAnswerError(path, ['(body): expected object']);
+    }
+    const { errcode, errmsg } = json as { errcode?: unknown; errmsg?: unknown };
+    if (typeof errcode === 'number' && errcode !== 0) {
       span.set('wechat.errcode', errcode);
-      throw new WeChatApiError(path, errcode, String(json.errmsg ?? ''));
+      throw new WeChatApiError(path, errcode, String(errmsg ?? ''));
     }
     return json as T;
   }
