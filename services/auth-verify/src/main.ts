@@ -1,16 +1,18 @@
 import { loadConfigOrExit } from '@wxmesh/config';
-import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { SessionService } from '@wxmesh/contracts';
-import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
+import { createEventProducer, createKafka, ensureBehaviourTopics } from '@wxmesh/events';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
-import { AUTH_VERIFY_CACHE_METRICS, startVerifyCache } from '@wxmesh/session-tokens';
 import { createWeChatApi } from '@wxmesh/wechat';
-import { createCentralToken } from './adapters/central-token.js';
 import { createOAuthStore } from './adapters/oauth-store.js';
 import { loadSecrets } from './adapters/secrets.js';
+import { createSessionKeyStore } from './adapters/session-key-store.js';
+import { startAuthVerifyCache } from './adapters/verify-cache.js';
+import { createWeChatCredentialSource } from './adapters/wechat-credentials.js';
 import { createWeChatGateway } from './adapters/wechat-gateway.js';
+import { createCentralCredentials, startProactiveRefresh } from './app/central-credentials.js';
+import { createSessionVerifier, edgeTokenVerifier } from './app/verify-session.js';
 import { authConfigSchema } from './config.js';
-import { createSessionVerifier, edgeTokenVerifier, type VerifyAnswer } from './app/verify-session.js';
 import { createAuthVerifyService } from './service.js';
 
 const config = loadConfigOrExit(authConfigSchema);
@@ -40,78 +42,44 @@ await runService('auth-verify', config, async ({ logger }) => {
       defaultDeadlineMs: config.PEER_DEADLINE_MS,
     },
   );
-  // VerifySession's warm cache and its private SessionEnded feed; `VERIFY_CACHE_TTL=0` turns both off.
-  const verifyCache =
-    config.VERIFY_CACHE_TTL === 0
-      ? undefined
-      : await startVerifyCache<VerifyAnswer>({
-          kafka,
-          logger,
-          now,
-          ttlMs: config.VERIFY_CACHE_TTL,
-          maxEntries: config.VERIFY_CACHE_MAX,
-          feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
-          metricsPrefix: AUTH_VERIFY_CACHE_METRICS,
-          groupPrefix: 'auth-verify.verify-cache',
-        });
+  const verifyCache = await startAuthVerifyCache(
+    { kafka, logger, now },
+    {
+      ttlMs: config.VERIFY_CACHE_TTL,
+      maxEntries: config.VERIFY_CACHE_MAX,
+      feedStaleMs: config.VERIFY_CACHE_FEED_STALE,
+    },
+  );
   const verifySession = createSessionVerifier({ session, cache: verifyCache });
   const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
-
-  const accessTokens = createCentralToken({
+  const { accessTokens, jsapiTickets } = createCentralCredentials({
     redis,
     box: secrets.box,
-    kind: 'access_token',
+    source: createWeChatCredentialSource({ wechat, appSecret: secrets.appSecret, now }),
     now,
     refreshBeforeMs: config.TOKEN_REFRESH_BEFORE,
     onBackgroundError,
-    fetch: async (appid, force) => {
-      const answer = await wechat.post<{ access_token: string; expires_in: number }>(
-        '/cgi-bin/stable_token',
-        {},
-        { grant_type: 'client_credential', appid, secret: secrets.appSecret(appid), force_refresh: force },
-      );
-      return { value: answer.access_token, expiresAt: now() + answer.expires_in * 1000 };
-    },
   });
-  const jsapiTickets = createCentralToken({
-    redis,
-    box: secrets.box,
-    kind: 'jsapi_ticket',
-    now,
-    refreshBeforeMs: config.TOKEN_REFRESH_BEFORE,
-    onBackgroundError,
-    fetch: async (appid) => {
-      const token = await accessTokens.get(appid);
-      const answer = await wechat.get<{ ticket: string; expires_in: number }>('/cgi-bin/ticket/getticket', {
-        access_token: token.value,
-        type: 'jsapi',
-      });
-      return { value: answer.ticket, expiresAt: now() + answer.expires_in * 1000 };
-    },
+  const stopProactiveRefresh = startProactiveRefresh({
+    appids: secrets.appids,
+    accessTokens,
+    intervalMs: 60_000,
+    onError: onBackgroundError,
   });
-
-  // Proactive refresh: configured apps' tokens are renewed before they expire even when idle.
-  const proactive = setInterval(() => {
-    for (const appid of secrets.appids()) {
-      accessTokens.get(appid).catch(onBackgroundError);
-    }
-  }, 60_000);
-  proactive.unref();
 
   return {
     services: [
       createAuthVerifyService({
-        redis,
-        secrets,
+        appSecret: secrets.appSecret,
         wechat,
         session,
+        sessionKeys: createSessionKeyStore(redis, secrets.box, { ttlMs: config.SESSION_KEY_TTL }),
         accessTokens,
         jsapiTickets,
         oauth: createOAuthStore(redis, secrets.box, { now, reuseGraceMs: config.OAUTH_REUSE_GRACE }),
         events,
         logger,
         now,
-        sessionKeyTtlMs: config.SESSION_KEY_TTL,
         oauthRefreshTtlMs: config.OAUTH_REFRESH_TTL,
         verifySession,
       }),
@@ -121,7 +89,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     verifySessionToken: edgeTokenVerifier(verifySession),
     dependencies: [redisDependency(redis)],
     closers: [
-      { name: 'timers', run: async () => clearInterval(proactive) },
+      { name: 'timers', run: async () => stopProactiveRefresh() },
       { name: 'verify-cache feed', run: async () => verifyCache?.stop() },
       { name: 'clients', run: async () => (session.close(), wechat.close(), secrets.close()) },
       { name: 'kafka', run: () => events.disconnect() },

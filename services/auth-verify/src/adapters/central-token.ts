@@ -1,47 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import {
+  credentialUse,
+  isFresh,
+  refreshWaitMs,
+  replacesRejected,
+  type CentralCredential,
+} from '../domain/central-credential.js';
+import { createCentralTokenCodec, type CentralTokenCodec } from './central-token-codec.js';
 import type { SealBox } from './secrets.js';
-
-/** A central credential (access_token, jsapi_ticket) as callers get it. */
-export interface CentralToken {
-  readonly value: string;
-  /** Epoch ms. */
-  readonly expiresAt: number;
-}
-
-// KEYS: lock, fence. ARGV: owner, lock ttl. The fence number for the new holder, or 0 when the lock is held.
-const ACQUIRE = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('INCR', KEYS[2]) end
-return 0
-`;
-// KEYS: token, lock. ARGV: fence, sealed value, expires at, ttl ms, owner. Writes only with a fence at
-// least the stored one, so a holder that stalled past its lock cannot overwrite a newer token.
-const STORE = `
-local current = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0')
-if tonumber(ARGV[1]) < current then return 0 end
-redis.call('HSET', KEYS[1], 'value', ARGV[2], 'expires_at', ARGV[3], 'fence', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
-return 1
-`;
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-
-interface Scripts {
-  tokenAcquire(lock: string, fence: string, owner: string, ttl: number): Promise<number>;
-  tokenStore(
-    token: string,
-    lock: string,
-    fence: number,
-    sealed: string,
-    expiresAt: number,
-    ttl: number,
-    owner: string,
-  ): Promise<number>;
-  tokenRelease(lock: string, owner: string): Promise<number>;
-}
 
 /** Options of {@link createCentralToken}. */
 export interface CentralTokenOptions {
@@ -50,7 +18,7 @@ export interface CentralTokenOptions {
   /** `access_token` or `jsapi_ticket`: part of the key. */
   readonly kind: string;
   /** Gets a fresh credential from WeChat; `force` asks WeChat for a new one even if its current one lives. */
-  readonly fetch: (appid: string, force: boolean) => Promise<CentralToken>;
+  readonly fetch: (appid: string, force: boolean) => Promise<CentralCredential>;
   readonly now: () => number;
   /** Refresh this long before expiry. */
   readonly refreshBeforeMs: number;
@@ -59,6 +27,27 @@ export interface CentralTokenOptions {
   /** How long a caller waits for another replica's refresh before giving up. */
   readonly waitMs?: number;
   readonly onBackgroundError?: (err: unknown) => void;
+  /** The jitter of the wait for another replica's refresh, in [0, 1). Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** A refresh's result: the credential, and whether this call fetched it from WeChat. */
+export interface RefreshOutcome {
+  readonly token: CentralCredential;
+  readonly refreshed: boolean;
+}
+
+/** Whether the stored credential makes a refresh unnecessary. */
+type Satisfied = (stored: CentralCredential | undefined) => boolean;
+
+/** What one credential kind's refreshes share. */
+interface Refresher {
+  readonly codec: CentralTokenCodec;
+  readonly options: CentralTokenOptions;
+  readonly lockTtlMs: number;
+  readonly waitMs: number;
+  /** Apps whose background refresh is running in this process. */
+  readonly background: Set<string>;
 }
 
 /**
@@ -72,103 +61,94 @@ export interface CentralTokenOptions {
  * is still the one the caller saw fail, so a crowd reporting one dead token causes one refresh.
  */
 export function createCentralToken(options: CentralTokenOptions) {
-  const { redis, box, kind, now, refreshBeforeMs } = options;
-  const lockTtlMs = options.lockTtlMs ?? 10_000;
-  const waitMs = options.waitMs ?? 8_000;
-  for (const [name, lua, numberOfKeys] of [
-    ['tokenAcquire', ACQUIRE, 2],
-    ['tokenStore', STORE, 2],
-    ['tokenRelease', RELEASE, 1],
-  ] as const) {
-    if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
-  }
-  const r = redis as unknown as Scripts & Redis;
-  const keyOf = (appid: string) => `wxm:auth:{${appid}}:${kind}`;
-  const background = new Set<string>();
-
-  async function read(appid: string): Promise<CentralToken | undefined> {
-    const key = keyOf(appid);
-    const [sealed, expiresAt] = await r.hmget(key, 'value', 'expires_at');
-    if (sealed == null || expiresAt == null) return undefined;
-    const value = box.open(sealed, key);
-    return value === undefined ? undefined : { value, expiresAt: Number(expiresAt) };
-  }
-
-  const fresh = (token: CentralToken | undefined) =>
-    token !== undefined && now() < token.expiresAt - refreshBeforeMs;
-
-  /**
-   * Refreshes unless `satisfied` says the stored token is already good; returns the token and
-   * whether this call fetched it.
-   */
-  async function refresh(
-    appid: string,
-    force: boolean,
-    satisfied: (stored: CentralToken | undefined) => boolean,
-  ): Promise<{ token: CentralToken; refreshed: boolean }> {
-    const key = keyOf(appid);
-    const owner = randomBytes(12).toString('base64url');
-    const deadline = Date.now() + waitMs;
-    for (let attempt = 0; ; attempt++) {
-      const fence = await r.tokenAcquire(`${key}:lock`, `${key}:fence`, owner, lockTtlMs);
-      if (fence > 0) {
-        try {
-          const stored = await read(appid);
-          if (satisfied(stored)) return { token: stored!, refreshed: false };
-          const token = await options.fetch(appid, force);
-          const ttl = Math.max(1, token.expiresAt - now());
-          await r.tokenStore(
-            key,
-            `${key}:lock`,
-            fence,
-            box.seal(token.value, key),
-            token.expiresAt,
-            ttl,
-            owner,
-          );
-          return { token, refreshed: true };
-        } finally {
-          await r.tokenRelease(`${key}:lock`, owner);
-        }
-      }
-      // Another replica is refreshing: wait for its result rather than fetching a second token.
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(200, 20 * 2 ** attempt) * (0.5 + Math.random())),
-      );
-      const stored = await read(appid);
-      if (satisfied(stored)) return { token: stored!, refreshed: false };
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for another replica to refresh the ${kind}`);
-    }
-  }
-
+  const refresher: Refresher = {
+    codec: createCentralTokenCodec(options.redis, options.box, options.kind),
+    options,
+    lockTtlMs: options.lockTtlMs ?? 10_000,
+    waitMs: options.waitMs ?? 8_000,
+    background: new Set(),
+  };
   return {
     /** The app's current credential, fetching it when there is none or it has expired. */
-    async get(appid: string): Promise<CentralToken> {
-      const stored = await read(appid);
-      if (fresh(stored)) return stored!;
-      if (stored !== undefined && now() < stored.expiresAt) {
-        if (!background.has(appid)) {
-          background.add(appid);
-          refresh(appid, false, fresh)
-            .catch((err: unknown) => options.onBackgroundError?.(err))
-            .finally(() => background.delete(appid));
-        }
-        return stored;
-      }
-      return (await refresh(appid, false, fresh)).token;
-    },
-
+    get: (appid: string) => currentCredential(refresher, appid),
     /**
      * Reports `seen` as rejected by WeChat. Refreshes (forcing a new token) only when the stored
      * token is still `seen`; otherwise returns the newer one.
      */
-    async invalidate(appid: string, seen: string) {
-      const stored = await read(appid);
-      if (stored !== undefined && stored.value !== seen) return { token: stored, refreshed: false };
-      return refresh(appid, true, (current) => current !== undefined && current.value !== seen);
-    },
+    invalidate: (appid: string, seen: string) => replaceRejected(refresher, appid, seen),
   };
 }
 
 export type CentralTokens = ReturnType<typeof createCentralToken>;
+
+async function currentCredential(refresher: Refresher, appid: string): Promise<CentralCredential> {
+  const { now, refreshBeforeMs } = refresher.options;
+  const stored = await refresher.codec.read(appid);
+  const fresh: Satisfied = (current) => isFresh(current, now(), refreshBeforeMs);
+  switch (credentialUse(stored, now(), refreshBeforeMs)) {
+    case 'serve':
+      return stored!;
+    case 'serve-and-refresh':
+      refreshInBackground(refresher, appid, fresh);
+      return stored!;
+    case 'refresh':
+      return (await refresh(refresher, appid, false, fresh)).token;
+  }
+}
+
+async function replaceRejected(refresher: Refresher, appid: string, seen: string): Promise<RefreshOutcome> {
+  const stored = await refresher.codec.read(appid);
+  if (replacesRejected(stored, seen)) return { token: stored!, refreshed: false };
+  return refresh(refresher, appid, true, (current) => replacesRejected(current, seen));
+}
+
+/** Starts one background refresh per app and process; its failure goes to `onBackgroundError`. */
+function refreshInBackground(refresher: Refresher, appid: string, satisfied: Satisfied): void {
+  if (refresher.background.has(appid)) return;
+  refresher.background.add(appid);
+  refresh(refresher, appid, false, satisfied)
+    .catch((err: unknown) => refresher.options.onBackgroundError?.(err))
+    .finally(() => refresher.background.delete(appid));
+}
+
+/**
+ * Refreshes unless `satisfied` says the stored token is already good: under the lock when this
+ * replica gets it, else by waiting (up to `waitMs`) for the replica that holds it.
+ */
+async function refresh(
+  refresher: Refresher,
+  appid: string,
+  force: boolean,
+  satisfied: Satisfied,
+): Promise<RefreshOutcome> {
+  const owner = randomBytes(12).toString('base64url');
+  const deadline = Date.now() + refresher.waitMs;
+  for (let attempt = 0; ; attempt++) {
+    const fence = await refresher.codec.acquire(appid, owner, refresher.lockTtlMs);
+    if (fence > 0) return refreshUnderLock(refresher, appid, { force, satisfied, fence, owner });
+    await sleep(refreshWaitMs(attempt, (refresher.options.random ?? Math.random)()));
+    const stored = await refresher.codec.read(appid);
+    if (satisfied(stored)) return { token: stored!, refreshed: false };
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for another replica to refresh the ${refresher.options.kind}`);
+    }
+  }
+}
+
+/** The lock holder's refresh: fetch from WeChat unless the stored token is already good, store, release. */
+async function refreshUnderLock(
+  refresher: Refresher,
+  appid: string,
+  lock: { force: boolean; satisfied: Satisfied; fence: number; owner: string },
+): Promise<RefreshOutcome> {
+  const { codec, options } = refresher;
+  try {
+    const stored = await codec.read(appid);
+    if (lock.satisfied(stored)) return { token: stored!, refreshed: false };
+    const token = await options.fetch(appid, lock.force);
+    await codec.store(appid, token, lock.fence, Math.max(1, token.expiresAt - options.now()), lock.owner);
+    return { token, refreshed: true };
+  } finally {
+    await codec.release(appid, lock.owner);
+  }
+}

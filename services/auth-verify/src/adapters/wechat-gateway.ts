@@ -1,12 +1,15 @@
 import { Code, ConnectError } from '@connectrpc/connect';
-import { createBreaker, type Breaker } from '@wxmesh/resilience';
-import { WeChatApiError, WeChatUnavailableError, type WeChatApi } from '@wxmesh/wechat';
+import { BreakerOpenError, BreakerTimeoutError, createBreaker } from '@wxmesh/resilience';
+import { WeChatApiError, WeChatUnavailableError, type WeChatApi, type WeChatErrorKind } from '@wxmesh/wechat';
+
+/** One WeChat call: a typed endpoint of `@wxmesh/wechat` run against `api` under `signal`. */
+export type WeChatCall<T> = (api: WeChatApi, signal: AbortSignal) => Promise<T>;
 
 /**
  * Every WeChat call auth-verify makes, through one breaker per WeChat API host: transport
- * failures, HTTP errors and timeouts count against it; WeChat's own errcodes (a bad code, a dead
- * token) do not, since they say the request was wrong, not that WeChat is down. While it is open,
- * calls fail at once with Unavailable.
+ * failures, HTTP errors, malformed answers and timeouts count against it; WeChat's own errcodes
+ * (a bad code, a dead token) do not, since they say the request was wrong, not that WeChat is
+ * down. While it is open, calls fail at once with `BreakerOpenError`.
  *
  * `signal` is the served call's (`ctx.signal`): the request to WeChat is aborted when it fires, so
  * a call past its deadline stops talking to WeChat (a jscode2session still waiting for its answer
@@ -15,9 +18,9 @@ import { WeChatApiError, WeChatUnavailableError, type WeChatApi } from '@wxmesh/
  * central token refresh) passes none and is bounded by `timeoutMs` alone.
  */
 export function createWeChatGateway(api: WeChatApi, options: { timeoutMs: number; resetMs: number }) {
-  const breaker: Breaker<[(signal: AbortSignal) => Promise<unknown>], unknown> = createBreaker(
+  const breaker = createBreaker(
     'wechat.api',
-    (signal: AbortSignal, run: (signal: AbortSignal) => Promise<unknown>) => run(signal),
+    (signal: AbortSignal, call: WeChatCall<unknown>) => call(api, signal),
     {
       timeout: options.timeoutMs,
       resetTimeout: options.resetMs,
@@ -26,51 +29,58 @@ export function createWeChatGateway(api: WeChatApi, options: { timeoutMs: number
       isFailure: (err) => !(err instanceof WeChatApiError),
     },
   );
-  const through = <T>(caller: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>) =>
-    breaker.fireWithSignal(caller, run) as Promise<T>;
   return {
-    get: <T>(path: string, query: Record<string, string | undefined>, signal?: AbortSignal) =>
-      through(signal, (s) => api.get<T>(path, query, s)),
-    post: <T>(path: string, query: Record<string, string | undefined>, body: unknown, signal?: AbortSignal) =>
-      through(signal, (s) => api.post<T>(path, query, body, s)),
+    /** Runs `call` through the breaker, aborted with `signal` (the caller's deadline) when given. */
+    call: <T>(call: WeChatCall<T>, signal?: AbortSignal): Promise<T> =>
+      breaker.fireWithSignal(signal, call) as Promise<T>,
     close: () => breaker.shutdown(),
   };
 }
 
 export type WeChatGateway = ReturnType<typeof createWeChatGateway>;
 
-/** WeChat errcodes that mean the caller's input was wrong, with the code and message to answer. */
-const CALLER_ERRORS: Record<number, [Code, string]> = {
-  40029: [Code.InvalidArgument, 'the code is invalid or expired; get a new one from the client'],
-  40163: [Code.InvalidArgument, 'the code was already used; codes are single-use, get a new one'],
-  40030: [Code.Unauthenticated, 'the refresh token is invalid; authorise again'],
-  42002: [Code.Unauthenticated, 'the refresh token has expired; authorise again'],
-  40226: [Code.PermissionDenied, 'WeChat blocked this user as high-risk'],
-  45011: [Code.ResourceExhausted, 'WeChat rate limit for this user; retry later'],
-  45009: [Code.ResourceExhausted, 'the app’s daily WeChat API quota is used up'],
-  40013: [Code.FailedPrecondition, 'WeChat does not know this appid'],
-  40125: [Code.FailedPrecondition, 'WeChat rejected the configured AppSecret for this app'],
+/** WeChat refusals that mean the caller's input was wrong, with the code and message to answer. */
+const CALLER_ERRORS: Partial<Record<WeChatErrorKind, [Code, string]>> = {
+  'invalid-code': [Code.InvalidArgument, 'the code is invalid or expired; get a new one from the client'],
+  'code-used': [Code.InvalidArgument, 'the code was already used; codes are single-use, get a new one'],
+  'refresh-token-invalid': [Code.Unauthenticated, 'the refresh token is invalid; authorise again'],
+  'refresh-token-expired': [Code.Unauthenticated, 'the refresh token has expired; authorise again'],
+  'user-blocked': [Code.PermissionDenied, 'WeChat blocked this user as high-risk'],
+  'too-frequent': [Code.ResourceExhausted, 'WeChat rate limit for this user; retry later'],
+  'quota-exhausted': [Code.ResourceExhausted, 'the app’s daily WeChat API quota is used up'],
+  'unknown-appid': [Code.FailedPrecondition, 'WeChat does not know this appid'],
+  'invalid-app-secret': [Code.FailedPrecondition, 'WeChat rejected the configured AppSecret for this app'],
 };
 
 /**
  * Maps a failure of a WeChat call to what the caller should see: caller mistakes get their
- * precise code, an unreachable or broken-open WeChat is Unavailable, other errcodes are
- * Unavailable with WeChat's errcode (errmsg can echo input, so it is not passed on).
+ * precise code, an unreachable, malformed-answering or broken-open WeChat is Unavailable, other
+ * errcodes are Unavailable with WeChat's errcode (errmsg can echo input, so it is not passed on).
+ * Anything else is rethrown unchanged.
  */
 export function weChatFailure(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof WeChatApiError) {
-    const known = CALLER_ERRORS[err.errcode];
+    const known = CALLER_ERRORS[err.kind];
     if (known) return new ConnectError(`WeChat errcode ${err.errcode}: ${known[1]}`, known[0]);
     return new ConnectError(`WeChat answered errcode ${err.errcode}`, Code.Unavailable);
   }
   if (err instanceof WeChatUnavailableError)
     return new ConnectError(`${err.message}; retry later`, Code.Unavailable);
-  if ((err as Error)?.name === 'BreakerOpenError') {
+  if (err instanceof BreakerOpenError) {
     return new ConnectError('WeChat is unavailable (circuit open); retry later', Code.Unavailable);
   }
-  if ((err as Error)?.name === 'BreakerTimeoutError') {
+  if (err instanceof BreakerTimeoutError) {
     return new ConnectError('WeChat did not answer in time; retry later', Code.Unavailable);
   }
   throw err;
+}
+
+/** Runs `run`, answering its WeChat failures as {@link weChatFailure} maps them. */
+export async function answeringWeChatFailures<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw weChatFailure(err);
+  }
 }

@@ -1,16 +1,22 @@
 import { BreakerOpenError, BreakerTimeoutError, createBreaker } from '@wxmesh/resilience';
-import { WeChatApiError, WeChatUnavailableError, type WeChatApi } from '@wxmesh/wechat';
+import {
+  sendSubscribeMessage,
+  SUBSCRIBE_SEND,
+  WeChatApiError,
+  WeChatUnavailableError,
+  type SubscribeMessage,
+  type WeChatApi,
+} from '@wxmesh/wechat';
 import type { SubscribeContent } from '../domain/delivery.js';
 import type { SendResult } from '../domain/send-outcome.js';
-
-const SEND_PATH = '/cgi-bin/message/subscribe/send';
 
 /**
  * WeChat's subscribe-message send, behind its own circuit breaker (`wechat.subscribe.send`: per
  * endpoint, so a failing send API does not stop the token or login calls other services make to
  * the same host). WeChat's errcodes are answers, not failures of WeChat, and do not count against
- * the breaker; transport errors, HTTP errors and timeouts do. Every outcome comes back as a
- * {@link SendResult}; nothing is thrown except the caller's own cancellation.
+ * the breaker; transport errors, HTTP errors, malformed answers (a `WeChatUnavailableError`) and
+ * timeouts do. Every outcome comes back as a {@link SendResult}; nothing is thrown except the
+ * caller's own cancellation.
  */
 export function createSubscribeSender(
   api: WeChatApi,
@@ -18,8 +24,8 @@ export function createSubscribeSender(
 ) {
   const breaker = createBreaker(
     'wechat.subscribe.send',
-    (signal: AbortSignal, token: string, body: Record<string, unknown>) =>
-      api.post<{ msgid?: number }>(SEND_PATH, { access_token: token }, body, signal),
+    (signal: AbortSignal, accessToken: string, message: SubscribeMessage) =>
+      sendSubscribeMessage(api, { accessToken, message }, signal),
     {
       timeout: options.timeoutMs,
       resetTimeout: options.resetMs,
@@ -37,16 +43,9 @@ export function createSubscribeSender(
       content: SubscribeContent,
       signal?: AbortSignal,
     ): Promise<SendResult> {
-      const body = {
-        touser: openid,
-        template_id: content.templateId,
-        ...(content.page ? { page: content.page } : {}),
-        data: Object.fromEntries(Object.entries(content.data).map(([k, value]) => [k, { value }])),
-        miniprogram_state: content.miniprogramState,
-        lang: content.lang || 'zh_CN',
-      };
+      const message: SubscribeMessage = { toUser: openid, ...content };
       try {
-        await breaker.fireWithSignal(signal, accessToken, body);
+        await breaker.fireWithSignal(signal, accessToken, message);
         return { kind: 'sent' };
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
@@ -57,7 +56,7 @@ export function createSubscribeSender(
         if (err instanceof BreakerTimeoutError) {
           return {
             kind: 'unavailable',
-            detail: `WeChat ${SEND_PATH} did not answer in ${options.timeoutMs} ms`,
+            detail: `WeChat ${SUBSCRIBE_SEND} did not answer in ${options.timeoutMs} ms`,
           };
         }
         throw err;
