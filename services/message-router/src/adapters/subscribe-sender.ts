@@ -49,7 +49,8 @@ export function createSubscribeSender(
         return { kind: 'sent' };
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (err instanceof WeChatApiError) return { kind: 'wechat', errcode: err.errcode };
+        if (err instanceof WeChatApiError)
+          return { kind: 'wechat', errcode: err.errcode, errorKind: err.kind };
         if (err instanceof WeChatUnavailableError || err instanceof BreakerOpenError) {
           return { kind: 'unavailable', detail: err.message };
         }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { backoff, nextStep, type RetryPolicy, type SendResult } from './send-outcome.js';
+import { weChatErrorKind } from '@wxmesh/wechat';
 
 const policy: RetryPolicy = {
   maxAttempts: 4,
@@ -11,7 +12,11 @@ const policy: RetryPolicy = {
 };
 const now = 1_000_000;
 const at = (number: number, tokenRefreshed = false) => ({ number, tokenRefreshed, now });
-const wechat = (errcode: number): SendResult => ({ kind: 'wechat', errcode });
+const wechat = (errcode: number): SendResult => ({
+  kind: 'wechat',
+  errcode,
+  errorKind: weChatErrorKind(errcode),
+});
 const half = () => 0.5;
 
 test('a send WeChat accepted is delivered', () => {

@@ -1,9 +1,10 @@
+import type { WeChatErrorKind } from '@wxmesh/wechat';
 import type { DeliveryError } from './delivery.js';
 
-/** WeChat errcodes that mean the access_token was dead: refresh it (once) and send again. */
-const TOKEN_ERRCODES: ReadonlySet<number> = new Set([40001, 42001, 40014]);
 /** 45009: the daily API quota is used up; 45011: called too often. Both pass with time. */
-const QUOTA_ERRCODES: ReadonlySet<number> = new Set([45009, 45011]);
+const RATE_LIMITS: ReadonlySet<WeChatErrorKind> = new Set(['quota-exhausted', 'too-frequent']);
+/** Refusals worth another attempt: a dead token (after its refresh), rate limits, WeChat busy (-1). */
+const TRANSIENT: ReadonlySet<WeChatErrorKind> = new Set([...RATE_LIMITS, 'token-invalid', 'system-busy']);
 
 /** Why WeChat refuses for good, in words an operator understands. */
 const PERMANENT_REASONS: Readonly<Record<number, string>> = {
@@ -18,7 +19,7 @@ const PERMANENT_REASONS: Readonly<Record<number, string>> = {
 /** What one send attempt came back with. */
 export type SendResult =
   | { readonly kind: 'sent' }
-  | { readonly kind: 'wechat'; readonly errcode: number }
+  | { readonly kind: 'wechat'; readonly errcode: number; readonly errorKind: WeChatErrorKind }
   | { readonly kind: 'unavailable'; readonly detail: string };
 
 /** The retry policy of the send queue (from configuration). */
@@ -57,16 +58,16 @@ export function nextStep(
 ): NextStep {
   if (result.kind === 'sent') return { kind: 'delivered' };
   if (result.kind === 'wechat') {
-    const { errcode } = result;
-    if (TOKEN_ERRCODES.has(errcode) && !attempt.tokenRefreshed) {
+    const { errcode, errorKind } = result;
+    if (errorKind === 'token-invalid' && !attempt.tokenRefreshed) {
       return { kind: 'refresh-token', error: wechatError(errcode, 'the access_token was rejected', true) };
     }
-    if (QUOTA_ERRCODES.has(errcode) && attempt.number < policy.maxAttempts) {
-      const delay = errcode === 45009 ? policy.quotaDelayMs : policy.frequencyDelayMs;
+    if (RATE_LIMITS.has(errorKind) && attempt.number < policy.maxAttempts) {
+      const delay = errorKind === 'quota-exhausted' ? policy.quotaDelayMs : policy.frequencyDelayMs;
       const error = wechatError(errcode, 'WeChat rate limit; the send waits and is retried', true);
       return { kind: 'retry', at: attempt.now + delay + Math.floor(random() * delay * 0.1), error };
     }
-    if (!TOKEN_ERRCODES.has(errcode) && !QUOTA_ERRCODES.has(errcode) && errcode !== -1) {
+    if (!TRANSIENT.has(errorKind)) {
       const reason = PERMANENT_REASONS[errcode] ?? 'WeChat refused the message';
       return { kind: 'failed', error: wechatError(errcode, reason, false) };
     }
