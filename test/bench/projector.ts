@@ -1,7 +1,9 @@
 // Projector throughput, end to end from Kafka: events/s the behaviour-projector (its own process,
 // as deployed) folds into Redis, against a bare kafkajs consumer that only counts the same records,
-// measured in the same run on the same pre-filled topic. Rounds alternate bare/projector; each
-// round is a fresh consumer group (and, for the projector, a fresh process and Redis key prefix)
+// measured in the same run on the same pre-filled topic; the projector twice, with its fast chunk
+// codec and with the reference codec (the A/B that decides whether the fast path stays, see
+// VARIANTS). Each round runs bare, then both variants in a rotating order; each run is a fresh
+// consumer group (and, for the projector, a fresh process and Redis key prefix)
 // reading from offset 0. The rate is the steady one: the first BENCH_WARMUP records (fetched,
 // decoded and applied like the others) warm up the process, its JIT, Redis' scripts and the
 // consumer's fetch loop; the clock then runs from the first observation at or past the warm-up to
@@ -14,6 +16,8 @@
 //   BENCH_EVENTS=100000 BENCH_WARMUP=20000 BENCH_ROUNDS=3 (defaults)
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import {
   behaviourEvent,
   createEventProducer,
@@ -23,7 +27,6 @@ import {
 import { startInfra, startServiceProcess, waitFor } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { bundle } from './service-bench.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20_000);
@@ -36,12 +39,58 @@ const topic = `bench.behaviour.${RUN}`;
 const dlqTopic = `${topic}.dlq`;
 const APPID = 'wx0123456789abcdef';
 
-// The projector runs as its image does: bundled, with plain node and its package.json's node options.
-// Bundled into its own dist/ for the session-token cache's lru-cache 11 (the root has lru-cache 5; see auth.ts).
-const projectorBundle = bundle(
-  'services/behaviour-projector/src/main.ts',
-  '../../services/behaviour-projector/dist/bench-main.mjs',
-);
+/**
+ * The projector's fast chunk codec against its reference, in one run: each variant is the service
+ * bundled as its image is (scripts/build.ts's settings), with adapters/production-chunk-codec.ts
+ * pointing at that codec. Bundled into the service's own dist/ for the session-token cache's
+ * lru-cache 11 (the root has lru-cache 5; see auth.ts).
+ */
+const VARIANTS = {
+  'fast (positional records)': 'fast/positional-chunk-codec.js#positionalChunkCodec',
+  'reference (named fields)': 'chunk-codec.js#namedFieldsCodec',
+} as const;
+type Variant = keyof typeof VARIANTS;
+const serviceDir = fileURLToPath(new URL('../../services/behaviour-projector/', import.meta.url));
+
+async function bundleVariant(variant: Variant, index: number): Promise<string> {
+  const [module, codec] = VARIANTS[variant].split('#') as [string, string];
+  const outfile = `${serviceDir}dist/bench-main-${index}.mjs`;
+  await build({
+    entryPoints: [`${serviceDir}src/main.ts`],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+    banner: {
+      js: "import { createRequire as __wxmCreateRequire } from 'node:module'; const require = __wxmCreateRequire(import.meta.url);",
+    },
+    plugins: [
+      {
+        name: 'externalize-third-party-and-pick-codec',
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, (args) =>
+            args.path.startsWith('@wxmesh/') ? undefined : { path: args.path, external: true },
+          );
+          b.onResolve({ filter: /\/production-chunk-codec\.js$/ }, () => ({
+            path: variant,
+            namespace: 'codec',
+          }));
+          b.onLoad({ filter: /.*/, namespace: 'codec' }, () => ({
+            contents: `export { ${codec} as productionChunkCodec } from './${module}';`,
+            resolveDir: `${serviceDir}src/adapters`,
+            loader: 'ts',
+          }));
+        },
+      },
+    ],
+  });
+  return outfile;
+}
+
+const variants = Object.keys(VARIANTS) as Variant[];
+const bundles = await Promise.all(variants.map(bundleVariant));
 const infra = await startInfra({ redis: true, kafka: true });
 const kafka = new kafkajs.Kafka({
   clientId: `bench-projector-${RUN}`,
@@ -223,8 +272,8 @@ async function metric(url: string, name: string, labels: string): Promise<number
 }
 
 /** events/s of the projector process, as its metrics report records applied. */
-async function projector(round: number): Promise<RoundResult> {
-  const prefix = `wxm:bench:${RUN}:${round}:`;
+async function projector(round: number, v: number): Promise<RoundResult> {
+  const prefix = `wxm:bench:${RUN}:${round}:${v}:`;
   const service = await startServiceProcess('behaviour-projector', {
     env: {
       REDIS_URL: infra.redisUrl,
@@ -232,10 +281,10 @@ async function projector(round: number): Promise<RoundResult> {
       EVENTS_TOPIC: topic,
       EVENTS_DLQ_TOPIC: dlqTopic,
       EVENTS_CREATE_TOPICS: 'false',
-      CONSUMER_GROUP: `bench-projector-${RUN}-${round}`,
+      CONSUMER_GROUP: `bench-projector-${RUN}-${round}-${v}`,
       KEY_PREFIX: prefix,
     },
-    bundle: projectorBundle,
+    bundle: bundles[v],
     timeoutMs: 60_000,
   });
   try {
@@ -269,36 +318,46 @@ async function projector(round: number): Promise<RoundResult> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+const describe = (r: RoundResult) =>
+  `${Math.round(r.perSecond)} events/s (${r.cpuUs.toFixed(1)} µs CPU/event` +
+  (r.redisUs === undefined ? ')' : `, Redis ${r.redisUs.toFixed(1)} µs/event)`);
+
 try {
   console.log(
     `projector bench (Node ${process.versions.node}): ${WARMUP} warm-up + ${EVENTS} timed events, ${USERS} users, 6 partitions, ${ROUNDS} rounds`,
   );
   await fill();
   const bareRounds: RoundResult[] = [];
-  const projectorRounds: RoundResult[] = [];
+  const variantRounds = variants.map((): RoundResult[] => []);
   for (let round = 0; round < ROUNDS; round++) {
     const b = await bare(round);
-    const p = await projector(round);
     bareRounds.push(b);
-    projectorRounds.push(p);
-    console.log(
-      `  round ${round + 1}: bare ${Math.round(b.perSecond)} events/s (${b.cpuUs.toFixed(1)} µs CPU/event), ` +
-        `projector ${Math.round(p.perSecond)} events/s (${p.cpuUs.toFixed(1)} µs CPU/event, ` +
-        `Redis ${p.redisUs!.toFixed(1)} µs/event)`,
-    );
+    const line = [`bare ${describe(b)}`];
+    // Variants in a rotating order, so that none always runs first or last in a round.
+    for (let k = 0; k < variants.length; k++) {
+      const v = (round + k) % variants.length;
+      const p = await projector(round, v);
+      variantRounds[v]!.push(p);
+      line.push(`${variants[v]} ${describe(p)}`);
+    }
+    console.log(`  round ${round + 1}: ${line.join('; ')}`);
   }
   const b = median(bareRounds.map((r) => r.perSecond));
-  const p = median(projectorRounds.map((r) => r.perSecond));
   console.log(
     `bare kafkajs consumer (counts only): ${Math.round(b)} events/s (median), ` +
       `${median(bareRounds.map((r) => r.cpuUs)).toFixed(1)} µs CPU/event`,
   );
-  console.log(
-    `behaviour-projector (applied to Redis): ${Math.round(p)} events/s (median), ` +
-      `${median(projectorRounds.map((r) => r.cpuUs)).toFixed(1)} µs CPU/event in its process ` +
-      `+ ${median(projectorRounds.map((r) => r.redisUs!)).toFixed(1)} µs in Redis`,
-  );
-  console.log(`ratio projector/bare: ${(p / b).toFixed(2)} (target >= ${TARGET})`);
+  const fast = median(variantRounds[0]!.map((r) => r.perSecond));
+  variants.forEach((name, v) => {
+    const rounds = variantRounds[v]!;
+    const p = median(rounds.map((r) => r.perSecond));
+    console.log(
+      `behaviour-projector, ${name} (applied to Redis): ${Math.round(p)} events/s (median), ` +
+        `${median(rounds.map((r) => r.cpuUs)).toFixed(1)} µs CPU/event in its process ` +
+        `+ ${median(rounds.map((r) => r.redisUs!)).toFixed(1)} µs in Redis; ` +
+        `ratio to bare ${(p / b).toFixed(2)} (target >= ${TARGET}), fast/${name} ${(fast / p).toFixed(2)}`,
+    );
+  });
 } finally {
   const admin = kafka.admin();
   await admin.connect();

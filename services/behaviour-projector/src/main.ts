@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { AuthVerifyService } from '@wxmesh/contracts';
@@ -6,7 +7,8 @@ import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/r
 import { startBearerCheck } from '@wxmesh/session-tokens';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
-import { createProjector, newGenerationId } from './projector.js';
+import { createProjector } from './app/consume-events.js';
+import { newGenerationId } from './domain/generation-id.js';
 import { createBehaviourViewService } from './service.js';
 
 const config = loadConfigOrExit(projectorConfigSchema);
@@ -37,7 +39,10 @@ await runService('behaviour-projector', config, async ({ logger }) => {
       logger,
     });
   }
-  const storeOptions = { prefix: config.KEY_PREFIX, newGeneration: newGenerationId };
+  const storeOptions = {
+    prefix: config.KEY_PREFIX,
+    newGeneration: () => newGenerationId(Date.now, randomBytes),
+  };
   const store = createReadModelStore(redis, storeOptions);
   const projector = createProjector({
     kafka,

@@ -1,6 +1,7 @@
 // `npm run -w services/behaviour-projector rebuild -- [--no-swap] [--keep-previous] [--drop-after 30s]`:
-// replays the behaviour topic into a new generation and swaps it in (see rebuild.ts). Prints one
+// replays the behaviour topic into a new generation and swaps it in (see app/rebuild-read-models.ts). Prints one
 // JSON line with the result; exits non-zero on failure.
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
@@ -8,8 +9,8 @@ import { duration, loadConfigOrExit } from '@wxmesh/config';
 import { createLogger } from '@wxmesh/rpc';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
-import { newGenerationId } from './projector.js';
-import { rebuildReadModels } from './rebuild.js';
+import { rebuildReadModels } from './app/rebuild-read-models.js';
+import { newGenerationId } from './domain/generation-id.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +31,7 @@ if (values.generation !== undefined && !/^[0-9A-Za-z_-]{1,40}$/.test(values.gene
 }
 
 const config = loadConfigOrExit(projectorConfigSchema);
+const newGeneration = () => newGenerationId(Date.now, randomBytes);
 const logger = createLogger({ name: 'behaviour-projector-rebuild', level: config.LOG_LEVEL });
 // Without auto-pipelining, like the live projector's apply connection (see main.ts): each chunk's
 // script goes out at once, and every other call here is sequential anyway.
@@ -42,9 +44,9 @@ const kafka = new Kafka({
 try {
   const result = await rebuildReadModels({
     kafka,
-    store: createReadModelStore(redis, { prefix: config.KEY_PREFIX, newGeneration: newGenerationId }),
+    store: createReadModelStore(redis, { prefix: config.KEY_PREFIX, newGeneration }),
     config,
-    generation: values.generation ?? newGenerationId(),
+    generation: values.generation ?? newGeneration(),
     swap: !values['no-swap'],
     dropPreviousAfterMs: values['keep-previous'] ? undefined : dropAfter.data,
     logger,

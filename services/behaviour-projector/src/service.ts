@@ -2,13 +2,14 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { BehaviourViewService } from '@wxmesh/contracts';
 import { actingFor, defineService } from '@wxmesh/rpc';
-import { LayoutMismatchError, type ReadModelStore, type StoredJourney } from './adapters/read-models.js';
-import { daysBetween } from './domain/projection.js';
+import { LayoutMismatchError, type ReadModelStore } from './adapters/read-models.js';
+import { daysBetween, isCalendarDate } from './domain/calendar.js';
+import type { Journey } from './domain/journey.js';
 
 const time = (ms: number | undefined) => (ms === undefined ? undefined : timestampFromMs(ms));
 
 /** The journey message for a stored journey (an unknown user's is all zero). */
-export function toUserJourney(openid: string, j: StoredJourney) {
+export function toUserJourney(openid: string, j: Journey) {
   const c = j.counters;
   return {
     openid,
@@ -19,27 +20,21 @@ export function toUserJourney(openid: string, j: StoredJourney) {
     loginCount: Number(c.logins),
     phoneBound: j.flags.has('phone'),
     oauthAuthorized: j.flags.has('oauth'),
-    sessionsStarted: Number(c.ss),
-    sessionsEnded: Number(c.se),
-    messagesReceived: Number(c.mr),
-    messagesFailed: Number(c.mf),
-    ordersCreated: Number(c.oc),
-    ordersPaid: Number(c.op),
-    paidTotal: c.pt,
-    refunds: Number(c.rf),
-    refundedTotal: c.rt,
+    sessionsStarted: Number(c.sessionsStarted),
+    sessionsEnded: Number(c.sessionsEnded),
+    messagesReceived: Number(c.messagesReceived),
+    messagesFailed: Number(c.messagesFailed),
+    ordersCreated: Number(c.ordersCreated),
+    ordersPaid: Number(c.ordersPaid),
+    paidTotal: c.paidTotal,
+    refunds: Number(c.refunds),
+    refundedTotal: c.refundedTotal,
     lastEvent: j.lastEvent && {
       eventId: j.lastEvent.eventId,
       eventType: j.lastEvent.eventType,
       occurredAt: time(j.lastEvent.at),
     },
   };
-}
-
-/** True for a `YYYY-MM-DD` that names a real day (the contract's pattern accepts 2025-02-30). */
-function isCalendarDate(date: string): boolean {
-  const ms = Date.parse(`${date}T00:00:00Z`);
-  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === date;
 }
 
 /**

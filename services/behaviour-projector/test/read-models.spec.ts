@@ -1,15 +1,27 @@
 // The read-model store against a real Redis, in both apply modes: what one chunk writes, including
-// values the MessagePack packing must carry intact (non-ASCII, longer than 255 bytes, large sums).
+// values the MessagePack packing must carry intact (non-ASCII, longer than 255 bytes, large sums);
+// and the fast chunk codec against its reference on generated chunks.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import { startInfra, type Infra } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import { Code, ConnectError } from '@connectrpc/connect';
+import fc from 'fast-check';
+import { namedFieldsCodec, type ChunkCodec } from '../src/adapters/chunk-codec.js';
+import { positionalChunkCodec } from '../src/adapters/fast/positional-chunk-codec.js';
 import { createReadModelStore, JOURNEY_LAYOUT, LayoutMismatchError } from '../src/adapters/read-models.js';
-import { isTransientFailure } from '../src/projector.js';
+import { isTransientFailure } from '../src/app/consume-events.js';
 import { createBehaviourViewService } from '../src/service.js';
-import type { Projection } from '../src/domain/projection.js';
+import {
+  FUNNEL_STEPS,
+  JOURNEY_COUNTERS,
+  JOURNEY_FLAGS,
+  MAX_OCCURRED_AT_MS,
+  MIN_OCCURRED_AT_MS,
+  type Projection,
+} from '../src/domain/projection.js';
+import { dumpKeys } from './support.js';
 
 let infra: Infra<{ redis: true; kafka: false }>;
 let redis: Redis;
@@ -33,9 +45,9 @@ const projection = (n: number, overrides: Partial<Projection> = {}): Projection 
   appid: APPID,
   unionid: '统一ID😀',
   eventType: 'payment_succeeded',
-  incr: [
-    ['op', 1],
-    ['pt', 123_456_789_012],
+  increments: [
+    ['ordersPaid', 1],
+    ['paidTotal', 123_456_789_012],
   ],
   funnel: { appid: APPID, day: '2025-01-01', step: 'paid' },
   ...overrides,
@@ -47,7 +59,7 @@ for (const applyMode of ['batch', 'event'] as const) {
       const prefix = `wxm:rm-spec:${randomBytes(3).toString('hex')}:`;
       const store = createReadModelStore(redis, { prefix, newGeneration: () => 'g1', applyMode });
       const chunk = [0, 1, 2, 3, 4].map((n) => projection(n));
-      chunk.push(projection(5, { flag: 'phone', incr: [], funnel: undefined, unionid: '', appid: '' }));
+      chunk.push(projection(5, { flag: 'phone', increments: [], funnel: undefined, unionid: '', appid: '' }));
       assert.deepEqual(await store.apply(chunk), { applied: 6, duplicates: 0 });
       assert.deepEqual(await store.apply(chunk.slice(0, 4)), { applied: 0, duplicates: 4 });
 
@@ -55,16 +67,16 @@ for (const applyMode of ['batch', 'event'] as const) {
       assert.equal(user2.unionid, '统一ID😀');
       assert.equal(user2.appid, APPID);
       assert.ok(user2.flags.has('phone'));
-      assert.equal(user2.counters.op, 1n);
-      assert.equal(user2.counters.pt, 123_456_789_012n);
+      assert.equal(user2.counters.ordersPaid, 1n);
+      assert.equal(user2.counters.paidTotal, 123_456_789_012n);
       assert.deepEqual(user2.lastEvent, {
         at: Date.UTC(2025, 0, 1) + 5,
         eventId: 'e-5',
         eventType: 'payment_succeeded',
       });
       const user0 = await store.journey('o_0');
-      assert.equal(user0.counters.op, 2n);
-      assert.equal(user0.counters.pt, 246_913_578_024n);
+      assert.equal(user0.counters.ordersPaid, 2n);
+      assert.equal(user0.counters.paidTotal, 246_913_578_024n);
       assert.equal(user0.firstSeenAt, Date.UTC(2025, 0, 1));
       const [day] = await store.funnel(APPID, ['2025-01-01']);
       assert.deepEqual(day, { day: '2025-01-01', logged_in: 0, phone_bound: 0, ordered: 0, paid: 3 });
@@ -104,7 +116,7 @@ for (const applyMode of ['batch', 'event'] as const) {
       assert.equal(j.appid, 'wx_a'); // ab > aa at the same instant; abc has none
       assert.equal(j.unionid, 'u b'); // values may hold spaces
       assert.equal(j.firstSeenAt, t - 1);
-      assert.equal(j.counters.op, 4n);
+      assert.equal(j.counters.ordersPaid, 4n);
     });
 
     it('reads an unknown user as an empty journey', async () => {
@@ -115,7 +127,7 @@ for (const applyMode of ['batch', 'event'] as const) {
       assert.equal(j.firstSeenAt, undefined);
       assert.equal(j.lastEvent, undefined);
       assert.deepEqual(
-        [j.appid, j.unionid, j.flags.size, j.counters.logins, j.counters.pt],
+        [j.appid, j.unionid, j.flags.size, j.counters.logins, j.counters.paidTotal],
         ['', '', 0, 0n, 0n],
       );
     });
@@ -140,7 +152,7 @@ for (const applyMode of ['batch', 'event'] as const) {
       assert.deepEqual(await store.apply([projection(0)], 'g2'), { applied: 1, duplicates: 0 });
 
       assert.equal(await store.swap('g2'), 'g1');
-      assert.equal((await store.journey('o_0')).counters.op, 1n);
+      assert.equal((await store.journey('o_0')).counters.ordersPaid, 1n);
       const [day] = await store.funnel(APPID, ['2025-01-01']);
       assert.equal(day!.paid, 2); // the shadow's funnel sets were written too
       await store.apply([projection(2)]);
@@ -181,10 +193,87 @@ for (const applyMode of ['batch', 'event'] as const) {
       await store.apply([projection(0)], 'gnew');
       assert.equal(await store.swap('gnew'), 'gold');
       await store.apply([projection(1)]);
-      assert.equal((await store.journey('o_0')).counters.op, 1n);
-      assert.equal((await store.journey('o_1')).counters.op, 1n);
+      assert.equal((await store.journey('o_0')).counters.ordersPaid, 1n);
+      assert.equal((await store.journey('o_1')).counters.ordersPaid, 1n);
       await store.dropGeneration('gold');
       assert.equal(await redis.exists(`${prefix}gold:{o_0}:journey`), 0);
     });
   });
 }
+
+// The fast chunk codec (positional records) against its reference (named fields): in both apply
+// modes it must leave the same keys with the same contents as the reference and report the same
+// counts, whatever the strings, amounts, times, duplicates and flags hold.
+const text = fc.oneof(
+  fc.constantFrom('', 'wx0123456789abcdef', '统一ID😀', 'with space', 'x'.repeat(300)),
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+);
+
+const projectionArb: fc.Arbitrary<Projection> = fc.record({
+  openid: fc.constantFrom('o_a', 'o_b', 'o-C_3'),
+  eventId: fc.constantFrom('e1', 'e2', 'e3', 'e10', 'é4', `e${'5'.repeat(200)}`),
+  at: fc.oneof(
+    fc.bigInt({ min: BigInt(MIN_OCCURRED_AT_MS), max: BigInt(MAX_OCCURRED_AT_MS) }).map(Number),
+    fc.integer({ min: 0, max: 10 }).map((ms) => 1_735_689_600_000 + ms),
+  ),
+  appid: text,
+  unionid: text,
+  eventType: fc.constantFrom('user_logged_in', 'payment_succeeded', 'user_online'),
+  increments: fc.uniqueArray(
+    fc.tuple(
+      fc.constantFrom(...JOURNEY_COUNTERS),
+      fc.maxSafeNat().map((n) => Math.floor(n / 4)),
+    ),
+    { selector: ([counter]) => counter, maxLength: 3 },
+  ),
+  flag: fc.option(fc.constantFrom(...JOURNEY_FLAGS), { nil: undefined }),
+  funnel: fc.option(
+    fc.record({
+      appid: fc.constantFrom('wx_a', 'wx_é'),
+      day: fc.constantFrom('2025-01-01', '2025-01-02'),
+      step: fc.constantFrom(...FUNNEL_STEPS),
+    }),
+    { nil: undefined },
+  ),
+});
+
+/** Applies the chunks with `codec` under a fresh prefix; resolves with the counts and every key. */
+async function stateAfter(codec: ChunkCodec, applyMode: 'batch' | 'event', chunks: Projection[][]) {
+  const prefix = `wxm:codec-spec:${randomBytes(4).toString('hex')}:`;
+  const store = createReadModelStore(redis, {
+    prefix,
+    newGeneration: () => 'g1',
+    applyMode,
+    chunkCodec: codec,
+  });
+  const counts = [];
+  for (const chunk of chunks) counts.push(await store.apply(chunk));
+  const keys = await dumpKeys(redis, prefix);
+  if (keys.size > 0) await redis.unlink(...[...keys.keys()].map((k) => prefix + k));
+  return { counts, keys: Object.fromEntries([...keys].sort(([a], [b]) => (a < b ? -1 : 1))) };
+}
+
+test('the fast codec, in both apply modes, leaves the state the reference codec leaves', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(projectionArb, { minLength: 1, maxLength: 12 }), { maxLength: 4 }),
+      async (chunks) => {
+        const reference = await stateAfter(namedFieldsCodec, 'batch', chunks);
+        assert.ok(
+          chunks.flat().length === 0 || Object.keys(reference.keys).length > 1,
+          'the reference wrote journeys',
+        );
+        for (const applyMode of ['batch', 'event'] as const) {
+          for (const codec of [namedFieldsCodec, positionalChunkCodec]) {
+            assert.deepEqual(
+              await stateAfter(codec, applyMode, chunks),
+              reference,
+              `${codec.name}, ${applyMode}`,
+            );
+          }
+        }
+      },
+    ),
+    { numRuns: 60, verbose: 1 },
+  );
+});

@@ -1,12 +1,24 @@
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { BehaviourEventSchema, type BehaviourEvent } from '@wxmesh/contracts';
+import { cstDay } from './calendar.js';
 
 /** The funnel's steps, in order; a user counts once per step per app per day. */
 export const FUNNEL_STEPS = ['logged_in', 'phone_bound', 'ordered', 'paid'] as const;
 export type FunnelStep = (typeof FUNNEL_STEPS)[number];
 
-/** Counters of a journey, by what they count (logins, sessions started/ended, messages received/failed, orders created/paid, paid total, refunds, refunded total). */
-export const JOURNEY_COUNTERS = ['logins', 'ss', 'se', 'mr', 'mf', 'oc', 'op', 'pt', 'rf', 'rt'] as const;
+/** Counters of a journey; amounts (`paidTotal`, `refundedTotal`) are in fen. */
+export const JOURNEY_COUNTERS = [
+  'logins',
+  'sessionsStarted',
+  'sessionsEnded',
+  'messagesReceived',
+  'messagesFailed',
+  'ordersCreated',
+  'ordersPaid',
+  'paidTotal',
+  'refunds',
+  'refundedTotal',
+] as const;
 export type JourneyCounter = (typeof JOURNEY_COUNTERS)[number];
 /** Flags of a journey that once set stay set. */
 export const JOURNEY_FLAGS = ['phone', 'oauth'] as const;
@@ -36,7 +48,8 @@ export interface Projection {
   unionid: string;
   /** The payload's field name in the BehaviourEvent oneof, e.g. `user_logged_in`. */
   eventType: string;
-  incr: ReadonlyArray<readonly [JourneyCounter, number]>;
+  /** What the event adds to each counter it moves. */
+  increments: ReadonlyArray<readonly [JourneyCounter, number]>;
   /** The flag the event sets, if any. */
   flag?: JourneyFlag;
   funnel?: { appid: string; day: string; step: FunnelStep };
@@ -54,23 +67,6 @@ const OPENID = /^[0-9A-Za-z_-]{1,128}$/;
 const CASE_NAMES: ReadonlyMap<string, string> = new Map(
   BehaviourEventSchema.fields.flatMap((f) => (f.oneof?.name === 'payload' ? [[f.localName, f.name]] : [])),
 );
-const CST_OFFSET_MS = 8 * 3600_000;
-
-const DAY_MS = 86_400_000;
-// Events come in time order, mostly within one day: the last day formatted is reused.
-let lastDayNumber = Number.NaN;
-let lastDay = '';
-
-/** The funnel day of an instant: its date in China Standard Time (UTC+8), `YYYY-MM-DD`. */
-export function cstDay(ms: number): string {
-  const dayNumber = Math.floor((ms + CST_OFFSET_MS) / DAY_MS);
-  if (dayNumber !== lastDayNumber) {
-    lastDay = new Date(ms + CST_OFFSET_MS).toISOString().slice(0, 10);
-    lastDayNumber = dayNumber;
-  }
-  return lastDay;
-}
-
 function amount(value: number, field: string, eventId: string): number {
   if (!Number.isInteger(value) || value < 0) {
     throw new PoisonEventError(
@@ -78,6 +74,73 @@ function amount(value: number, field: string, eventId: string): number {
     );
   }
   return value;
+}
+
+/** What an event's payload adds to the journey and the funnel. */
+interface Effect {
+  increments: Array<readonly [JourneyCounter, number]>;
+  flag?: JourneyFlag;
+  step?: FunnelStep;
+}
+
+/** The effect of an event's payload on the read models; amounts are checked here. */
+function effectOf(event: BehaviourEvent): Effect {
+  const p = event.payload;
+  switch (p.case) {
+    case 'userLoggedIn':
+      return { increments: [['logins', 1]], step: 'logged_in' };
+    case 'phoneNumberBound':
+      return { increments: [], flag: 'phone', step: 'phone_bound' };
+    case 'oauthAuthorized':
+      return { increments: [], flag: 'oauth' };
+    case 'sessionStarted':
+      return { increments: [['sessionsStarted', 1]] };
+    case 'sessionEnded':
+      return { increments: [['sessionsEnded', 1]] };
+    case 'messageDelivered':
+      return { increments: [['messagesReceived', 1]] };
+    case 'messageFailed':
+      return { increments: [['messagesFailed', 1]] };
+    case 'orderCreated':
+      amount(p.value.amountTotal, 'amount_total', event.eventId);
+      return { increments: [['ordersCreated', 1]], step: 'ordered' };
+    case 'paymentSucceeded': {
+      const paid = amount(p.value.payerTotal, 'payer_total', event.eventId);
+      return {
+        increments: [
+          ['ordersPaid', 1],
+          ['paidTotal', paid],
+        ],
+        step: 'paid',
+      };
+    }
+    case 'refundSucceeded': {
+      const refunded = amount(p.value.refundAmount, 'refund_amount', event.eventId);
+      return {
+        increments: [
+          ['refunds', 1],
+          ['refundedTotal', refunded],
+        ],
+      };
+    }
+    case undefined:
+      throw new PoisonEventError(`event ${event.eventId} has no payload`);
+    default:
+      // userOnline, userOffline, paymentAnomalyDetected and the other types move only the times
+      // and the last event.
+      return { increments: [] };
+  }
+}
+
+/** occurred_at in epoch ms, checked against the range a Timestamp documents. */
+function occurredAtMs(event: BehaviourEvent): number {
+  const at = timestampMs(event.occurredAt!);
+  if (!(at >= MIN_OCCURRED_AT_MS && at <= MAX_OCCURRED_AT_MS)) {
+    throw new PoisonEventError(
+      `event ${event.eventId}: occurred_at is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999Z`,
+    );
+  }
+  return at;
 }
 
 /**
@@ -91,78 +154,17 @@ export function project(event: BehaviourEvent): Projection {
       `event ${event.eventId}: openid ${JSON.stringify(w.openid.slice(0, 140))} is not 1..128 of [0-9A-Za-z_-]`,
     );
   }
-  const at = timestampMs(event.occurredAt!);
-  if (!(at >= MIN_OCCURRED_AT_MS && at <= MAX_OCCURRED_AT_MS)) {
-    throw new PoisonEventError(
-      `event ${event.eventId}: occurred_at is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999Z`,
-    );
-  }
-  const p = event.payload;
-  const incr: Array<readonly [JourneyCounter, number]> = [];
-  let flag: JourneyFlag | undefined;
-  let step: FunnelStep | undefined;
-  switch (p.case) {
-    case 'userLoggedIn':
-      incr.push(['logins', 1]);
-      step = 'logged_in';
-      break;
-    case 'phoneNumberBound':
-      flag = 'phone';
-      step = 'phone_bound';
-      break;
-    case 'oauthAuthorized':
-      flag = 'oauth';
-      break;
-    case 'sessionStarted':
-      incr.push(['ss', 1]);
-      break;
-    case 'sessionEnded':
-      incr.push(['se', 1]);
-      break;
-    case 'messageDelivered':
-      incr.push(['mr', 1]);
-      break;
-    case 'messageFailed':
-      incr.push(['mf', 1]);
-      break;
-    case 'orderCreated':
-      amount(p.value.amountTotal, 'amount_total', event.eventId);
-      incr.push(['oc', 1]);
-      step = 'ordered';
-      break;
-    case 'paymentSucceeded':
-      incr.push(['op', 1], ['pt', amount(p.value.payerTotal, 'payer_total', event.eventId)]);
-      step = 'paid';
-      break;
-    case 'refundSucceeded':
-      incr.push(['rf', 1], ['rt', amount(p.value.refundAmount, 'refund_amount', event.eventId)]);
-      break;
-    case 'userOnline':
-    case 'userOffline':
-    case 'paymentAnomalyDetected':
-      break;
-    case undefined:
-      throw new PoisonEventError(`event ${event.eventId} has no payload`);
-  }
+  const at = occurredAtMs(event);
+  const { increments, flag, step } = effectOf(event);
   return {
     openid: w.openid,
     eventId: event.eventId,
     at,
     appid: w.appid,
     unionid: w.unionid,
-    eventType: CASE_NAMES.get(p.case)!,
-    incr,
+    eventType: CASE_NAMES.get(event.payload.case!)!,
+    increments,
     flag,
     funnel: step !== undefined && w.appid !== '' ? { appid: w.appid, day: cstDay(at), step } : undefined,
   };
-}
-
-/** The inclusive list of `YYYY-MM-DD` days from `start` to `end` (both already validated). */
-export function daysBetween(start: string, end: string): string[] {
-  const days: string[] = [];
-  const last = Date.parse(`${end}T00:00:00Z`);
-  for (let t = Date.parse(`${start}T00:00:00Z`); t <= last; t += 86_400_000) {
-    days.push(new Date(t).toISOString().slice(0, 10));
-  }
-  return days;
 }

@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { createEventConsumer, type EventConsumer, type EventsLogger } from '@wxmesh/events';
+import { registeredCounter } from '@wxmesh/telemetry';
 import { ReplyError } from 'ioredis';
 import type { Kafka } from 'kafkajs';
-import { registeredCounter } from '@wxmesh/telemetry';
-import { register as globalRegister, type Registry } from 'prom-client';
-import { LayoutMismatchError, type ReadModelStore } from './adapters/read-models.js';
-import type { ProjectorConfig } from './config.js';
-import { PoisonEventError, project } from './domain/projection.js';
+import { register as globalRegister, type Counter, type Registry } from 'prom-client';
+import { LayoutMismatchError, type ApplyCounts, type ReadModelStore } from '../adapters/read-models.js';
+import type { ProjectorConfig } from '../config.js';
+import { PoisonEventError } from '../domain/projection.js';
+import { projectBatch } from './project-batch.js';
 
 /** Options of {@link createProjector}. */
 export interface ProjectorOptions {
@@ -49,22 +49,33 @@ export function isTransientFailure(err: unknown): boolean {
   return true;
 }
 
-/**
- * The behaviour projector's consumer: folds every event of the topic into the read models of
- * the target generations, one pipelined Redis round trip per chunk. Events already applied (by
- * event_id) change nothing, so redeliveries after crashes and rebalances are harmless.
- */
-export function createProjector(options: ProjectorOptions): EventConsumer {
-  const { config, store } = options;
-  const registry = options.registry ?? globalRegister;
-  const outcomes = registeredCounter(registry, {
+/** The counter of events folded into the active generation, by outcome. */
+function outcomesCounter(registry: Registry): Counter<'group' | 'outcome'> {
+  return registeredCounter(registry, {
     name: 'wxmesh_projector_events_total',
     help: 'Events folded into the active generation: new, or duplicate (already applied, nothing changed).',
     labelNames: ['group', 'outcome'],
   });
+}
+
+/** Counts one chunk's outcomes. */
+function countOutcomes(outcomes: Counter<'group' | 'outcome'>, group: string, counts: ApplyCounts): void {
+  if (counts.applied > 0) outcomes.inc({ group, outcome: 'new' }, counts.applied);
+  if (counts.duplicates > 0) outcomes.inc({ group, outcome: 'duplicate' }, counts.duplicates);
+}
+
+/**
+ * The behaviour projector's consumer: folds every event of the topic into the read models of
+ * the target generations, one Redis round trip per chunk. Events already applied (by event_id)
+ * change nothing, so redeliveries after crashes and rebalances are harmless.
+ */
+export function createProjector(options: ProjectorOptions): EventConsumer {
+  const { config, store, groupId } = options;
+  const registry = options.registry ?? globalRegister;
+  const outcomes = outcomesCounter(registry);
   return createEventConsumer({
     kafka: options.kafka,
-    groupId: options.groupId,
+    groupId,
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.EVENTS_DLQ_TOPIC,
     maxAttempts: config.APPLY_MAX_ATTEMPTS,
@@ -79,15 +90,7 @@ export function createProjector(options: ProjectorOptions): EventConsumer {
     logger: options.logger,
     registry,
     async apply(events) {
-      const projections = events.map((e) => project(e.event));
-      const { applied, duplicates } = await store.apply(projections, options.generation);
-      if (applied > 0) outcomes.inc({ group: options.groupId, outcome: 'new' }, applied);
-      if (duplicates > 0) outcomes.inc({ group: options.groupId, outcome: 'duplicate' }, duplicates);
+      countOutcomes(outcomes, groupId, await projectBatch(store, events, options.generation));
     },
   });
-}
-
-/** A new generation name: time-ordered, unique (`g<ms base36>-<hex>`). */
-export function newGenerationId(now: () => number = Date.now, random = randomBytes): string {
-  return `g${now().toString(36)}-${random(3).toString('hex')}`;
 }
