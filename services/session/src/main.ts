@@ -7,12 +7,13 @@ import { createEventSink } from './adapters/event-sink.js';
 import { createPresenceStore } from './adapters/presence-store.js';
 import { createRelay } from './adapters/relay.js';
 import { createSessionStore } from './adapters/session-store.js';
+import { LiveHub } from './adapters/live-hub.js';
+import { createReplica } from './app/replica.js';
+import { createSessions } from './app/sessions.js';
+import { startSweeper } from './app/sweep-sessions.js';
 import { createSessionTokenVerifier } from './app/verify-session-token.js';
 import { defaultReplicaId, sessionConfigSchema } from './config.js';
-import { LiveHub } from './live/hub.js';
-import { createReplica } from './live/replica.js';
 import { createSessionService } from './service.js';
-import { createSessionManager } from './session-manager.js';
 
 const config = loadConfigOrExit(sessionConfigSchema);
 
@@ -58,7 +59,7 @@ await runService('session', config, async ({ logger }) => {
   await relay.start();
   await replica.start();
 
-  const sessions = createSessionManager({
+  const sessions = createSessions({
     store: createSessionStore(redis, { retentionMs: config.SESSION_RETENTION }),
     events,
     policy: {
@@ -73,10 +74,7 @@ await runService('session', config, async ({ logger }) => {
     onSessionEnded: replica.endSessionChannels,
     logger,
   });
-  const sweeper = setInterval(() => {
-    sessions.sweep().catch((err: unknown) => logger.warn({ err }, 'session sweep failed'));
-  }, config.SWEEP_INTERVAL);
-  sweeper.unref();
+  const sweeper = startSweeper(sessions, config.SWEEP_INTERVAL, logger);
 
   logger.info({ replica: replicaId }, 'session replica ready');
   return {
@@ -85,7 +83,7 @@ await runService('session', config, async ({ logger }) => {
     onDrain: () => replica.withdraw(),
     dependencies: [redisDependency(redis)],
     closers: [
-      { name: 'sweeper', run: async () => clearInterval(sweeper) },
+      { name: 'sweeper', run: async () => sweeper.stop() },
       { name: 'relay', run: () => relay.close() },
       { name: 'kafka', run: () => producer.disconnect() },
       { name: 'redis', run: () => redis.quit() },

@@ -2,11 +2,11 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DeliverStatus, PresenceStatus, RevokeReason, SessionService } from '@wxmesh/contracts';
 import { actingFor, defineService } from '@wxmesh/rpc';
-import type { UserPresence } from './adapters/presence-store.js';
-import { channelSession, revokeOwnSession } from './app/callers-session.js';
-import type { EndReason } from './domain/session-record.js';
-import type { Replica } from './live/replica.js';
-import type { SessionManager, SessionView } from './session-manager.js';
+import type { UserPresence } from './domain/presence.js';
+import { channelSession, revokeNamedSession, revokeOwnSession } from './app/callers-session.js';
+import type { Replica } from './app/replica.js';
+import type { Sessions } from './app/sessions.js';
+import type { EndReason, SessionView } from './domain/session-record.js';
 
 const REVOKE_REASONS: Partial<Record<RevokeReason, EndReason>> = {
   [RevokeReason.LOGOUT]: 'logout',
@@ -16,14 +16,14 @@ const REVOKE_REASONS: Partial<Record<RevokeReason, EndReason>> = {
 function toSession({ openid, sessionId, record }: SessionView) {
   return {
     sessionId,
-    appid: record.a,
+    appid: record.appid,
     openid,
-    unionid: record.u,
-    createdAt: timestampFromMs(record.c),
-    lastActiveAt: timestampFromMs(record.l),
-    expiresAt: timestampFromMs(record.e),
-    maxExpiresAt: timestampFromMs(record.m),
-    attributes: record.at,
+    unionid: record.unionid,
+    createdAt: timestampFromMs(record.createdAt),
+    lastActiveAt: timestampFromMs(record.lastActiveAt),
+    expiresAt: timestampFromMs(record.expiresAt),
+    maxExpiresAt: timestampFromMs(record.maxExpiresAt),
+    attributes: record.attributes,
   };
 }
 
@@ -45,11 +45,7 @@ function toPresence(user: UserPresence) {
  * for themselves, the operator for the user it names. CreateSession, GetSession, TouchSession,
  * GetPresence(Batch) and Deliver are mesh-internal and name their user on the peer's authority.
  */
-export function createSessionService(deps: {
-  sessions: SessionManager;
-  replica: Replica;
-  now: () => number;
-}) {
+export function createSessionService(deps: { sessions: Sessions; replica: Replica; now: () => number }) {
   const { sessions, replica, now } = deps;
 
   return defineService(SessionService, {
@@ -75,10 +71,8 @@ export function createSessionService(deps: {
       const { target } = request;
       if (target.case === 'sessionToken')
         return { revoked: await revokeOwnSession(sessions, ctx, target.value, reason) };
-      if (target.case === 'session') {
-        const openid = actingFor(ctx, target.value.openid, 'session.openid');
-        return { revoked: await sessions.revokeById(openid, target.value.sessionId, reason, ctx.signal) };
-      }
+      if (target.case === 'session')
+        return { revoked: await revokeNamedSession(sessions, ctx, target.value, reason) };
       throw new ConnectError('target: name the session by session_token or by session', Code.InvalidArgument);
     },
 

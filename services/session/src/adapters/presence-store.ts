@@ -1,99 +1,90 @@
 import type { Redis } from 'ioredis';
+import { summarizePresence, type PresenceEntry, type UserPresence } from '../domain/presence.js';
+import {
+  decodeHeartbeats,
+  decodePresenceHash,
+  decodeReplicaUsers,
+  encodePresenceEntry,
+  encodeReplicaChannel,
+} from './presence-codec.js';
+import { ATTACH_LUA, DETACH_LUA, REMOVE_REPLICA_LUA } from './presence-lua.js';
 import { keys } from './keys.js';
+import { withScripts } from './redis-scripts.js';
 
-/** One live channel as recorded in its user's presence hash. */
-export interface PresenceEntry {
-  /** replica holding the channel */
-  r: string;
-  /** session the channel belongs to */
-  s: string;
-  /** appid of that session */
-  a: string;
-  /** attached at (epoch ms) */
-  t: number;
-}
+export type { PresenceEntry, UserPresence } from '../domain/presence.js';
 
-/** A user's presence as read: channels on replicas that are alive now. */
-export interface UserPresence {
-  readonly openid: string;
-  /** Live channels by replica id. */
-  readonly replicas: ReadonlyMap<string, number>;
-  readonly channelCount: number;
-  /** Epoch ms: now when online; when last seen otherwise; undefined if never. */
-  readonly lastSeenAt: number | undefined;
-}
-
-const SEEN = '@seen';
-
-const LIVE_SET = `
-local live = {}
-for i = ARGV_LIVE_FROM, #ARGV do live[ARGV[i]] = true end
-local function count_live(key)
-  local all, n = redis.call('HGETALL', key), 0
-  for i = 1, #all, 2 do
-    if all[i] ~= '${SEEN}' and live[cjson.decode(all[i + 1]).r] then n = n + 1 end
-  end
-  return n
-end
-`;
-const liveSet = (from: number) => LIVE_SET.replace('ARGV_LIVE_FROM', String(from));
-
-// ARGV: channel id, entry JSON, now, retention, live replica ids... -> live channels before this one.
-const ATTACH = `${liveSet(5)}
-local before = count_live(KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], '${SEEN}', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return before
-`;
-
-// ARGV: channel id, now, retention, live replica ids... -> live channels left, or -1 when the
-// channel was already gone (withdrawn or reaped: whoever removed it reported it).
-const DETACH = `${liveSet(4)}
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
-local left = count_live(KEYS[1])
-if left == 0 then redis.call('HSET', KEYS[1], '${SEEN}', ARGV[2]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return left
-`;
-
-// ARGV: replica id, its last heartbeat, live replica ids... -> {removed, live channels left}.
-const REMOVE_REPLICA = `${liveSet(3)}
-local all, removed = redis.call('HGETALL', KEYS[1]), 0
-for i = 1, #all, 2 do
-  if all[i] ~= '${SEEN}' and cjson.decode(all[i + 1]).r == ARGV[1] then
-    redis.call('HDEL', KEYS[1], all[i]); removed = removed + 1
-  end
-end
-local left = count_live(KEYS[1])
-if removed > 0 and left == 0 then
-  local seen = tonumber(redis.call('HGET', KEYS[1], '${SEEN}') or '0')
-  if tonumber(ARGV[2]) > seen then redis.call('HSET', KEYS[1], '${SEEN}', ARGV[2]) end
-end
-return { removed, left }
-`;
-
+/** The presence scripts as ioredis commands (see presence-lua.ts for their arguments). */
 interface PresenceScripts {
-  presenceAttach(
-    key: string,
-    channelId: string,
-    entry: string,
-    now: number,
-    retention: number,
-    ...live: string[]
-  ): Promise<number>;
-  presenceDetach(
-    key: string,
-    channelId: string,
-    now: number,
-    retention: number,
-    ...live: string[]
-  ): Promise<number>;
-  presenceRemoveReplica(
-    key: string,
-    replicaId: string,
-    lastSeen: number,
-    ...live: string[]
-  ): Promise<[number, number]>;
+  presenceAttach(...args: [key: string, channelId: string, entry: string, now: number, retention: number, ...live: string[]]): Promise<number>; // prettier-ignore
+  presenceDetach(...args: [key: string, channelId: string, now: number, retention: number, ...live: string[]]): Promise<number>; // prettier-ignore
+  presenceRemoveReplica(...args: [key: string, replicaId: string, lastSeen: number, ...live: string[]]): Promise<[number, number]>; // prettier-ignore
+}
+
+/** The store's explicit state: the connection with its scripts, the heartbeat TTL, the retention. */
+interface PresenceStoreState {
+  readonly redis: PresenceScripts & Redis;
+  readonly ttlMs: number;
+  readonly retentionMs: number;
+}
+
+const SCRIPTS: Record<keyof PresenceScripts, string> = {
+  presenceAttach: ATTACH_LUA,
+  presenceDetach: DETACH_LUA,
+  presenceRemoveReplica: REMOVE_REPLICA_LUA,
+};
+
+/** Records a channel; resolves with the user's live channels before it (0: the user just came online). */
+async function attachChannel(
+  { redis, retentionMs }: PresenceStoreState,
+  openid: string,
+  channelId: string,
+  entry: PresenceEntry,
+  live: string[],
+  now: number,
+): Promise<number> {
+  await redis.sadd(keys.replicaChannels(entry.replicaId), encodeReplicaChannel(openid, channelId));
+  const json = encodePresenceEntry(entry);
+  return redis.presenceAttach(keys.presence(openid), channelId, json, now, retentionMs, ...live);
+}
+
+/** Removes a channel; resolves with the live channels left, or -1 when it was already removed. */
+async function detachChannel(
+  { redis, retentionMs }: PresenceStoreState,
+  channel: { openid: string; channelId: string; replicaId: string },
+  live: string[],
+  now: number,
+): Promise<number> {
+  const { openid, channelId, replicaId } = channel;
+  const left = await redis.presenceDetach(keys.presence(openid), channelId, now, retentionMs, ...live);
+  await redis.srem(keys.replicaChannels(replicaId), encodeReplicaChannel(openid, channelId));
+  return left;
+}
+
+/** The last heartbeat of each replica (undefined for one not registered). */
+async function heartbeatsOf(
+  redis: Redis,
+  replicaIds: readonly string[],
+): Promise<Map<string, number | undefined>> {
+  const heartbeats = new Map<string, number | undefined>();
+  if (replicaIds.length === 0) return heartbeats;
+  const scores = await redis.zmscore(keys.replicas, ...replicaIds);
+  replicaIds.forEach((id, i) => heartbeats.set(id, scores[i] == null ? undefined : Number(scores[i])));
+  return heartbeats;
+}
+
+/** Presence of each user (in order), counting only channels on replicas alive at `now`. */
+async function readPresence(
+  { redis, ttlMs }: PresenceStoreState,
+  openids: readonly string[],
+  now: number,
+): Promise<UserPresence[]> {
+  const hashes = await Promise.all(openids.map((openid) => redis.hgetall(keys.presence(openid))));
+  const stored = hashes.map(decodePresenceHash);
+  const replicaIds = new Set(stored.flatMap((user) => user.entries.map((entry) => entry.replicaId)));
+  const heartbeats = await heartbeatsOf(redis, [...replicaIds]);
+  return openids.map((openid, i) =>
+    summarizePresence(openid, stored[i]!, (id) => heartbeats.get(id), now, ttlMs),
+  );
 }
 
 /**
@@ -106,22 +97,13 @@ interface PresenceScripts {
  * as offline at once.
  */
 export function createPresenceStore(redis: Redis, options: { ttlMs: number; retentionMs: number }) {
-  const { ttlMs, retentionMs } = options;
-  const scripts: Record<keyof PresenceScripts, string> = {
-    presenceAttach: ATTACH,
-    presenceDetach: DETACH,
-    presenceRemoveReplica: REMOVE_REPLICA,
-  };
-  for (const [name, lua] of Object.entries(scripts)) {
-    if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys: 1 });
-  }
-  const r = redis as unknown as PresenceScripts & Redis;
+  const state: PresenceStoreState = { redis: withScripts<PresenceScripts>(redis, SCRIPTS), ...options };
+  const r = state.redis;
 
-  const store = {
+  return {
     /** Records a heartbeat; false when the replica was not registered (new, or reaped as dead). */
-    async heartbeat(replicaId: string, now: number): Promise<boolean> {
-      return (await r.zadd(keys.replicas, now, replicaId)) === 0;
-    },
+    heartbeat: async (replicaId: string, now: number): Promise<boolean> =>
+      (await r.zadd(keys.replicas, now, replicaId)) === 0,
 
     /** Removes the replica's heartbeat: from now on its channels read as offline everywhere. */
     async withdraw(replicaId: string): Promise<void> {
@@ -129,43 +111,23 @@ export function createPresenceStore(redis: Redis, options: { ttlMs: number; rete
     },
 
     /** Ids of replicas alive at `now`. */
-    async liveReplicas(now: number): Promise<string[]> {
-      return r.zrangebyscore(keys.replicas, `(${now - ttlMs}`, '+inf');
-    },
+    liveReplicas: (now: number): Promise<string[]> =>
+      r.zrangebyscore(keys.replicas, `(${now - state.ttlMs}`, '+inf'),
 
     /** Replicas whose heartbeat is older than the TTL, with that heartbeat. */
-    async deadReplicas(now: number): Promise<Array<{ replicaId: string; lastHeartbeat: number }>> {
-      const flat = await r.zrangebyscore(keys.replicas, '-inf', now - ttlMs, 'WITHSCORES');
-      const out = [];
-      for (let i = 0; i < flat.length; i += 2)
-        out.push({ replicaId: flat[i]!, lastHeartbeat: Number(flat[i + 1]) });
-      return out;
-    },
+    deadReplicas: async (now: number) =>
+      decodeHeartbeats(await r.zrangebyscore(keys.replicas, '-inf', now - state.ttlMs, 'WITHSCORES')),
 
     /** Takes a dead replica off the heartbeat set; true for exactly one of the replicas racing to reap it. */
-    async claimDead(replicaId: string): Promise<boolean> {
-      return (await r.zrem(keys.replicas, replicaId)) === 1;
-    },
+    claimDead: async (replicaId: string): Promise<boolean> => (await r.zrem(keys.replicas, replicaId)) === 1,
 
     /** Records a channel; resolves with the user's live channels before it (0: the user just came online). */
-    async attach(openid: string, channelId: string, entry: PresenceEntry, live: string[], now: number) {
-      await r.sadd(keys.replicaChannels(entry.r), `${openid} ${channelId}`);
-      return r.presenceAttach(
-        keys.presence(openid),
-        channelId,
-        JSON.stringify(entry),
-        now,
-        retentionMs,
-        ...live,
-      );
-    },
+    attach: (openid: string, channelId: string, entry: PresenceEntry, live: string[], now: number) =>
+      attachChannel(state, openid, channelId, entry, live, now),
 
     /** Removes a channel; resolves with the live channels left, or -1 when it was already removed. */
-    async detach(openid: string, channelId: string, replicaId: string, live: string[], now: number) {
-      const left = await r.presenceDetach(keys.presence(openid), channelId, now, retentionMs, ...live);
-      await r.srem(keys.replicaChannels(replicaId), `${openid} ${channelId}`);
-      return left;
-    },
+    detach: (openid: string, channelId: string, replicaId: string, live: string[], now: number) =>
+      detachChannel(state, { openid, channelId, replicaId }, live, now),
 
     /** Removes every channel a (dead or withdrawing) replica holds for a user. */
     async removeReplica(openid: string, replicaId: string, lastSeen: number, live: string[]) {
@@ -179,10 +141,8 @@ export function createPresenceStore(redis: Redis, options: { ttlMs: number; rete
     },
 
     /** The users with channels on a replica, by its own bookkeeping. */
-    async replicaUsers(replicaId: string): Promise<string[]> {
-      const members = await r.smembers(keys.replicaChannels(replicaId));
-      return [...new Set(members.map((m) => m.split(' ', 1)[0]!))];
-    },
+    replicaUsers: async (replicaId: string): Promise<string[]> =>
+      decodeReplicaUsers(await r.smembers(keys.replicaChannels(replicaId))),
 
     /** Forgets a replica's bookkeeping once its users are reaped. */
     async dropReplica(replicaId: string): Promise<void> {
@@ -190,46 +150,8 @@ export function createPresenceStore(redis: Redis, options: { ttlMs: number; rete
     },
 
     /** Presence of each user (in order), counting only channels on replicas alive at `now`. */
-    async read(openids: readonly string[], now: number): Promise<UserPresence[]> {
-      const hashes = await Promise.all(openids.map((openid) => r.hgetall(keys.presence(openid))));
-      const replicaIds = new Set<string>();
-      const entries = hashes.map((hash) => {
-        const list: PresenceEntry[] = [];
-        for (const [field, value] of Object.entries(hash)) {
-          if (field === SEEN) continue;
-          const entry = JSON.parse(value) as PresenceEntry;
-          list.push(entry);
-          replicaIds.add(entry.r);
-        }
-        return list;
-      });
-      const ids = [...replicaIds];
-      const heartbeats = new Map<string, number | undefined>();
-      if (ids.length > 0) {
-        const scores = await r.zmscore(keys.replicas, ...ids);
-        ids.forEach((id, i) => heartbeats.set(id, scores[i] == null ? undefined : Number(scores[i])));
-      }
-      const alive = (id: string) => {
-        const beat = heartbeats.get(id);
-        return beat !== undefined && beat > now - ttlMs;
-      };
-      return openids.map((openid, i) => {
-        const replicas = new Map<string, number>();
-        let lastSeen = hashes[i]![SEEN] === undefined ? undefined : Number(hashes[i]![SEEN]);
-        for (const entry of entries[i]!) {
-          if (alive(entry.r)) replicas.set(entry.r, (replicas.get(entry.r) ?? 0) + 1);
-          else {
-            const beat = heartbeats.get(entry.r);
-            if (beat !== undefined && (lastSeen === undefined || beat > lastSeen)) lastSeen = beat;
-          }
-        }
-        let channelCount = 0;
-        for (const n of replicas.values()) channelCount += n;
-        return { openid, replicas, channelCount, lastSeenAt: channelCount > 0 ? now : lastSeen };
-      });
-    },
+    read: (openids: readonly string[], now: number) => readPresence(state, openids, now),
   };
-  return store;
 }
 
 export type PresenceStore = ReturnType<typeof createPresenceStore>;

@@ -1,27 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { keys } from './keys.js';
+import {
+  decodeRelayEnvelope,
+  encodeRelayEnvelope,
+  type RelayEnvelope,
+  type RelayedMessage,
+} from './relay-codec.js';
 
-/** A message for a user's live channels, as it travels between replicas. */
-export interface RelayedMessage {
-  readonly deliveryId: string;
-  readonly kind: string;
-  readonly payload: Uint8Array;
-  /** When Deliver accepted it (epoch ms). */
-  readonly sentAt: number;
-}
-
-type Wire =
-  | {
-      k: 'deliver';
-      id: string;
-      from: string;
-      openid: string;
-      until: number;
-      m: Omit<RelayedMessage, 'payload'> & { p: string };
-    }
-  | { k: 'ack'; id: string; n: number }
-  | { k: 'end'; openid: string; sid: string; reason: string };
+export type { RelayedMessage } from './relay-codec.js';
 
 /** What a replica does with what other replicas send it. */
 export interface RelayHandlers {
@@ -29,6 +16,89 @@ export interface RelayHandlers {
   deliver(openid: string, message: RelayedMessage, until: number): Promise<number>;
   /** Close this replica's channels of a session that ended. */
   sessionEnded(openid: string, sessionId: string, reason: string): void;
+}
+
+/** Options of {@link createRelay}. */
+export interface RelayOptions {
+  readonly publisher: Redis;
+  readonly subscriber: Redis;
+  readonly replicaId: string;
+  readonly handlers: RelayHandlers;
+  readonly onError: (err: unknown) => void;
+}
+
+/** The relay's explicit state: its options, its inbox, and the deliveries waiting for an answer. */
+interface RelayState extends RelayOptions {
+  readonly inbox: string;
+  /** Request id → how to settle the waiting delivery with the number of channels written. */
+  readonly waiting: Map<string, (written: number) => void>;
+}
+
+/** Sends an envelope to a replica's inbox; resolves with the number of subscribers that got it. */
+function publish(state: RelayState, target: string, envelope: RelayEnvelope): Promise<number> {
+  return state.publisher.publish(keys.relay(target), encodeRelayEnvelope(envelope));
+}
+
+/** Runs a relayed delivery on this replica's channels and answers the sender with the count. */
+function answerDelivery(state: RelayState, request: Extract<RelayEnvelope, { kind: 'deliver' }>): void {
+  state.handlers
+    .deliver(request.openid, request.message, request.until)
+    .then((written) => publish(state, request.from, { kind: 'ack', requestId: request.requestId, written }))
+    .catch(state.onError);
+}
+
+/** Handles one pub/sub message addressed to this replica's inbox. */
+function receive(state: RelayState, channel: string, raw: string): void {
+  if (channel !== state.inbox) return;
+  let envelope: RelayEnvelope | undefined;
+  try {
+    envelope = decodeRelayEnvelope(raw);
+  } catch (err) {
+    state.onError(err);
+    return;
+  }
+  if (envelope?.kind === 'ack') state.waiting.get(envelope.requestId)?.(envelope.written);
+  else if (envelope?.kind === 'deliver') answerDelivery(state, envelope);
+  else if (envelope?.kind === 'end')
+    state.handlers.sessionEnded(envelope.openid, envelope.sessionId, envelope.reason);
+}
+
+/** Waits for the answer to request `id`: the channel count, or 0 once `timeoutMs` passed. */
+function awaitAnswer(state: RelayState, id: string, timeoutMs: number): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const timer = setTimeout(() => settle(0), Math.max(0, timeoutMs));
+    const settle = (written: number) => {
+      clearTimeout(timer);
+      state.waiting.delete(id);
+      resolve(written);
+    };
+    state.waiting.set(id, settle);
+  });
+}
+
+/**
+ * Asks `target` to write the message to its channels of `openid`; resolves with the number of
+ * channels that took it, 0 when the replica is not listening or did not answer by `until`.
+ */
+async function deliverVia(
+  state: RelayState,
+  target: string,
+  openid: string,
+  delivery: { message: RelayedMessage; until: number; now: number },
+): Promise<number> {
+  const requestId = randomUUID();
+  const answered = awaitAnswer(state, requestId, delivery.until - delivery.now);
+  const { message, until } = delivery;
+  const envelope: RelayEnvelope = {
+    kind: 'deliver',
+    requestId,
+    from: state.replicaId,
+    openid,
+    until,
+    message,
+  };
+  if ((await publish(state, target, envelope)) === 0) state.waiting.get(requestId)?.(0);
+  return answered;
 }
 
 /**
@@ -43,90 +113,32 @@ export interface RelayHandlers {
  * DELIVERED only from an explicit acknowledgement, sent back the same way once the holding
  * replica's transport has taken the message.
  */
-export function createRelay(options: {
-  publisher: Redis;
-  subscriber: Redis;
-  replicaId: string;
-  handlers: RelayHandlers;
-  onError: (err: unknown) => void;
-}) {
-  const { publisher, subscriber, replicaId, handlers, onError } = options;
-  const inbox = keys.relay(replicaId);
-  const waiting = new Map<string, (written: number) => void>();
-
-  const onMessage = (channel: string, raw: string) => {
-    if (channel !== inbox) return;
-    let message: Wire;
-    try {
-      message = JSON.parse(raw) as Wire;
-    } catch (err) {
-      onError(err);
-      return;
-    }
-    if (message.k === 'ack') {
-      waiting.get(message.id)?.(message.n);
-    } else if (message.k === 'deliver') {
-      const { p, ...rest } = message.m;
-      handlers
-        .deliver(message.openid, { ...rest, payload: Buffer.from(p, 'base64') }, message.until)
-        .then((n) =>
-          publisher.publish(keys.relay(message.from), JSON.stringify({ k: 'ack', id: message.id, n })),
-        )
-        .catch(onError);
-    } else if (message.k === 'end') {
-      handlers.sessionEnded(message.openid, message.sid, message.reason);
-    }
-  };
+export function createRelay(options: RelayOptions) {
+  const state: RelayState = { ...options, inbox: keys.relay(options.replicaId), waiting: new Map() };
+  const onMessage = (channel: string, raw: string) => receive(state, channel, raw);
 
   return {
     async start(): Promise<void> {
-      subscriber.on('message', onMessage);
-      await subscriber.subscribe(inbox);
+      state.subscriber.on('message', onMessage);
+      await state.subscriber.subscribe(state.inbox);
     },
 
     /**
      * Asks `target` to write the message to its channels of `openid`; resolves with the number
      * of channels that took it, 0 when the replica is not listening or did not answer by `until`.
      */
-    async deliver(target: string, openid: string, message: RelayedMessage, until: number, now: number) {
-      const id = randomUUID();
-      const answered = new Promise<number>((resolve) => {
-        const timer = setTimeout(() => settle(0), Math.max(0, until - now));
-        const settle = (n: number) => {
-          clearTimeout(timer);
-          waiting.delete(id);
-          resolve(n);
-        };
-        waiting.set(id, settle);
-      });
-      const wire: Wire = {
-        k: 'deliver',
-        id,
-        from: replicaId,
-        openid,
-        until,
-        m: {
-          deliveryId: message.deliveryId,
-          kind: message.kind,
-          sentAt: message.sentAt,
-          p: Buffer.from(message.payload).toString('base64'),
-        },
-      };
-      const receivers = await publisher.publish(keys.relay(target), JSON.stringify(wire));
-      if (receivers === 0) waiting.get(id)?.(0);
-      return answered;
-    },
+    deliver: (target: string, openid: string, message: RelayedMessage, until: number, now: number) =>
+      deliverVia(state, target, openid, { message, until, now }),
 
     /** Tells `target` to close its channels of an ended session. */
     async sessionEnded(target: string, openid: string, sessionId: string, reason: string): Promise<void> {
-      const wire: Wire = { k: 'end', openid, sid: sessionId, reason };
-      await publisher.publish(keys.relay(target), JSON.stringify(wire));
+      await publish(state, target, { kind: 'end', openid, sessionId, reason });
     },
 
     async close(): Promise<void> {
-      for (const settle of waiting.values()) settle(0);
-      subscriber.off('message', onMessage);
-      await subscriber.quit();
+      for (const settle of state.waiting.values()) settle(0);
+      state.subscriber.off('message', onMessage);
+      await state.subscriber.quit();
     },
   };
 }

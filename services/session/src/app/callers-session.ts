@@ -1,7 +1,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { actingFor, type RpcContext } from '@wxmesh/rpc';
-import type { EndReason } from '../domain/session-record.js';
-import type { SessionManager, SessionView } from '../session-manager.js';
+import type { EndReason, SessionView } from '../domain/session-record.js';
+import type { Sessions } from './sessions.js';
 
 const UNKNOWN_CHANNEL_TOKEN = 'session_token is unknown, expired or revoked; log in again';
 
@@ -10,7 +10,7 @@ const UNKNOWN_CHANNEL_TOKEN = 'session_token is unknown, expired or revoked; log
  * token answers false whoever sends it, so a refusal tells nothing a live token would not.
  */
 export async function revokeOwnSession(
-  sessions: SessionManager,
+  sessions: Pick<Sessions, 'find' | 'revokeByToken'>,
   ctx: Pick<RpcContext, 'caller' | 'signal'>,
   token: string,
   reason: EndReason,
@@ -22,11 +22,25 @@ export async function revokeOwnSession(
 }
 
 /**
+ * Ends a session named by user and id: a user at the edge ends only their own (another device of
+ * theirs), the operator anyone's. False when it was not live.
+ */
+export async function revokeNamedSession(
+  sessions: Pick<Sessions, 'revokeById'>,
+  ctx: Pick<RpcContext, 'caller' | 'signal'>,
+  ref: { openid: string; sessionId: string },
+  reason: EndReason,
+): Promise<boolean> {
+  const openid = actingFor(ctx, ref.openid, 'session.openid');
+  return sessions.revokeById(openid, ref.sessionId, reason, ctx.signal);
+}
+
+/**
  * The live session a channel is opened for, as long as it is the caller's own. Unauthenticated
  * (spelled `session_token`, unlike the kit's Bearer refusal) for a token with no live session.
  */
 export async function channelSession(
-  sessions: SessionManager,
+  sessions: Pick<Sessions, 'find'>,
   ctx: Pick<RpcContext, 'caller'>,
   token: string,
 ): Promise<SessionView> {

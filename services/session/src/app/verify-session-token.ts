@@ -1,9 +1,10 @@
 import type { SessionTokenVerifier, VerifiedSession } from '@wxmesh/rpc';
-import type { SessionManager, SessionView } from '../session-manager.js';
+import type { SessionView } from '../domain/session-record.js';
+import type { Sessions } from './sessions.js';
 
 /** A live session as the kit's edge knows its caller: who the token vouches for, never the token. */
 export function verifiedSession({ sessionId, openid, record }: SessionView): VerifiedSession {
-  return { sessionId, openid, appid: record.a, unionid: record.u };
+  return { sessionId, openid, appid: record.appid, unionid: record.unionid };
 }
 
 /**
@@ -13,7 +14,7 @@ export function verifiedSession({ sessionId, openid, record }: SessionView): Ver
  * moment it ends. Unknown, expired and revoked tokens resolve to undefined (the kit answers
  * Unauthenticated); a Redis failure rejects, so an outage is not mistaken for a sign-in prompt.
  */
-export function createSessionTokenVerifier(sessions: Pick<SessionManager, 'find'>): SessionTokenVerifier {
+export function createSessionTokenVerifier(sessions: Pick<Sessions, 'find'>): SessionTokenVerifier {
   return async (token) => {
     const session = await sessions.find(token);
     return session === undefined ? undefined : verifiedSession(session);

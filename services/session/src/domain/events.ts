@@ -35,12 +35,12 @@ export function sessionStarted(openid: string, sessionId: string, record: Sessio
   return behaviourEvent({
     eventId: `session:${sessionId}:started`,
     aggregateId: `session:${sessionId}`,
-    occurredAt: record.c,
+    occurredAt: record.createdAt,
     producer: PRODUCER,
-    wechat: identity(openid, record.a, record.u),
+    wechat: identity(openid, record.appid, record.unionid),
     payload: {
       case: 'sessionStarted',
-      value: { sessionId, maxExpiresAt: timestampFromMs(record.m) },
+      value: { sessionId, maxExpiresAt: timestampFromMs(record.maxExpiresAt) },
     },
   });
 }
@@ -50,12 +50,12 @@ export function sessionEnded(openid: string, sessionId: string, record: SessionR
   return behaviourEvent({
     eventId: `session:${sessionId}:ended`,
     aggregateId: `session:${sessionId}`,
-    occurredAt: record.x ?? record.e,
+    occurredAt: record.endedAt ?? record.expiresAt,
     producer: PRODUCER,
-    wechat: identity(openid, record.a, record.u),
+    wechat: identity(openid, record.appid, record.unionid),
     payload: {
       case: 'sessionEnded',
-      value: { sessionId, reason: END_REASONS[record.r ?? 'expiry'] },
+      value: { sessionId, reason: END_REASONS[record.endReason ?? 'expiry'] },
     },
   });
 }

@@ -16,60 +16,81 @@ export interface SessionPolicy {
 export type EndReason = 'logout' | 'expiry' | 'eviction' | 'revocation';
 
 /**
- * A session as stored: one JSON value per session in the user's `sessions` hash, short field
- * names because the Lua scripts read and write the same shape. Times are epoch milliseconds.
+ * A session as the service knows it. Times are epoch milliseconds. An ended record is a tombstone
+ * kept until its SessionEnded event is out. How it is stored is the storage codec's business
+ * (adapters/session-codec.ts).
  */
 export interface SessionRecord {
-  /** appid */
-  a: string;
-  /** unionid ('' when none) */
-  u: string;
-  /** created at */
-  c: number;
-  /** last created/touched at */
-  l: number;
-  /** idle expiry (never after `m`) */
-  e: number;
-  /** absolute max-age expiry */
-  m: number;
-  /** SHA-256 of the token secret */
-  d: string;
-  /** attributes */
-  at: Record<string, string>;
-  /** live or ended (an ended record is a tombstone kept until its SessionEnded event is out) */
-  s: 'live' | 'ended';
-  /** end reason, once ended */
-  r?: EndReason;
-  /** ended at */
-  x?: number;
-  /** 1 while the SessionStarted event is not yet acknowledged by Kafka */
-  p?: 1;
+  readonly appid: string;
+  /** '' when the user has none. */
+  readonly unionid: string;
+  readonly createdAt: number;
+  /** When the session was last created or touched. */
+  readonly lastActiveAt: number;
+  /** The idle expiry, never after `maxExpiresAt`. */
+  readonly expiresAt: number;
+  /** The absolute expiry, fixed at creation. */
+  readonly maxExpiresAt: number;
+  /** SHA-256 of the token's secret: the store never holds the secret itself. */
+  readonly secretDigest: string;
+  readonly attributes: Record<string, string>;
+  readonly state: 'live' | 'ended';
+  /** Why it ended, once ended. */
+  readonly endReason?: EndReason;
+  /** When it ended, once ended. */
+  readonly endedAt?: number;
+  /** True while the SessionStarted event is not yet acknowledged by Kafka. */
+  readonly startPending?: true;
+}
+
+/** A session as use cases and handlers see it: its user, its id and its record. */
+export interface SessionView {
+  readonly openid: string;
+  readonly sessionId: string;
+  readonly record: SessionRecord;
 }
 
 /** The record of a session created at `now`. */
 export function newRecord(
   policy: SessionPolicy,
-  input: { appid: string; unionid: string; digest: string; attributes: Record<string, string> },
+  input: { appid: string; unionid: string; secretDigest: string; attributes: Record<string, string> },
   now: number,
 ): SessionRecord {
-  const maxExpiry = now + policy.maxAgeMs;
+  const maxExpiresAt = now + policy.maxAgeMs;
   return {
-    a: input.appid,
-    u: input.unionid,
-    c: now,
-    l: now,
-    e: Math.min(now + policy.idleTtlMs, maxExpiry),
-    m: maxExpiry,
-    d: input.digest,
-    at: input.attributes,
-    s: 'live',
-    p: 1,
+    appid: input.appid,
+    unionid: input.unionid,
+    createdAt: now,
+    lastActiveAt: now,
+    expiresAt: Math.min(now + policy.idleTtlMs, maxExpiresAt),
+    maxExpiresAt,
+    secretDigest: input.secretDigest,
+    attributes: input.attributes,
+    state: 'live',
+    startPending: true,
   };
 }
 
 /** True when the record is a session a caller may use at `now`. */
 export function isLive(record: SessionRecord, now: number): boolean {
-  return record.s === 'live' && now < record.e && now < record.m;
+  return record.state === 'live' && now < record.expiresAt && now < record.maxExpiresAt;
+}
+
+/** When the sweeper must next look at a live session: its earlier expiry. */
+export function nextExpiry(record: SessionRecord): number {
+  return Math.min(record.expiresAt, record.maxExpiresAt);
+}
+
+/** The sessions live at `now`, oldest first (ties broken by session id, so the order is total). */
+export function liveOldestFirst(
+  openid: string,
+  records: ReadonlyMap<string, SessionRecord>,
+  now: number,
+): SessionView[] {
+  return [...records]
+    .filter(([, record]) => isLive(record, now))
+    .sort(([a, x], [b, y]) => x.createdAt - y.createdAt || (a < b ? -1 : 1))
+    .map(([sessionId, record]) => ({ openid, sessionId, record }));
 }
 
 /** The UTF-8 size of the attributes, keys and values together. */

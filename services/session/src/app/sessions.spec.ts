@@ -11,11 +11,11 @@ import { createLogger } from '@wxmesh/rpc';
 import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
-import { APPID, collectEvents, openidOf } from '../test/support.js';
-import { createEventSink, type EventSink } from './adapters/event-sink.js';
-import { createSessionStore, type SessionStore } from './adapters/session-store.js';
-import type { SessionPolicy } from './domain/session-record.js';
-import { createSessionManager } from './session-manager.js';
+import { APPID, collectEvents, openidOf } from '../../test/support.js';
+import { createEventSink, type EventSink } from '../adapters/event-sink.js';
+import { createSessionStore, type SessionStore } from '../adapters/session-store.js';
+import type { SessionPolicy } from '../domain/session-record.js';
+import { createSessions } from './sessions.js';
 
 const MINUTE = 60_000;
 const POLICY: SessionPolicy = {
@@ -40,7 +40,7 @@ function manager(
   events: EventSink = createEventSink(producer, logger),
   store: SessionStore = createSessionStore(redis, { retentionMs: 60 * MINUTE }),
 ) {
-  return createSessionManager({
+  return createSessions({
     store,
     events,
     policy: POLICY,
@@ -97,8 +97,8 @@ test('sliding idle expiry, capped by the absolute max age', async () => {
     unionid: '',
     attributes: { device: 'ios' },
   });
-  assert.equal(session.record.e, t0 + 10 * MINUTE);
-  assert.equal(session.record.m, t0 + 30 * MINUTE);
+  assert.equal(session.record.expiresAt, t0 + 10 * MINUTE);
+  assert.equal(session.record.maxExpiresAt, t0 + 30 * MINUTE);
 
   clock = t0 + 9 * MINUTE;
   assert.equal(
@@ -106,16 +106,16 @@ test('sliding idle expiry, capped by the absolute max age', async () => {
     session.sessionId,
     'alive just before the idle expiry',
   );
-  assert.deepEqual((await sessions.resolve(token)).record.at, { device: 'ios' });
+  assert.deepEqual((await sessions.resolve(token)).record.attributes, { device: 'ios' });
   const touched = await sessions.touch(token);
-  assert.equal(touched.record.e, t0 + 19 * MINUTE, 'touch slides the idle expiry');
-  assert.equal(touched.record.l, clock);
+  assert.equal(touched.record.expiresAt, t0 + 19 * MINUTE, 'touch slides the idle expiry');
+  assert.equal(touched.record.lastActiveAt, clock);
 
   clock = t0 + 18 * MINUTE;
   await sessions.touch(token);
   clock = t0 + 27 * MINUTE;
   const late = await sessions.touch(token);
-  assert.equal(late.record.e, t0 + 30 * MINUTE, 'never past the max age');
+  assert.equal(late.record.expiresAt, t0 + 30 * MINUTE, 'never past the max age');
   clock = t0 + 30 * MINUTE;
   await notFound(sessions.resolve(token));
   await notFound(sessions.touch(token));
@@ -332,7 +332,11 @@ test('a call past its deadline creates, slides and ends nothing', async () => {
   const { token, session } = await manager().create({ appid: APPID, openid, unionid: '', attributes: {} });
   clock += MINUTE;
   await assert.rejects(late.touch(token, deadline.signal), (err: unknown) => err === reason);
-  assert.equal((await late.resolve(token)).record.e, session.record.e, 'the idle expiry did not slide');
+  assert.equal(
+    (await late.resolve(token)).record.expiresAt,
+    session.record.expiresAt,
+    'the idle expiry did not slide',
+  );
   await assert.rejects(
     late.revokeByToken(token, 'logout', deadline.signal),
     (err: unknown) => err === reason,
