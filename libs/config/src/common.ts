@@ -27,6 +27,16 @@ export function kafkaBrokers() {
 }
 
 /**
+ * The fields of a service on the behaviour-event topics; spread it into {@link defineConfig}:
+ * `KAFKA_BROKERS` (required) and `EVENTS_CREATE_TOPICS` (default true: create the behaviour topics at
+ * start-up when missing, for local runs; production manages its topics and sets it false).
+ */
+export const kafkaEventsConfig = {
+  KAFKA_BROKERS: kafkaBrokers(),
+  EVENTS_CREATE_TOPICS: boolean().default(true),
+};
+
+/**
  * The fields every wxmesh service shares; spread it into {@link defineConfig}:
  *
  * ```ts

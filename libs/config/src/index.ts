@@ -23,7 +23,13 @@ export {
   type ConfigIssue,
   type Env,
 } from './load-config.js';
-export { commonServiceConfig, kafkaBrokers, redisUrl, type CommonServiceConfig } from './common.js';
+export {
+  commonServiceConfig,
+  kafkaBrokers,
+  kafkaEventsConfig,
+  redisUrl,
+  type CommonServiceConfig,
+} from './common.js';
 export {
   SecretFileError,
   SecretFormatError,

@@ -1,4 +1,4 @@
-import { duration, durationOrOff, integer } from '@wxmesh/config';
+import { duration, durationOrOff, hostPort, integer } from '@wxmesh/config';
 
 /**
  * The cache's configuration fields, the same in every service that keeps one; spread them into
@@ -16,4 +16,16 @@ export const sessionTokenCacheConfig = {
   VERIFY_CACHE_TTL: durationOrOff().default(30_000),
   VERIFY_CACHE_MAX: integer({ min: 1 }).default(100_000),
   VERIFY_CACHE_FEED_STALE: duration().default(3_000),
+};
+
+/**
+ * The fields of a service whose http port also accepts mini-program users signed in with
+ * `Authorization: Bearer <session token>`; spread them into `defineConfig`. `AUTH_VERIFY_ADDR` is
+ * auth-verify's grpc address (`host:port`): set, Bearer tokens are verified by its VerifySession
+ * behind this process's own warm cache ({@link sessionTokenCacheConfig}); unset, the service knows
+ * users only by the cloud gateway's `X-WX-*` identity.
+ */
+export const bearerTokenConfig = {
+  AUTH_VERIFY_ADDR: hostPort().optional(),
+  ...sessionTokenCacheConfig,
 };

@@ -1,4 +1,4 @@
-export { sessionTokenCacheConfig } from './config.js';
+export { bearerTokenConfig, sessionTokenCacheConfig } from './config.js';
 export {
   createSessionEndedFeed,
   type SessionEndedFeed,

@@ -1,10 +1,9 @@
 import {
-  boolean,
   hostPort,
   commonServiceConfig,
   defineConfig,
   duration,
-  kafkaBrokers,
+  kafkaEventsConfig,
   redisUrl,
   url,
 } from '@wxmesh/config';
@@ -15,8 +14,7 @@ import { z } from 'zod';
 export const authConfigSchema = defineConfig({
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
-  KAFKA_BROKERS: kafkaBrokers(),
-  EVENTS_CREATE_TOPICS: boolean().default(true),
+  ...kafkaEventsConfig,
   /** The session service's grpc address. */
   SESSION_ADDR: hostPort(),
   /** WeChat's API host; the sandbox's URL in local runs and tests. */

@@ -1,15 +1,13 @@
 import {
-  boolean,
   commonServiceConfig,
   defineConfig,
   duration,
-  hostPort,
   integer,
-  kafkaBrokers,
+  kafkaEventsConfig,
   redisUrl,
 } from '@wxmesh/config';
 import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
-import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
+import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 const topicName = () =>
@@ -22,22 +20,9 @@ const topicName = () =>
 export const projectorConfigSchema = defineConfig({
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
-  KAFKA_BROKERS: kafkaBrokers(),
-  /**
-   * auth-verify's grpc address (`host:port`). Set, the http port also accepts mini-program users
-   * signed in with `Authorization: Bearer <session token>` (verified by auth-verify's
-   * VerifySession, behind this process's own warm cache); unset, it knows users only by the cloud
-   * gateway's `X-WX-*` identity.
-   */
-  AUTH_VERIFY_ADDR: hostPort().optional(),
-  /**
-   * The cache of verified session tokens in front of auth-verify (used with AUTH_VERIFY_ADDR):
-   * `VERIFY_CACHE_TTL` (default 30s, `0` off: every Bearer call asks auth-verify),
-   * `VERIFY_CACHE_MAX`, `VERIFY_CACHE_FEED_STALE`.
-   */
-  ...sessionTokenCacheConfig,
-  /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
-  EVENTS_CREATE_TOPICS: boolean().default(true),
+  ...kafkaEventsConfig,
+  /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
+  ...bearerTokenConfig,
   /** The behaviour topic consumed; only tests change it. */
   EVENTS_TOPIC: topicName().default(BEHAVIOUR_TOPIC),
   /** Where records that cannot be applied go; only tests change it. */

@@ -1,11 +1,10 @@
 import {
-  boolean,
   commonServiceConfig,
   defineConfig,
   duration,
   hostPort,
   integer,
-  kafkaBrokers,
+  kafkaEventsConfig,
   redisUrl,
   url,
 } from '@wxmesh/config';
@@ -17,9 +16,7 @@ export const routerConfigSchema = defineConfig({
   ...commonServiceConfig,
   ...inboundConfig,
   REDIS_URL: redisUrl(),
-  KAFKA_BROKERS: kafkaBrokers(),
-  /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
-  EVENTS_CREATE_TOPICS: boolean().default(true),
+  ...kafkaEventsConfig,
   /** session's grpc address (`host:port`): presence and in-app delivery. */
   SESSION_ADDR: hostPort(),
   /** auth-verify's grpc address (`host:port`): the central access_token. */

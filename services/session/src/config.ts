@@ -1,12 +1,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import {
-  boolean,
   commonServiceConfig,
   defineConfig,
   duration,
   integer,
-  kafkaBrokers,
+  kafkaEventsConfig,
   redisUrl,
 } from '@wxmesh/config';
 import { z } from 'zod';
@@ -15,9 +14,7 @@ import { z } from 'zod';
 export const sessionConfigSchema = defineConfig({
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
-  KAFKA_BROKERS: kafkaBrokers(),
-  /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
-  EVENTS_CREATE_TOPICS: boolean().default(true),
+  ...kafkaEventsConfig,
   /** This process's id in presence and routing; unique per process lifetime (a restart is a new replica). */
   REPLICA_ID: z
     .string()
