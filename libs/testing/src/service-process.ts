@@ -63,6 +63,11 @@ export interface StartServiceOptions {
    * run it; by default the TypeScript source runs under tsx.
    */
   readonly bundle?: string;
+  /**
+   * Another TypeScript entry of the service, run under tsx instead of src/main.ts: a test's own
+   * wiring of the service (a fault-injecting adapter, say), so production code needs no switch.
+   */
+  readonly entry?: string;
 }
 
 /**
@@ -77,7 +82,8 @@ export function serviceNodeOptions(name: string): string | undefined {
 }
 
 function spawnService(name: string, options: StartServiceOptions): ChildProcess {
-  const entry = options.bundle === undefined ? ['--import', 'tsx', 'src/main.ts'] : [options.bundle];
+  const entry =
+    options.bundle === undefined ? ['--import', 'tsx', options.entry ?? 'src/main.ts'] : [options.bundle];
   const nodeOptions = [process.env.NODE_OPTIONS, serviceNodeOptions(name)].filter(Boolean).join(' ');
   return spawn(process.execPath, entry, {
     cwd: `${root}services/${name}`,

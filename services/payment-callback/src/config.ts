@@ -1,16 +1,13 @@
 import {
-  boolean,
   commonServiceConfig,
   defineConfig,
   duration,
-  hostPort,
   integer,
-  kafkaBrokers,
-  oneOf,
+  kafkaEventsConfig,
   redisUrl,
   url,
 } from '@wxmesh/config';
-import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
+import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 const filePath = () => z.string().trim().min(1, 'expected a file path');
@@ -19,22 +16,9 @@ const filePath = () => z.string().trim().min(1, 'expected a file path');
 export const paymentConfigSchema = defineConfig({
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
-  KAFKA_BROKERS: kafkaBrokers(),
-  /**
-   * auth-verify's grpc address (`host:port`). Set, the http port also accepts mini-program users
-   * signed in with `Authorization: Bearer <session token>` (verified by auth-verify's
-   * VerifySession, behind this process's own warm cache); unset, it knows users only by the cloud
-   * gateway's `X-WX-*` identity.
-   */
-  AUTH_VERIFY_ADDR: hostPort().optional(),
-  /**
-   * The cache of verified session tokens in front of auth-verify (used with AUTH_VERIFY_ADDR):
-   * `VERIFY_CACHE_TTL` (default 30s, `0` off: every Bearer call asks auth-verify),
-   * `VERIFY_CACHE_MAX`, `VERIFY_CACHE_FEED_STALE`.
-   */
-  ...sessionTokenCacheConfig,
-  /** Creates the behaviour topics at start-up when missing (local runs); production manages topics. */
-  EVENTS_CREATE_TOPICS: boolean().default(true),
+  ...kafkaEventsConfig,
+  /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
+  ...bearerTokenConfig,
   /** The merchant id (mchid) orders are placed under and notifications must name. */
   WECHATPAY_MCHID: z
     .string()
@@ -70,11 +54,6 @@ export const paymentConfigSchema = defineConfig({
   SWEEP_INTERVAL: duration().default(2_000),
   /** Owed events not settled after this long are re-emitted by the sweeper. */
   EVENT_RETRY_AFTER: duration().default(10_000),
-  /**
-   * TEST-ONLY. `after-redis`: SIGKILL itself right after a notification's Redis write, before the
-   * Kafka ack; `after-kafka`: after the ack, before the HTTP answer. Never set it in production.
-   */
-  PAYMENT_CRASH_POINT: oneOf(['after-redis', 'after-kafka']).optional(),
 }).superRefine((config, ctx) => {
   if (config.NOTIFY_DEADLINE >= 5_000)
     ctx.addIssue({

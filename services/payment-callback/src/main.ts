@@ -1,22 +1,34 @@
-import { loadConfigOrExit } from '@wxmesh/config';
-import { createRedisClient, redisDependency } from '@wxmesh/redis';
-import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { AuthVerifyService } from '@wxmesh/contracts';
-import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
+import { loadConfigOrExit } from '@wxmesh/config';
+import { createEventProducer, createKafka, ensureBehaviourTopics } from '@wxmesh/events';
+import { createRedisClient, redisDependency } from '@wxmesh/redis';
+import { createPeerClient, definePeer, echoService, runService, type Logger } from '@wxmesh/rpc';
 import { startBearerCheck } from '@wxmesh/session-tokens';
-import { createPaymentStore } from './adapters/payment-store.js';
+import type { Kafka } from 'kafkajs';
+import { createPaymentStore, type PaymentStore } from './adapters/payment-store.js';
 import { loadPaymentSecrets } from './adapters/secrets.js';
 import { createWechatPayApi } from './adapters/wechat-pay-api.js';
-import { paymentConfigSchema } from './config.js';
+import { createPaymentMetrics, type NotificationOutcome } from './app/deps.js';
+import { createPayments } from './app/payments.js';
+import { createSingleFlight } from './app/single-flight.js';
+import { startSweeper } from './app/sweep.js';
+import { paymentConfigSchema, type PaymentConfig } from './config.js';
 import { createNotifyWebhook, createWorkQueue } from './notify-webhook.js';
-import { createPayments } from './payments.js';
 import { createPaymentService } from './service.js';
 
-const config = loadConfigOrExit(paymentConfigSchema);
+/**
+ * Replacements for adapters, each given the production one: a seam for process-level tests that
+ * need an adapter to misbehave (crash-recovery tests wrap the store). Production passes none.
+ */
+export interface AdapterOverrides {
+  store?: (store: PaymentStore) => PaymentStore;
+}
 
-await runService('payment-callback', config, async ({ logger }) => {
-  const now = Date.now;
-  const secrets = await loadPaymentSecrets(
+/** The secret files, hot-reloaded; a refused reload is logged and the previous value kept. */
+function loadSecrets(config: PaymentConfig, logger: Logger) {
+  return loadPaymentSecrets(
     {
       merchantKey: config.WECHATPAY_MERCHANT_KEY_FILE,
       merchantSerial: config.WECHATPAY_MERCHANT_SERIAL_FILE,
@@ -25,6 +37,10 @@ await runService('payment-callback', config, async ({ logger }) => {
     },
     (err) => logger.error({ err: err.message }, 'secret file reload refused; keeping the previous value'),
   );
+}
+
+/** Redis and the Kafka producer, connected. */
+async function connectInfrastructure(config: PaymentConfig, logger: Logger) {
   const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
   const redis = createRedisClient({ ...redisOptions, name: 'payment-callback', autoPipelining: true });
   await redis.connect();
@@ -38,90 +54,94 @@ await runService('payment-callback', config, async ({ logger }) => {
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
   });
   await producer.connect();
+  return { redis, kafka, producer };
+}
 
-  const store = createPaymentStore(redis);
-  const api = createWechatPayApi({
-    baseUrl: config.WECHATPAY_BASE_URL,
-    mchid: config.WECHATPAY_MCHID,
-    secrets,
-    timeoutMs: config.WECHATPAY_TIMEOUT,
-    now,
-  });
-  const payments = createPayments({
-    store,
-    api,
-    producer,
-    mchid: config.WECHATPAY_MCHID,
-    notifyUrl: config.WECHATPAY_NOTIFY_URL,
-    now,
+/**
+ * Bearer tokens, verified by auth-verify's VerifySession behind this process's own warm cache
+ * (kept correct by its private SessionEnded feed), so a repeat token costs no call. Without
+ * AUTH_VERIFY_ADDR users are known only by the cloud gateway's identity.
+ */
+async function startBearerCheckIfConfigured(config: PaymentConfig, kafka: Kafka, logger: Logger) {
+  if (config.AUTH_VERIFY_ADDR === undefined) return undefined;
+  return startBearerCheck({
+    authVerify: createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
+      address: config.AUTH_VERIFY_ADDR,
+      from: 'payment-callback',
+      defaultDeadlineMs: config.PEER_DEADLINE_MS,
+    }),
+    service: 'payment-callback',
+    kafka,
     logger,
-    reconcileAfterMs: config.RECONCILE_AFTER,
-    eventRetryMs: config.EVENT_RETRY_AFTER,
-    crashPoint: config.PAYMENT_CRASH_POINT,
+    now: Date.now,
+    config,
   });
-  const webhook = createNotifyWebhook({
-    path: config.WECHATPAY_NOTIFY_PATH,
-    secrets,
-    store,
-    payments,
-    now,
-    logger,
-    deadlineMs: config.NOTIFY_DEADLINE,
-    queue: createWorkQueue(config.NOTIFY_CONCURRENCY, config.NOTIFY_QUEUE),
-  });
+}
 
-  let sweeping = false;
-  const sweeper = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    payments
-      .sweep()
-      .catch((err: unknown) => logger.warn({ err }, 'payment sweep failed'))
-      .finally(() => (sweeping = false));
-  }, config.SWEEP_INTERVAL);
-  sweeper.unref();
-
-  // Users who call over the mini-program's own HTTPS domain come with a session token from Login.
-  const bearer =
-    config.AUTH_VERIFY_ADDR === undefined ? undefined : await startBearerCheckAt(config.AUTH_VERIFY_ADDR);
-
-  if (config.PAYMENT_CRASH_POINT)
-    logger.warn({ point: config.PAYMENT_CRASH_POINT }, 'TEST-ONLY crash point armed');
-  return {
-    services: [
-      createPaymentService({ payments, signer: { merchantKey: secrets.merchantKey, now } }),
-      echoService,
-    ],
-    httpRoutes: [webhook],
-    dependencies: [redisDependency(redis)],
-    verifySessionToken: bearer?.verifySessionToken,
-    closers: [
-      { name: 'session tokens', run: async () => bearer?.stop() },
-      { name: 'sweeper', run: async () => clearInterval(sweeper) },
-      { name: 'wechatpay', run: async () => api.close() },
-      { name: 'kafka', run: () => producer.disconnect() },
-      { name: 'redis', run: () => redis.quit() },
-      { name: 'secrets', run: async () => secrets.close() },
-    ],
-  };
-
-  /**
-   * Bearer tokens, verified by auth-verify's VerifySession behind this process's own warm cache
-   * (kept correct by its private SessionEnded feed), so a repeat token costs no call.
-   * `VERIFY_CACHE_TTL=0`: every Bearer call asks auth-verify.
-   */
-  async function startBearerCheckAt(address: string) {
-    return startBearerCheck({
-      authVerify: createPeerClient(definePeer(AuthVerifyService, ['verifySession']), {
-        address,
-        from: 'payment-callback',
-        defaultDeadlineMs: config.PEER_DEADLINE_MS,
-      }),
-      service: 'payment-callback',
-      kafka,
-      logger,
-      now: now,
-      config,
+/**
+ * payment-callback's composition root: config → secrets → Redis, Kafka, WeChat Pay → use cases →
+ * gRPC/Connect service, notify webhook, sweeper → shutdown. `overrides` is for tests only.
+ */
+export async function startPaymentCallback(config: PaymentConfig, overrides: AdapterOverrides = {}) {
+  return runService('payment-callback', config, async ({ logger }) => {
+    const now = Date.now;
+    const secrets = await loadSecrets(config, logger);
+    const { redis, kafka, producer } = await connectInfrastructure(config, logger);
+    const baseStore = createPaymentStore(redis);
+    const store = overrides.store?.(baseStore) ?? baseStore;
+    const api = createWechatPayApi({
+      baseUrl: config.WECHATPAY_BASE_URL,
+      mchid: config.WECHATPAY_MCHID,
+      secrets,
+      timeoutMs: config.WECHATPAY_TIMEOUT,
+      now,
     });
-  }
-});
+    const payments = createPayments({
+      store,
+      api,
+      producer,
+      mchid: config.WECHATPAY_MCHID,
+      notifyUrl: config.WECHATPAY_NOTIFY_URL,
+      now,
+      logger,
+      reconcileAfterMs: config.RECONCILE_AFTER,
+      eventRetryMs: config.EVENT_RETRY_AFTER,
+      metrics: createPaymentMetrics(),
+      inflight: createSingleFlight<NotificationOutcome>(),
+    });
+    const webhook = createNotifyWebhook({
+      path: config.WECHATPAY_NOTIFY_PATH,
+      secrets,
+      store,
+      payments,
+      now,
+      logger,
+      deadlineMs: config.NOTIFY_DEADLINE,
+      queue: createWorkQueue(config.NOTIFY_CONCURRENCY, config.NOTIFY_QUEUE),
+    });
+    const stopSweeper = startSweeper(() => payments.sweep(), config.SWEEP_INTERVAL, logger);
+    const bearer = await startBearerCheckIfConfigured(config, kafka, logger);
+    return {
+      services: [
+        createPaymentService({ payments, signer: { merchantKey: secrets.merchantKey, now } }),
+        echoService,
+      ],
+      httpRoutes: [webhook],
+      dependencies: [redisDependency(redis)],
+      verifySessionToken: bearer?.verifySessionToken,
+      closers: [
+        { name: 'session tokens', run: async () => bearer?.stop() },
+        { name: 'sweeper', run: async () => stopSweeper() },
+        { name: 'wechatpay', run: async () => api.close() },
+        { name: 'kafka', run: () => producer.disconnect() },
+        { name: 'redis', run: () => redis.quit() },
+        { name: 'secrets', run: async () => secrets.close() },
+      ],
+    };
+  });
+}
+
+// The process's entry (`node src/main.ts`, or its bundle); a test entry imports this file instead.
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(realpathSync(entry)).href)
+  await startPaymentCallback(loadConfigOrExit(paymentConfigSchema));

@@ -13,8 +13,10 @@ import { registeredCounter, tracedWebhook } from '@wxmesh/telemetry';
 import { register } from 'prom-client';
 import type { PaymentSecrets } from './adapters/secrets.js';
 import type { PaymentStore } from './adapters/payment-store.js';
+import type { NotificationOutcome } from './app/deps.js';
+import { NotDurableError } from './app/owed-events.js';
+import type { Payments } from './app/payments.js';
 import type { RefundResource, TransactionResource } from './domain/order.js';
-import type { NotificationOutcome, Payments } from './payments.js';
 
 /**
  * Notification bodies are small JSON; anything larger is refused (413) before it is buffered, a
@@ -84,85 +86,106 @@ function reply(res: ServerResponse, status: number, message?: string): void {
  * `{"code":"FAIL","message":...}` so WeChat Pay retries when the effect is not durable yet,
  * the work queue is full, or `deadlineMs` passed (always well inside WeChat's 5 s).
  */
-export function createNotifyWebhook(deps: {
+export function createNotifyWebhook(deps: NotifyWebhookDeps): HttpRoute {
+  return async (req, res) => {
+    if (req.method !== 'POST' || req.url?.split('?', 1)[0] !== deps.path) return false;
+    await tracedWebhook(req, res, deps.path, () => answer(deps, req, res));
+    return true;
+  };
+}
+
+/** What the notify webhook needs; `store` only remembers nonces. */
+export interface NotifyWebhookDeps {
   path: string;
   secrets: PaymentSecrets;
-  store: PaymentStore;
-  payments: Payments;
+  store: Pick<PaymentStore, 'claimNonce'>;
+  payments: Pick<Payments, 'applyTransaction' | 'applyRefund'>;
   now: () => number;
   logger: Logger;
   deadlineMs: number;
   queue: ReturnType<typeof createWorkQueue>;
-}): HttpRoute {
-  const { path, secrets, store, payments, now, logger, deadlineMs, queue } = deps;
+}
 
-  async function handle(req: IncomingMessage): Promise<NotificationOutcome> {
-    // Half the deadline for the body (notifications are small and sent at once): a slow sender
-    // gets 408 rather than holding a queue slot, and the rest of the deadline stays for the work.
-    const bodyTimeoutMs = Math.floor(deadlineMs / 2);
-    const body = await readRequestBody(req, { maxBytes: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs });
-    const headers = signatureHeadersOf(req.headers);
-    const verified = verifyWechatpaySignature(secrets.platformKeys(), headers, body, { nowMs: now() });
-    if (!verified.ok) {
-      outcomes.inc({ outcome: `rejected_${verified.reason}` });
-      logger.warn({ reason: verified.reason, serial: headers.serial }, 'notification rejected');
-      throw new Answer(
-        verified.reason === 'missing-header' || verified.reason === 'bad-timestamp' ? 400 : 401,
-        verified.detail,
-      );
-    }
-    const contentFp = createHash('sha256').update(`${verified.timestamp}\n`).update(body).digest('base64url');
-    if (!(await store.claimNonce(verified.nonce, contentFp, NONCE_WINDOW_MS))) {
-      outcomes.inc({ outcome: 'rejected_nonce-reused' });
-      throw new Answer(401, 'Wechatpay-Nonce was already used for another message');
-    }
-    let notification: { id?: string; event_type?: string; resource?: EncryptedResource };
-    try {
-      notification = JSON.parse(body.toString('utf8')) as typeof notification;
-    } catch {
-      throw new Answer(400, 'body is not JSON');
-    }
-    if (typeof notification.event_type !== 'string' || typeof notification.resource?.ciphertext !== 'string')
-      throw new Answer(400, 'not a WeChat Pay notification (event_type and resource required)');
-    let plain: unknown;
-    try {
-      plain = JSON.parse(decryptResource(secrets.apiV3Keys(), notification.resource).toString('utf8'));
-    } catch (err) {
-      // Genuinely signed by WeChat Pay, yet not decryptable: our APIv3 key is wrong or rotating.
-      // 5xx so WeChat retries once the key is fixed.
-      const why = err instanceof ResourceDecryptionError ? err.message : 'resource is not JSON';
-      logger.error({ notificationId: notification.id, why }, 'notification resource could not be decrypted');
-      throw new Answer(500, 'resource could not be decrypted');
-    }
-    const type = notification.event_type;
-    if (type.startsWith('TRANSACTION.'))
-      return payments.applyTransaction(plain as TransactionResource, 'notify');
-    if (type.startsWith('REFUND.')) return payments.applyRefund(plain as RefundResource);
-    logger.info({ type, notificationId: notification.id }, 'notification type not handled; acknowledged');
-    return 'ignored';
+/** A verified notification, its resource decrypted. */
+interface Notification {
+  id?: string;
+  type: string;
+  resource: unknown;
+}
+
+async function answer(deps: NotifyWebhookDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    // A compressed or declared-oversize body is refused before it takes a place in the queue.
+    checkRequestBody(req, MAX_BODY_BYTES);
+    const handled = deps.queue.run(async () => apply(deps, decrypt(deps, await authenticate(deps, req))));
+    outcomes.inc({ outcome: await within(deps.deadlineMs, handled) });
+    reply(res, 204);
+  } catch (err) {
+    replyFailed(res, err, deps.logger);
   }
+}
 
-  return async (req, res) => {
-    if (req.method !== 'POST' || req.url?.split('?', 1)[0] !== path) return false;
-    await tracedWebhook(req, res, path, () => answer(req, res));
-    return true;
-  };
-
-  async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      // A compressed or declared-oversize body is refused before it takes a place in the queue.
-      checkRequestBody(req, MAX_BODY_BYTES);
-      outcomes.inc({
-        outcome: await within(
-          deadlineMs,
-          queue.run(() => handle(req)),
-        ),
-      });
-      reply(res, 204);
-    } catch (err) {
-      replyFailed(res, err, logger);
-    }
+/**
+ * The body, once its signature is proven and its nonce not reused for other content; an Answer
+ * (4xx) otherwise. Nothing is changed before this returns.
+ */
+async function authenticate(deps: NotifyWebhookDeps, req: IncomingMessage): Promise<Buffer> {
+  const { secrets, store, now, logger, deadlineMs } = deps;
+  // Half the deadline for the body (notifications are small and sent at once): a slow sender
+  // gets 408 rather than holding a queue slot, and the rest of the deadline stays for the work.
+  const bodyTimeoutMs = Math.floor(deadlineMs / 2);
+  const body = await readRequestBody(req, { maxBytes: MAX_BODY_BYTES, timeoutMs: bodyTimeoutMs });
+  const headers = signatureHeadersOf(req.headers);
+  const verified = verifyWechatpaySignature(secrets.platformKeys(), headers, body, { nowMs: now() });
+  if (!verified.ok) {
+    outcomes.inc({ outcome: `rejected_${verified.reason}` });
+    logger.warn({ reason: verified.reason, serial: headers.serial }, 'notification rejected');
+    throw new Answer(
+      verified.reason === 'missing-header' || verified.reason === 'bad-timestamp' ? 400 : 401,
+      verified.detail,
+    );
   }
+  const contentFp = createHash('sha256').update(`${verified.timestamp}\n`).update(body).digest('base64url');
+  if (!(await store.claimNonce(verified.nonce, contentFp, NONCE_WINDOW_MS))) {
+    outcomes.inc({ outcome: 'rejected_nonce-reused' });
+    throw new Answer(401, 'Wechatpay-Nonce was already used for another message');
+  }
+  return body;
+}
+
+/** The notification in a verified body, its resource decrypted with the APIv3 key(s). */
+function decrypt(deps: NotifyWebhookDeps, body: Buffer): Notification {
+  let notification: { id?: string; event_type?: string; resource?: EncryptedResource };
+  try {
+    notification = JSON.parse(body.toString('utf8')) as typeof notification;
+  } catch {
+    throw new Answer(400, 'body is not JSON');
+  }
+  if (typeof notification.event_type !== 'string' || typeof notification.resource?.ciphertext !== 'string')
+    throw new Answer(400, 'not a WeChat Pay notification (event_type and resource required)');
+  try {
+    const plain = decryptResource(deps.secrets.apiV3Keys(), notification.resource).toString('utf8');
+    return { id: notification.id, type: notification.event_type, resource: JSON.parse(plain) };
+  } catch (err) {
+    // Genuinely signed by WeChat Pay, yet not decryptable: our APIv3 key is wrong or rotating.
+    // 5xx so WeChat retries once the key is fixed.
+    const why = err instanceof ResourceDecryptionError ? err.message : 'resource is not JSON';
+    deps.logger.error(
+      { notificationId: notification.id, why },
+      'notification resource could not be decrypted',
+    );
+    throw new Answer(500, 'resource could not be decrypted');
+  }
+}
+
+/** The use case a notification's event type calls for; other types are acknowledged untouched. */
+function apply(deps: NotifyWebhookDeps, notification: Notification): Promise<NotificationOutcome> {
+  const { type, id, resource } = notification;
+  if (type.startsWith('TRANSACTION.'))
+    return deps.payments.applyTransaction(resource as TransactionResource, 'notify');
+  if (type.startsWith('REFUND.')) return deps.payments.applyRefund(resource as RefundResource);
+  deps.logger.info({ type, notificationId: id }, 'notification type not handled; acknowledged');
+  return Promise.resolve('ignored');
 }
 
 /** `work`, or a 503 answer (WeChat Pay retries) once `ms` have passed; the work is not stopped. */
@@ -187,9 +210,5 @@ function replyFailed(res: ServerResponse, err: unknown, logger: Logger): void {
   }
   outcomes.inc({ outcome: 'failed' });
   logger.warn({ err }, 'notification not applied; WeChat Pay will retry');
-  reply(
-    res,
-    500,
-    err instanceof Error && err.name === 'NotDurableError' ? err.message : 'not applied; retry',
-  );
+  reply(res, 500, err instanceof NotDurableError ? err.message : 'not applied; retry');
 }

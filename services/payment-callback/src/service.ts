@@ -4,7 +4,7 @@ import { actingFor, defineService } from '@wxmesh/rpc';
 import { requestPaymentFor, type PaySigner } from './app/payment-params.js';
 import { loadVisibleOrder } from './app/visible-order.js';
 import type { OrderRecord, TradeState } from './domain/order.js';
-import type { Payments } from './payments.js';
+import type { Payments } from './app/payments.js';
 
 const STATES: Record<TradeState, PaymentState> = {
   CREATED: PaymentState.CREATED,
@@ -15,23 +15,23 @@ const STATES: Record<TradeState, PaymentState> = {
   PAYERROR: PaymentState.FAILED,
 };
 
-function toPayment(r: OrderRecord) {
+function toPayment(order: OrderRecord) {
   return {
-    outTradeNo: r.otn,
-    transactionId: r.tx ?? '',
-    appid: r.appid,
-    mchid: r.mchid,
-    openid: r.openid,
-    state: STATES[r.state],
-    amountTotal: r.amount,
-    payerTotal: r.payer_total ?? 0,
-    currency: r.currency,
-    refundedTotal: r.refunded,
-    description: r.description,
-    attach: r.attach,
-    createdAt: timestampFromMs(r.created_at),
-    paidAt: r.paid_at === undefined ? undefined : timestampFromMs(r.paid_at),
-    updatedAt: timestampFromMs(r.updated_at),
+    outTradeNo: order.outTradeNo,
+    transactionId: order.transactionId ?? '',
+    appid: order.appid,
+    mchid: order.mchid,
+    openid: order.openid,
+    state: STATES[order.state],
+    amountTotal: order.amount,
+    payerTotal: order.payerTotal ?? 0,
+    currency: order.currency,
+    refundedTotal: order.refundedTotal,
+    description: order.description,
+    attach: order.attach,
+    createdAt: timestampFromMs(order.createdAt),
+    paidAt: order.paidAt === undefined ? undefined : timestampFromMs(order.paidAt),
+    updatedAt: timestampFromMs(order.updatedAt),
   };
 }
 
@@ -62,7 +62,7 @@ export function createPaymentService(deps: { payments: Payments; signer: PaySign
         ctx.signal,
       );
       return {
-        prepayId: record.prepay,
+        prepayId: record.prepayId,
         requestPayment: requestPaymentFor(record, signer),
         payment: toPayment(record),
       };

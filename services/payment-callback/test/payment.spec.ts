@@ -17,6 +17,7 @@ import {
   type ServiceProcess,
 } from '@wxmesh/testing';
 import { writeDevPaymentSecrets, type DevPaymentSecrets } from '../scripts/dev-keys.js';
+import type { CrashPoint } from './crash-entry.js';
 import {
   APPID,
   collectEvents,
@@ -59,12 +60,12 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function restartPayment(env: Record<string, string> = {}) {
+async function restartPayment(env: Record<string, string> = {}, options: { crashAt?: CrashPoint } = {}) {
   if (payment.process.child.exitCode === null && payment.process.child.signalCode === null) {
     payment.process.child.kill('SIGTERM');
     await payment.process.exited;
   }
-  payment = await startPayment(infra, secrets, sandbox.httpUrl, httpPort, { ...FAST, ...env });
+  payment = await startPayment(infra, secrets, sandbox.httpUrl, httpPort, { ...FAST, ...env }, options);
 }
 
 async function order(n: string, amount = 100) {
@@ -295,7 +296,7 @@ for (const point of ['after-redis', 'after-kafka'] as const) {
   test(`crash ${point}: SIGKILL mid-notification, WeChat's retry completes it exactly once`, async () => {
     const n = `crash${point.replace(/\W/g, '')}`;
     await order(n);
-    await restartPayment({ PAYMENT_CRASH_POINT: point });
+    await restartPayment({}, { crashAt: point });
     await pay(orderNo(n));
     assert.equal(await payment.process.exited, 'SIGKILL');
     await restartPayment();

@@ -14,6 +14,7 @@ import {
 } from '@wxmesh/testing';
 import { encryptResource, responseSignatureMessage, rsaSign } from '@wxmesh/wechat-pay';
 import type { DevPaymentSecrets } from '../scripts/dev-keys.js';
+import type { CrashPoint } from './crash-entry.js';
 
 export const RUN = randomBytes(4).toString('hex');
 export const APPID = 'wx0123456789abcdef';
@@ -44,15 +45,24 @@ export async function startSandbox(secrets: DevPaymentSecrets, env: Record<strin
   });
 }
 
+/** The entry test/crash-entry.ts instead of src/main.ts, killing itself at `point`. */
+function crashEntry(point: CrashPoint) {
+  return { entry: 'test/crash-entry.ts', env: { PAYMENT_TEST_CRASH_AT: point } };
+}
+
+/** payment-callback as its own process; with `crashAt`, one that SIGKILLs itself there (crash tests). */
 export async function startPayment(
   infra: { redisUrl: string; kafkaBrokers: string },
   secrets: DevPaymentSecrets,
   sandboxUrl: string,
   httpPort: number,
   env: Record<string, string> = {},
+  options: { crashAt?: CrashPoint } = {},
 ): Promise<PaymentProcess> {
   const notifyUrl = `http://127.0.0.1:${httpPort}/webhooks/wechatpay/notify`;
+  const crashing = options.crashAt === undefined ? undefined : crashEntry(options.crashAt);
   const process = await startServiceProcess('payment-callback', {
+    entry: crashing?.entry,
     env: {
       ...secrets.paymentCallback,
       REDIS_URL: infra.redisUrl,
@@ -63,6 +73,7 @@ export async function startPayment(
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_MS: '2000',
       ...env,
+      ...crashing?.env,
     },
     timeoutMs: 120_000,
   });

@@ -37,122 +37,162 @@ export class WechatPayApiError extends Error {
   }
 }
 
-/**
- * The WeChat Pay APIv3 calls payment-callback makes: every request signed with the merchant key,
- * every answer's signature verified over its raw bytes with the platform keys before it is
- * believed (an unverifiable answer is Unavailable, never used). Each call is bounded by
- * `timeoutMs` and the caller's signal.
- */
-export function createWechatPayApi(options: {
+/** What the WeChat Pay API client needs: the host, the merchant, its keys, a bound and a clock. */
+export interface WechatPayApiOptions {
   baseUrl: string;
   mchid: string;
   secrets: PaymentSecrets;
   timeoutMs: number;
   now: () => number;
-}) {
-  const { baseUrl, mchid, secrets, timeoutMs, now } = options;
+}
 
-  /** One signed, verified call, as a CLIENT span named by its path (the query is never recorded). */
-  function call(
-    method: 'GET' | 'POST',
-    pathAndQuery: string,
-    body: string | undefined,
-    signal?: AbortSignal,
-  ) {
-    const url = new URL(pathAndQuery, baseUrl);
-    return tracedHttpCall({ method, url, template: url.pathname }, (span) =>
-      send(span, method, url, pathAndQuery, body, signal),
-    );
-  }
+/** One APIv3 request: method, path with its query (both signed), and a JSON body for POST. */
+interface PayRequest {
+  method: 'GET' | 'POST';
+  pathAndQuery: string;
+  body?: string;
+}
 
-  async function send(
-    span: HttpClientSpan,
-    method: 'GET' | 'POST',
-    url: URL,
-    pathAndQuery: string,
-    body: string | undefined,
-    signal?: AbortSignal,
-  ) {
-    const timestamp = Math.floor(now() / 1000);
-    const authorization = authorizationHeader(
-      { mchid, serialNo: secrets.merchantSerial(), privateKey: secrets.merchantKey() },
-      { method, pathAndQuery, body: body ?? '', timestamp, nonce: createNonce() },
-    );
-    const timeout = AbortSignal.timeout(timeoutMs);
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: {
-          authorization,
-          accept: 'application/json',
-          'user-agent': 'wxmesh-payment-callback',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-    } catch (err) {
-      throw new ConnectError(
-        `WeChat Pay did not answer (${(err as Error).name}); retry later`,
-        Code.Unavailable,
-      );
-    }
-    span.status(res.status);
-    const raw = Buffer.from(await res.arrayBuffer());
-    if (res.status >= 500)
-      throw new ConnectError(`WeChat Pay answered ${res.status}; retry later`, Code.Unavailable);
-    const verified = verifyWechatpaySignature(secrets.platformKeys(), signatureHeadersOf(res.headers), raw, {
-      nowMs: now(),
-    });
-    if (!verified.ok) {
-      throw new ConnectError(
-        `WeChat Pay's answer failed verification (${verified.reason}); not trusted`,
-        Code.Unavailable,
-      );
-    }
-    const json = raw.length === 0 ? {} : (JSON.parse(raw.toString('utf8')) as Record<string, unknown>);
-    if (res.status >= 400) {
-      throw new WechatPayApiError(res.status, String(json.code ?? 'UNKNOWN'), String(json.message ?? ''));
-    }
-    return json;
-  }
+type PayAnswer = Record<string, unknown>;
 
-  // One breaker for the WeChat Pay API host: unreachable, 5xx, unverifiable or timed-out answers
-  // count against it (all Unavailable); WeChat Pay's business errors (4xx) do not. While it is open
-  // calls fail at once, so a WeChat Pay outage does not pile up requests waiting on timeouts.
-  const breaker = createBreaker(
-    'wechatpay.api',
-    (signal: AbortSignal, method: 'GET' | 'POST', pathAndQuery: string, body: string | undefined) =>
-      call(method, pathAndQuery, body, signal),
+/** The request's `Authorization` header: signed with the merchant key over a fresh nonce and time. */
+function authorizationFor(options: WechatPayApiOptions, request: PayRequest): string {
+  const { mchid, secrets, now } = options;
+  return authorizationHeader(
+    { mchid, serialNo: secrets.merchantSerial(), privateKey: secrets.merchantKey() },
     {
-      timeout: timeoutMs,
+      method: request.method,
+      pathAndQuery: request.pathAndQuery,
+      body: request.body ?? '',
+      timestamp: Math.floor(now() / 1000),
+      nonce: createNonce(),
+    },
+  );
+}
+
+/** Sends the signed request, bounded by `timeoutMs` and `signal`; no answer at all is Unavailable. */
+async function sendSigned(
+  options: WechatPayApiOptions,
+  request: PayRequest,
+  url: URL,
+  signal?: AbortSignal,
+): Promise<Response> {
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  try {
+    return await fetch(url, {
+      method: request.method,
+      headers: {
+        authorization: authorizationFor(options, request),
+        accept: 'application/json',
+        'user-agent': 'wxmesh-payment-callback',
+        ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: request.body,
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+  } catch (err) {
+    throw new ConnectError(
+      `WeChat Pay did not answer (${(err as Error).name}); retry later`,
+      Code.Unavailable,
+    );
+  }
+}
+
+/**
+ * The answer's JSON, believed only once its signature verifies over the raw bytes with the
+ * platform keys: 5xx and unverifiable answers are Unavailable, 4xx a {@link WechatPayApiError}.
+ */
+function verifiedAnswer(options: WechatPayApiOptions, res: Response, raw: Buffer): PayAnswer {
+  if (res.status >= 500)
+    throw new ConnectError(`WeChat Pay answered ${res.status}; retry later`, Code.Unavailable);
+  const verified = verifyWechatpaySignature(
+    options.secrets.platformKeys(),
+    signatureHeadersOf(res.headers),
+    raw,
+    {
+      nowMs: options.now(),
+    },
+  );
+  if (!verified.ok)
+    throw new ConnectError(
+      `WeChat Pay's answer failed verification (${verified.reason}); not trusted`,
+      Code.Unavailable,
+    );
+  const json = raw.length === 0 ? {} : (JSON.parse(raw.toString('utf8')) as PayAnswer);
+  if (res.status >= 400)
+    throw new WechatPayApiError(res.status, String(json.code ?? 'UNKNOWN'), String(json.message ?? ''));
+  return json;
+}
+
+/** One signed, verified call, as a CLIENT span named by its path (the query is never recorded). */
+function signedCall(
+  options: WechatPayApiOptions,
+  request: PayRequest,
+  signal?: AbortSignal,
+): Promise<PayAnswer> {
+  const url = new URL(request.pathAndQuery, options.baseUrl);
+  return tracedHttpCall(
+    { method: request.method, url, template: url.pathname },
+    async (span: HttpClientSpan) => {
+      const res = await sendSigned(options, request, url, signal);
+      span.status(res.status);
+      return verifiedAnswer(options, res, Buffer.from(await res.arrayBuffer()));
+    },
+  );
+}
+
+/**
+ * One breaker for the WeChat Pay API host: unreachable, 5xx, unverifiable or timed-out answers
+ * count against it (all Unavailable); WeChat Pay's business errors (4xx) do not. While it is open
+ * calls fail at once, so a WeChat Pay outage does not pile up requests waiting on timeouts.
+ */
+function createPayApiBreaker(options: WechatPayApiOptions) {
+  return createBreaker(
+    'wechatpay.api',
+    (signal: AbortSignal, request: PayRequest) => signedCall(options, request, signal),
+    {
+      timeout: options.timeoutMs,
       isFailure: (err) => err instanceof ConnectError && err.code === Code.Unavailable,
     },
   );
-  async function guarded(
-    method: 'GET' | 'POST',
-    pathAndQuery: string,
-    body: string | undefined,
-    signal?: AbortSignal,
-  ): Promise<Record<string, unknown>> {
-    try {
-      return await breaker.fireWithSignal(signal, method, pathAndQuery, body);
-    } catch (err) {
-      if (err instanceof BreakerOpenError)
-        throw new ConnectError('WeChat Pay is unavailable (circuit open); retry later', Code.Unavailable);
-      if (err instanceof BreakerTimeoutError)
-        throw new ConnectError('WeChat Pay did not answer in time; retry later', Code.Unavailable);
-      throw err;
-    }
-  }
+}
 
+type PayApiBreaker = ReturnType<typeof createPayApiBreaker>;
+
+/** A call through the breaker; an open breaker or its timeout is Unavailable. */
+async function guardedCall(
+  breaker: PayApiBreaker,
+  request: PayRequest,
+  signal?: AbortSignal,
+): Promise<PayAnswer> {
+  try {
+    return await breaker.fireWithSignal(signal, request);
+  } catch (err) {
+    if (err instanceof BreakerOpenError)
+      throw new ConnectError('WeChat Pay is unavailable (circuit open); retry later', Code.Unavailable);
+    if (err instanceof BreakerTimeoutError)
+      throw new ConnectError('WeChat Pay did not answer in time; retry later', Code.Unavailable);
+    throw err;
+  }
+}
+
+/**
+ * The WeChat Pay APIv3 calls payment-callback makes: every request signed with the merchant key,
+ * every answer's signature verified over its raw bytes with the platform keys before it is
+ * believed (an unverifiable answer is Unavailable, never used). Each call is bounded by
+ * `timeoutMs` and the caller's signal, behind one circuit breaker.
+ */
+export function createWechatPayApi(options: WechatPayApiOptions) {
+  const breaker = createPayApiBreaker(options);
+  const call = (request: PayRequest, signal?: AbortSignal) => guardedCall(breaker, request, signal);
   return {
     /** Stops the breaker's timers. */
     close: () => breaker.shutdown(),
+
     /** Places a JSAPI order; resolves with the prepay_id. */
     async createJsapiOrder(order: JsapiOrderRequest, signal?: AbortSignal): Promise<string> {
-      const json = await guarded('POST', '/v3/pay/transactions/jsapi', JSON.stringify(order), signal);
+      const body = JSON.stringify(order);
+      const json = await call({ method: 'POST', pathAndQuery: '/v3/pay/transactions/jsapi', body }, signal);
       if (typeof json.prepay_id !== 'string')
         throw new ConnectError('WeChat Pay returned no prepay_id', Code.Unavailable);
       return json.prepay_id;
@@ -163,13 +203,10 @@ export function createWechatPayApi(options: {
       outTradeNo: string,
       signal?: AbortSignal,
     ): Promise<TransactionResource | undefined> {
+      const query = `mchid=${encodeURIComponent(options.mchid)}`;
+      const pathAndQuery = `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?${query}`;
       try {
-        return (await guarded(
-          'GET',
-          `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${encodeURIComponent(mchid)}`,
-          undefined,
-          signal,
-        )) as unknown as TransactionResource;
+        return (await call({ method: 'GET', pathAndQuery }, signal)) as unknown as TransactionResource;
       } catch (err) {
         if (err instanceof WechatPayApiError && err.code === 'ORDER_NOT_EXIST') return undefined;
         throw err;

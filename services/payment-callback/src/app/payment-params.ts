@@ -28,12 +28,12 @@ export interface PaySigner {
 export function requestPaymentFor(order: OrderRecord, signer: PaySigner): RequestPayment {
   if (!isUnpaid(order))
     throw new ConnectError(
-      `order ${order.otn} is ${order.state.toLowerCase()}; it cannot be paid again`,
+      `order ${order.outTradeNo} is ${order.state.toLowerCase()}; it cannot be paid again`,
       Code.FailedPrecondition,
     );
   const params = jsapiPayParams(signer.merchantKey(), {
     appId: order.appid,
-    prepayId: order.prepay,
+    prepayId: order.prepayId,
     timestamp: Math.floor(signer.now() / 1000),
     nonce: (signer.nonce ?? createNonce)(),
   });

@@ -9,17 +9,17 @@ const PRODUCER = 'payment-callback';
 // Event ids are derived from what happened (the order, the transaction, the refund), never random:
 // a redelivered notification, a retry after a crash and the reconciler all emit the same id, and
 // consumers drop the duplicate. out_trade_no may hold `|` and `*`, which event ids may not.
-function orderPart(otn: string): string {
-  return /^[0-9A-Za-z_-]+$/.test(otn)
-    ? otn
-    : `h${createHash('sha256').update(otn).digest('base64url').slice(0, 32)}`;
+function orderPart(outTradeNo: string): string {
+  return /^[0-9A-Za-z_-]+$/.test(outTradeNo)
+    ? outTradeNo
+    : `h${createHash('sha256').update(outTradeNo).digest('base64url').slice(0, 32)}`;
 }
 
 /** Event ids owed for an order, by kind. */
 export const eventIds = {
-  created: (otn: string) => `payment:${orderPart(otn)}:created`,
-  paid: (otn: string) => `payment:${orderPart(otn)}:paid`,
-  refund: (otn: string, refundId: string) => `payment:${orderPart(otn)}:refund:${refundId}`,
+  created: (outTradeNo: string) => `payment:${orderPart(outTradeNo)}:created`,
+  paid: (outTradeNo: string) => `payment:${orderPart(outTradeNo)}:paid`,
+  refund: (outTradeNo: string, refundId: string) => `payment:${orderPart(outTradeNo)}:refund:${refundId}`,
 };
 
 /**
@@ -29,51 +29,55 @@ export const eventIds = {
 export function eventFor(order: OrderRecord, eventId: string): BehaviourEvent | undefined {
   const base = {
     eventId,
-    aggregateId: `payment:${order.otn}`,
+    aggregateId: `payment:${order.outTradeNo}`,
     producer: PRODUCER,
     wechat: { openid: order.openid, appid: order.appid },
   };
-  if (eventId === eventIds.created(order.otn)) {
+  if (eventId === eventIds.created(order.outTradeNo)) {
     return behaviourEvent({
       ...base,
-      occurredAt: order.created_at,
+      occurredAt: order.createdAt,
       payload: {
         case: 'orderCreated',
-        value: { outTradeNo: order.otn, amountTotal: order.amount, currency: order.currency },
+        value: { outTradeNo: order.outTradeNo, amountTotal: order.amount, currency: order.currency },
       },
     });
   }
-  if (eventId === eventIds.paid(order.otn) && order.tx !== undefined && order.paid_at !== undefined) {
+  if (
+    eventId === eventIds.paid(order.outTradeNo) &&
+    order.transactionId !== undefined &&
+    order.paidAt !== undefined
+  ) {
     return behaviourEvent({
       ...base,
-      occurredAt: order.paid_at,
+      occurredAt: order.paidAt,
       payload: {
         case: 'paymentSucceeded',
         value: {
-          outTradeNo: order.otn,
-          transactionId: order.tx,
+          outTradeNo: order.outTradeNo,
+          transactionId: order.transactionId,
           amountTotal: order.amount,
-          payerTotal: order.payer_total ?? order.amount,
+          payerTotal: order.payerTotal ?? order.amount,
           currency: order.currency,
-          paidAt: timestampFromMs(order.paid_at),
+          paidAt: timestampFromMs(order.paidAt),
         },
       },
     });
   }
   for (const [refundId, refund] of Object.entries(order.refunds)) {
-    if (eventId !== eventIds.refund(order.otn, refundId)) continue;
+    if (eventId !== eventIds.refund(order.outTradeNo, refundId)) continue;
     return behaviourEvent({
       ...base,
-      occurredAt: refund.at,
+      occurredAt: refund.succeededAt,
       payload: {
         case: 'refundSucceeded',
         value: {
-          outTradeNo: order.otn,
-          outRefundNo: refund.no,
+          outTradeNo: order.outTradeNo,
+          outRefundNo: refund.outRefundNo,
           refundId,
           refundAmount: refund.amount,
           currency: order.currency,
-          refundedAt: timestampFromMs(refund.at),
+          refundedAt: timestampFromMs(refund.succeededAt),
         },
       },
     });

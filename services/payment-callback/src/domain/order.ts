@@ -5,19 +5,19 @@ export type TradeState = 'CREATED' | 'USERPAYING' | 'PAID' | 'REFUNDED' | 'CLOSE
 
 /** One applied refund. */
 export interface RefundEntry {
-  /** out_refund_no */
-  no: string;
+  outRefundNo: string;
   amount: number;
-  /** success_time, epoch ms */
-  at: number;
+  /** When WeChat Pay reports the refund succeeded, epoch ms. */
+  succeededAt: number;
 }
 
 /**
- * An order as stored in Redis (one JSON value per order). The order's content fields never
- * change after creation; state fields change only through the store's scripts.
+ * An order as payment-callback keeps it. The order's content fields never change after creation;
+ * state fields change only through the store's atomic updates (adapters/order-codec.ts maps it to
+ * the stored form).
  */
 export interface OrderRecord {
-  otn: string;
+  outTradeNo: string;
   appid: string;
   mchid: string;
   openid: string;
@@ -26,20 +26,21 @@ export interface OrderRecord {
   description: string;
   attach: string;
   /** Fingerprint of the order's content: re-creating with the same content is idempotent. */
-  fp: string;
-  prepay: string;
+  contentFingerprint: string;
+  prepayId: string;
   state: TradeState;
-  tx?: string;
-  payer_total?: number;
-  paid_at?: number;
-  refunded: number;
+  transactionId?: string;
+  payerTotal?: number;
+  paidAt?: number;
+  refundedTotal: number;
+  /** Applied refunds by refund_id. */
   refunds: Record<string, RefundEntry>;
-  created_at: number;
-  updated_at: number;
-  /** Bumped by every state change; the events' aggregate_version. */
-  v: number;
-  /** Event ids owed to Kafka (written with the state change, removed once acknowledged). */
-  pe: Record<string, string>;
+  createdAt: number;
+  updatedAt: number;
+  /** Bumped by every state change. */
+  version: number;
+  /** Event ids owed to Kafka, each with its kind (written with the state change, removed once acknowledged). */
+  pendingEvents: Record<string, string>;
 }
 
 /**
@@ -82,6 +83,48 @@ export function fingerprint(content: OrderContent): string {
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
 }
 
+/**
+ * A new order as recorded once WeChat Pay has accepted it: CREATED, version 1, nothing refunded,
+ * and its OrderCreated event (`createdEventId`) owed from the same write.
+ */
+export function newOrder(
+  content: OrderContent,
+  placed: { mchid: string; prepayId: string; at: number; createdEventId: string },
+): OrderRecord {
+  return {
+    outTradeNo: content.outTradeNo,
+    appid: content.appid,
+    mchid: placed.mchid,
+    openid: content.openid,
+    amount: content.amount,
+    currency: content.currency,
+    description: content.description,
+    attach: content.attach,
+    contentFingerprint: fingerprint(content),
+    prepayId: placed.prepayId,
+    state: 'CREATED',
+    refundedTotal: 0,
+    refunds: {},
+    createdAt: placed.at,
+    updatedAt: placed.at,
+    version: 1,
+    pendingEvents: { [placed.createdEventId]: 'created' },
+  };
+}
+
+/** The ids of the events the order still owes to Kafka. */
+export function owedEventIds(order: Pick<OrderRecord, 'pendingEvents'>): string[] {
+  return Object.keys(order.pendingEvents);
+}
+
+/**
+ * True once the sweeper has nothing left to do for the order: no event owed and no payment that
+ * could still arrive.
+ */
+export function isSettled(order: Pick<OrderRecord, 'pendingEvents' | 'state'>): boolean {
+  return owedEventIds(order).length === 0 && !isUnpaid(order);
+}
+
 /** The decrypted resource of a TRANSACTION.* notification (and the order query's answer). */
 export interface TransactionResource {
   appid: string;
@@ -115,7 +158,7 @@ export function transactionMismatches(order: OrderRecord, tx: TransactionResourc
   const out: string[] = [];
   if (tx.mchid !== mchid || tx.mchid !== order.mchid) out.push('mchid');
   if (tx.appid !== order.appid) out.push('appid');
-  if (tx.out_trade_no !== order.otn) out.push('out_trade_no');
+  if (tx.out_trade_no !== order.outTradeNo) out.push('out_trade_no');
   if (tx.amount?.total !== order.amount) out.push('amount_total');
   if ((tx.amount?.currency ?? 'CNY') !== order.currency) out.push('currency');
   if (!tx.transaction_id) out.push('transaction_id');
@@ -126,10 +169,11 @@ export function transactionMismatches(order: OrderRecord, tx: TransactionResourc
 export function refundMismatches(order: OrderRecord, refund: RefundResource, mchid: string): string[] {
   const out: string[] = [];
   if (refund.mchid !== mchid || refund.mchid !== order.mchid) out.push('mchid');
-  if (refund.out_trade_no !== order.otn) out.push('out_trade_no');
-  if (order.tx !== undefined && refund.transaction_id !== order.tx) out.push('transaction_id');
+  if (refund.out_trade_no !== order.outTradeNo) out.push('out_trade_no');
+  if (order.transactionId !== undefined && refund.transaction_id !== order.transactionId)
+    out.push('transaction_id');
   if (refund.amount.total !== order.amount) out.push('amount_total');
-  if (!(refund.amount.refund > 0) || order.refunded + refund.amount.refund > order.amount)
+  if (!(refund.amount.refund > 0) || order.refundedTotal + refund.amount.refund > order.amount)
     out.push('refund_amount');
   return out;
 }
