@@ -95,3 +95,14 @@ export const commonServiceConfig = {
 
 /** The parsed type of {@link commonServiceConfig}. */
 export type CommonServiceConfig = z.output<z.ZodObject<typeof commonServiceConfig>>;
+
+/**
+ * The fields of a domain service (auth-verify, session, message-router, payment-callback, the
+ * projector): {@link commonServiceConfig}, its Redis (`REDIS_URL`, required) and the behaviour-event
+ * topics ({@link kafkaEventsConfig}). Spread it into {@link defineConfig}.
+ */
+export const domainServiceConfig = {
+  ...commonServiceConfig,
+  REDIS_URL: redisUrl(),
+  ...kafkaEventsConfig,
+};

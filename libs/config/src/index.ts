@@ -25,6 +25,7 @@ export {
 } from './load-config.js';
 export {
   commonServiceConfig,
+  domainServiceConfig,
   kafkaBrokers,
   kafkaEventsConfig,
   redisUrl,

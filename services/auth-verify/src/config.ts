@@ -1,20 +1,10 @@
-import {
-  hostPort,
-  commonServiceConfig,
-  defineConfig,
-  duration,
-  kafkaEventsConfig,
-  redisUrl,
-  url,
-} from '@wxmesh/config';
+import { hostPort, defineConfig, domainServiceConfig, duration, url } from '@wxmesh/config';
 import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 /** auth-verify's configuration. */
 export const authConfigSchema = defineConfig({
-  ...commonServiceConfig,
-  REDIS_URL: redisUrl(),
-  ...kafkaEventsConfig,
+  ...domainServiceConfig,
   /** The session service's grpc address. */
   SESSION_ADDR: hostPort(),
   /** WeChat's API host; the sandbox's URL in local runs and tests. */

@@ -1,11 +1,4 @@
-import {
-  commonServiceConfig,
-  defineConfig,
-  duration,
-  integer,
-  kafkaEventsConfig,
-  redisUrl,
-} from '@wxmesh/config';
+import { defineConfig, domainServiceConfig, duration, integer } from '@wxmesh/config';
 import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
 import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
@@ -18,9 +11,7 @@ const topicName = () =>
 
 /** The projector's configuration (service and rebuild command); durations like `500ms`, `6s`, `2m`. */
 export const projectorConfigSchema = defineConfig({
-  ...commonServiceConfig,
-  REDIS_URL: redisUrl(),
-  ...kafkaEventsConfig,
+  ...domainServiceConfig,
   /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
   ...bearerTokenConfig,
   /** The behaviour topic consumed; only tests change it. */

@@ -1,22 +1,11 @@
-import {
-  commonServiceConfig,
-  defineConfig,
-  duration,
-  hostPort,
-  integer,
-  kafkaEventsConfig,
-  redisUrl,
-  url,
-} from '@wxmesh/config';
+import { defineConfig, domainServiceConfig, duration, hostPort, integer, url } from '@wxmesh/config';
 import { z } from 'zod';
 import { inboundConfig } from './inbound-config.js';
 
 /** message-router's configuration; durations are written like `500ms`, `15s`, `2m`. */
 export const routerConfigSchema = defineConfig({
-  ...commonServiceConfig,
+  ...domainServiceConfig,
   ...inboundConfig,
-  REDIS_URL: redisUrl(),
-  ...kafkaEventsConfig,
   /** session's grpc address (`host:port`): presence and in-app delivery. */
   SESSION_ADDR: hostPort(),
   /** auth-verify's grpc address (`host:port`): the central access_token. */

@@ -1,12 +1,4 @@
-import {
-  commonServiceConfig,
-  defineConfig,
-  duration,
-  integer,
-  kafkaEventsConfig,
-  redisUrl,
-  url,
-} from '@wxmesh/config';
+import { defineConfig, domainServiceConfig, duration, integer, url } from '@wxmesh/config';
 import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
@@ -14,9 +6,7 @@ const filePath = () => z.string().trim().min(1, 'expected a file path');
 
 /** payment-callback's configuration; durations are written like `500ms`, `4s`, `2m`. */
 export const paymentConfigSchema = defineConfig({
-  ...commonServiceConfig,
-  REDIS_URL: redisUrl(),
-  ...kafkaEventsConfig,
+  ...domainServiceConfig,
   /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
   ...bearerTokenConfig,
   /** The merchant id (mchid) orders are placed under and notifications must name. */

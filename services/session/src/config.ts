@@ -1,20 +1,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import {
-  commonServiceConfig,
-  defineConfig,
-  duration,
-  integer,
-  kafkaEventsConfig,
-  redisUrl,
-} from '@wxmesh/config';
+import { defineConfig, domainServiceConfig, duration, integer } from '@wxmesh/config';
 import { z } from 'zod';
 
 /** The session service's configuration; durations are written like `500ms`, `15s`, `2m`, `7d`. */
 export const sessionConfigSchema = defineConfig({
-  ...commonServiceConfig,
-  REDIS_URL: redisUrl(),
-  ...kafkaEventsConfig,
+  ...domainServiceConfig,
   /** This process's id in presence and routing; unique per process lifetime (a restart is a new replica). */
   REPLICA_ID: z
     .string()
