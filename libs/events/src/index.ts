@@ -20,6 +20,7 @@ export {
   type EventViolation,
 } from './envelope.js';
 export {
+  connectEventProducer,
   createEventProducer,
   EventsNotAcknowledgedError,
   type EventProducer,

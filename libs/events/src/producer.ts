@@ -4,7 +4,7 @@ import type { BehaviourEvent } from '@wxmesh/contracts';
 import { SILENT_LOGGER, type EventsLogger } from './logger.js';
 import { producerMetrics } from './producer/metrics.js';
 import { sendEvents, type SendDeps } from './producer/send.js';
-import { BEHAVIOUR_TOPIC } from './topics.js';
+import { BEHAVIOUR_TOPIC, ensureBehaviourTopics } from './topics.js';
 
 export { EventsNotAcknowledgedError } from './producer/not-acknowledged.js';
 
@@ -92,4 +92,18 @@ export function createEventProducer(options: EventProducerOptions): EventProduce
     emitWithin: (signal, ...events) => sendEvents(deps, signal, events),
     disconnect: () => deps.producer.disconnect(),
   };
+}
+
+/**
+ * A service's behaviour-event producer, connected and ready to emit: with `createTopics` (local runs
+ * and tests; production manages its topics and sets EVENTS_CREATE_TOPICS=false) the behaviour
+ * topics are created first when missing.
+ */
+export async function connectEventProducer(
+  options: EventProducerOptions & { createTopics: boolean },
+): Promise<EventProducer> {
+  if (options.createTopics) await ensureBehaviourTopics(options.kafka, { logger: options.logger });
+  const producer = createEventProducer(options);
+  await producer.connect();
+  return producer;
 }

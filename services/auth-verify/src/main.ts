@@ -1,6 +1,6 @@
 import { loadConfigOrExit } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
-import { createEventProducer, createKafka, ensureBehaviourTopics } from '@wxmesh/events';
+import { connectEventProducer, createKafka } from '@wxmesh/events';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
 import { createWeChatApi } from '@wxmesh/wechat';
@@ -27,9 +27,12 @@ await runService('auth-verify', config, async ({ logger }) => {
   const redis = createRedisClient({ ...redisOptions, name: 'auth-verify', autoPipelining: true });
   await redis.connect();
   const kafka = createKafka({ clientId: 'auth-verify', brokers: config.KAFKA_BROKERS, logger });
-  if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
-  const events = createEventProducer({ kafka, producer: 'auth-verify', logger });
-  await events.connect();
+  const events = await connectEventProducer({
+    kafka,
+    producer: 'auth-verify',
+    logger,
+    createTopics: config.EVENTS_CREATE_TOPICS,
+  });
   const wechat = createWeChatGateway(createWeChatApi({ baseUrl: config.WECHAT_API_BASE_URL }), {
     timeoutMs: config.WECHAT_TIMEOUT,
     resetMs: config.WECHAT_BREAKER_RESET,

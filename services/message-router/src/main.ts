@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
-import { createEventProducer, createKafka, ensureBehaviourTopics, type EventProducer } from '@wxmesh/events';
+import { connectEventProducer, createKafka, type EventProducer } from '@wxmesh/events';
 import { createTokenBucket } from '@wxmesh/resilience';
 import { createPeerClient, definePeer, echoService, runService, type Logger } from '@wxmesh/rpc';
 import { createWeChatApi } from '@wxmesh/wechat';
@@ -37,9 +37,12 @@ await runService('message-router', config, async ({ logger }) => {
   const reader = createRedisClient({ ...redisOptions, name: 'message-router-reader', role: 'blocking' });
   await Promise.all([redis.connect(), reader.connect()]);
   const kafka = createKafka({ clientId: 'message-router', brokers: config.KAFKA_BROKERS, logger });
-  if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
-  const producer = createEventProducer({ kafka, producer: 'message-router', logger });
-  await producer.connect();
+  const producer = await connectEventProducer({
+    kafka,
+    producer: 'message-router',
+    logger,
+    createTopics: config.EVENTS_CREATE_TOPICS,
+  });
 
   const store = createDeliveryStore(redis, {
     maxDepth: config.QUEUE_MAX_DEPTH,

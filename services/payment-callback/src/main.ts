@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { AuthVerifyService } from '@wxmesh/contracts';
 import { loadConfigOrExit } from '@wxmesh/config';
-import { createEventProducer, createKafka, ensureBehaviourTopics } from '@wxmesh/events';
+import { connectEventProducer, createKafka } from '@wxmesh/events';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { createPeerClient, definePeer, echoService, runService, type Logger } from '@wxmesh/rpc';
 import { startBearerCheck } from '@wxmesh/session-tokens';
@@ -45,15 +45,14 @@ async function connectInfrastructure(config: PaymentConfig, logger: Logger) {
   const redis = createRedisClient({ ...redisOptions, name: 'payment-callback', autoPipelining: true });
   await redis.connect();
   const kafka = createKafka({ clientId: 'payment-callback', brokers: config.KAFKA_BROKERS, logger });
-  if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
   // A send gives up well inside the notify deadline; WeChat Pay's retry (or the sweeper) tries again.
-  const producer = createEventProducer({
+  const producer = await connectEventProducer({
     kafka,
     producer: 'payment-callback',
     logger,
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+    createTopics: config.EVENTS_CREATE_TOPICS,
   });
-  await producer.connect();
   return { redis, kafka, producer };
 }
 

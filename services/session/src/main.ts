@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfigOrExit } from '@wxmesh/config';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
-import { createEventProducer, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
+import { connectEventProducer, createKafka } from '@wxmesh/events';
 import { echoService, runService } from '@wxmesh/rpc';
 import { createEventSink } from './adapters/event-sink.js';
 import { createPresenceStore } from './adapters/presence-store.js';
@@ -26,9 +26,12 @@ await runService('session', config, async ({ logger }) => {
   await Promise.all([redis.connect(), subscriber.connect()]);
 
   const kafka = createKafka({ clientId: `session-${replicaId}`, brokers: config.KAFKA_BROKERS, logger });
-  if (config.EVENTS_CREATE_TOPICS) await ensureBehaviourTopics(kafka, { logger });
-  const producer = createEventProducer({ kafka, producer: 'session', logger });
-  await producer.connect();
+  const producer = await connectEventProducer({
+    kafka,
+    producer: 'session',
+    logger,
+    createTopics: config.EVENTS_CREATE_TOPICS,
+  });
   const events = createEventSink(producer, logger);
 
   // The relay hands other replicas' requests to this replica's channels, and the replica sends
