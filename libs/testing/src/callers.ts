@@ -1,7 +1,7 @@
 // Connect client interceptors that make a test's calls come from a given caller, the way each
 // real party sends its identity: a mesh peer's declared name (local runs know peers by the
 // `x-wxmesh-peer` name the kit's peer client sends), the cloud gateway's `X-WX-*` headers, or a
-// session token. Structurally typed, so this library needs no Connect dependency of its own.
+// session token. Structurally typed: any Connect client accepts them.
 
 /** A Connect interceptor that sets request headers. */
 export type HeaderInterceptor = <Req extends { readonly header: Headers }, Res>(

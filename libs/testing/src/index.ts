@@ -12,7 +12,9 @@ export { startInfra, type Infra, type InfraOptions } from './infra.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 export { grpcFrame, rawGrpcCall, type RawGrpcAnswer } from './raw-grpc.js';
-export { collectTopic, waitForTopic, type TopicCollector } from './kafka-topic.js';
+export { codeOf, metricSum } from './rpc-outcome.js';
+export { peerClient } from './peer-client.js';
+export { collectTopic, testKafka, waitForTopic, type TopicCollector } from './kafka-topic.js';
 export { freePort } from './free-port.js';
 export {
   serviceNodeOptions,

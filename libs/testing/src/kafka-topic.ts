@@ -4,6 +4,14 @@ import { scaledTimeout } from './timeout-scale.js';
 import { waitFor } from './wait-for.js';
 
 /**
+ * A kafkajs client on the test broker (`brokers` as the harness gives them, comma-separated), its
+ * own logging off: tests assert on outcomes, and kafkajs' retry chatter would bury a failure.
+ */
+export function testKafka(brokers: string, clientId: string): kafkajs.Kafka {
+  return new kafkajs.Kafka({ clientId, brokers: brokers.split(','), logLevel: kafkajs.logLevel.NOTHING });
+}
+
+/**
  * Waits until `topic` exists and every partition has a leader. A consumer that subscribes to a
  * topic created a moment ago (by a service starting up, say) can otherwise be assigned a
  * partition that has no leader yet and not read it until its next metadata refresh, minutes later.
@@ -14,11 +22,7 @@ export async function waitForTopic(
   topic: string,
   timeoutMs = scaledTimeout(30_000),
 ): Promise<void> {
-  const kafka = new kafkajs.Kafka({
-    clientId: 'wxmesh-testing-topic-check',
-    brokers: brokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
+  const kafka = testKafka(brokers, 'wxmesh-testing-topic-check');
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -55,11 +59,7 @@ export async function collectTopic<T>(
   options: { keyPrefix: string; keep: (value: Buffer) => T | undefined },
 ): Promise<TopicCollector<T>> {
   await waitForTopic(brokers, topic);
-  const kafka = new kafkajs.Kafka({
-    clientId: 'wxmesh-testing-collector',
-    brokers: brokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
+  const kafka = testKafka(brokers, 'wxmesh-testing-collector');
   const consumer = kafka.consumer({ groupId: `collector-${randomUUID()}` });
   const records: T[] = [];
   await consumer.connect();

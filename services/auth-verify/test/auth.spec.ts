@@ -19,14 +19,15 @@ import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
 import {
   asGatewayUser,
   asPeer,
+  collectTopic,
+  type Infra,
+  peerClient,
+  type ServiceProcess,
   startInfra,
   startServiceProcess,
   startServiceProcesses,
   waitFor,
-  collectTopic,
   withBearer,
-  type Infra,
-  type ServiceProcess,
 } from '@wxmesh/testing';
 
 const RUN = randomBytes(3).toString('hex');
@@ -164,10 +165,7 @@ before(async () => {
     createGrpcTransport({ baseUrl: `http://${auths[0]!.grpcAddress}`, interceptors });
   auth = createClient(AuthVerifyService, grpc([keepResponses]));
   router = createClient(AuthVerifyService, grpc([asPeer('message-router'), keepResponses]));
-  sessions = createClient(
-    SessionService,
-    createGrpcTransport({ baseUrl: `http://${session.grpcAddress}`, interceptors: [asPeer('operator')] }),
-  );
+  sessions = peerClient(SessionService, session.grpcAddress, 'operator');
 });
 
 after(async () => {
@@ -398,10 +396,7 @@ test('GetAccessToken and InvalidateAccessToken: absent from the http port; on gr
   }
 
   assert.equal(await codeOf(auth.getAccessToken({ appid: APPID })), 'Unauthenticated', 'no peer');
-  const asSession = createClient(
-    AuthVerifyService,
-    createGrpcTransport({ baseUrl: `http://${auths[0]!.grpcAddress}`, interceptors: [asPeer('session')] }),
-  );
+  const asSession = peerClient(AuthVerifyService, auths[0]!.grpcAddress, 'session');
   assert.equal(await codeOf(asSession.getAccessToken({ appid: APPID })), 'PermissionDenied', 'peer session');
   assert.equal(
     await codeOf(asSession.invalidateAccessToken({ appid: APPID, accessToken: 'any' })),
@@ -491,12 +486,7 @@ test('8 replicas: one token fetch for a cold app, one refresh for 50 reports of 
   auths.push(...more);
   const clients = auths
     .slice(0, 8)
-    .map((p) =>
-      createClient(
-        AuthVerifyService,
-        createGrpcTransport({ baseUrl: `http://${p.grpcAddress}`, interceptors: [asPeer('message-router')] }),
-      ),
-    );
+    .map((p) => peerClient(AuthVerifyService, p.grpcAddress, 'message-router'));
 
   // OTHER_APPID is cold: all 8 ask at once. On a busy machine the replicas can take longer to start
   // than the first one's proactive refresh interval, which warms every configured app, so drop its

@@ -8,20 +8,22 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createClient, type Client } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { AuthVerifyService, RevokeReason, SessionService } from '@wxmesh/contracts';
 import {
-  asPeer,
-  startInfra,
-  startKafka,
-  scaledTimeout,
-  startServiceProcess,
-  waitFor,
+  codeOf,
   type Infra,
   type KafkaBroker,
+  metricSum,
+  peerClient,
+  scaledTimeout,
   type ServiceProcess,
+  startInfra,
+  startKafka,
+  startServiceProcess,
+  waitFor,
   withBearer,
 } from '@wxmesh/testing';
 
@@ -43,27 +45,9 @@ let authEnv: Record<string, string>;
 const clientOf = (p: ServiceProcess) =>
   createClient(AuthVerifyService, createGrpcTransport({ baseUrl: `http://${p.grpcAddress}` }));
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return Code[ConnectError.from(err).code]!;
-  }
-}
-
-/** The sum of a metric's samples whose labels include every `labels` pair; 0 when absent. */
-async function metric(p: ServiceProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${p.httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (match?.[1] !== name) continue;
-    const have = match[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) sum += Number(match[3]);
-  }
-  return sum;
-}
+/** The sum of a metric's samples on `p` whose labels include every `labels` pair. */
+const metric = (p: ServiceProcess, name: string, labels: Record<string, string> = {}) =>
+  metricSum(p.httpUrl, name, labels);
 
 /** Calls session has served for `method` (its kit's RPC histogram). */
 const sessionCalls = (method: string) =>
@@ -126,11 +110,7 @@ before(async () => {
     timeoutMs: 120_000,
     onSpawn: record,
   });
-  const sessionAs = (peer: string) =>
-    createClient(
-      SessionService,
-      createGrpcTransport({ baseUrl: `http://${session.grpcAddress}`, interceptors: [asPeer(peer)] }),
-    );
+  const sessionAs = (peer: string) => peerClient(SessionService, session.grpcAddress, peer);
   sessions = sessionAs('auth-verify');
   admin = sessionAs('operator');
   authEnv = {

@@ -8,18 +8,19 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { type Client } from '@connectrpc/connect';
 import { RevokeReason, SessionService } from '@wxmesh/contracts';
 import {
-  asPeer,
+  codeOf,
+  type Infra,
+  metricSum,
+  peerClient,
   scaledTimeout,
+  type ServiceProcess,
   startInfra,
   startServiceProcess,
   waitFor,
   withBearer,
-  type Infra,
-  type ServiceProcess,
 } from '@wxmesh/testing';
 import { edgeClientOf, projectorEnv, RUN, setupFor } from './support.js';
 
@@ -37,27 +38,9 @@ let sessions: Client<typeof SessionService>;
 /** session as the admin tools call it (RevokeSession of any user's session). */
 let admin: Client<typeof SessionService>;
 
-/** The sum of a metric's samples whose labels include every `labels` pair; 0 when absent. */
-async function metric(p: ServiceProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${p.httpUrl}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (match?.[1] !== name) continue;
-    const have = match[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) sum += Number(match[3]);
-  }
-  return sum;
-}
-
-async function codeOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return 'OK';
-  } catch (err) {
-    return Code[ConnectError.from(err).code]!;
-  }
-}
+/** The sum of a metric's samples on `p` whose labels include every `labels` pair. */
+const metric = (p: ServiceProcess, name: string, labels: Record<string, string> = {}) =>
+  metricSum(p.httpUrl, name, labels);
 
 /** VerifySession calls auth-verify has served (its kit's RPC histogram). */
 const verifySessionCalls = () =>
@@ -72,11 +55,7 @@ before(async () => {
   writeFileSync(join(dir, 'encryption-key'), randomBytes(32).toString('base64'));
   const shared = { REDIS_URL: infra.redisUrl, KAFKA_BROKERS: infra.kafkaBrokers };
   session = await startServiceProcess('session', { env: shared, timeoutMs: 120_000 });
-  const sessionAs = (peer: string) =>
-    createClient(
-      SessionService,
-      createGrpcTransport({ baseUrl: `http://${session.grpcAddress}`, interceptors: [asPeer(peer)] }),
-    );
+  const sessionAs = (peer: string) => peerClient(SessionService, session.grpcAddress, peer);
   sessions = sessionAs('auth-verify');
   admin = sessionAs('operator');
   auth = await startServiceProcess('auth-verify', {

@@ -10,23 +10,22 @@ import { after, before, test } from 'node:test';
 import type { BehaviourEvent } from '@wxmesh/contracts';
 import {
   BEHAVIOUR_TOPIC,
-  createEventProducer,
+  connectEventProducer,
   decodeBehaviourEvent,
-  ensureBehaviourTopics,
   type EventProducer,
 } from '@wxmesh/events';
 import { createLogger, type HttpRoute } from '@wxmesh/rpc';
 import {
   collectTopic,
+  type Infra,
   startInfra,
   startRedis,
-  waitFor,
-  type Infra,
+  testKafka,
   type TopicCollector,
+  waitFor,
 } from '@wxmesh/testing';
 import { createMessageCrypt, renderPushXml } from '@wxmesh/wechat';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { createInboundStore, type InboundStore } from './adapters/inbound-store.js';
 import { createSubscriptionStore } from './adapters/subscription-store.js';
 import { createAcceptPush, type AcceptPush } from './app/accept-push.js';
@@ -112,14 +111,8 @@ before(async () => {
   infra = await startInfra({ redis: true, kafka: true });
   redis = new Redis(infra.redisUrl, { db: 12, enableAutoPipelining: true });
   await redis.flushdb();
-  const kafka = new kafkajs.Kafka({
-    clientId: 'push-webhook-test',
-    brokers: infra.kafkaBrokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  await ensureBehaviourTopics(kafka);
-  producer = createEventProducer({ kafka, producer: 'message-router' });
-  await producer.connect();
+  const kafka = testKafka(infra.kafkaBrokers, 'push-webhook-test');
+  producer = await connectEventProducer({ kafka, producer: 'message-router', createTopics: true });
   topic = await collectTopic(infra.kafkaBrokers, BEHAVIOUR_TOPIC, {
     keyPrefix: `o_${RUN}_`,
     keep: decodeBehaviourEvent,

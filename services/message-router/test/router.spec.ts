@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
-import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
+import { createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
 import {
   DeliveryChannel,
   DeliveryState,
@@ -14,7 +14,7 @@ import {
   type LiveMessage,
 } from '@wxmesh/contracts';
 import { behaviourEvent, createEventProducer, createKafka } from '@wxmesh/events';
-import { asPeer, waitFor, withBearer, type ServiceProcess } from '@wxmesh/testing';
+import { codeOf, peerClient, type ServiceProcess, waitFor, withBearer } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import { createDeliveryStore } from '../src/adapters/delivery-store.js';
 import { deliveryIdFor } from '../src/domain/delivery.js';
@@ -52,15 +52,6 @@ after(async () => {
   await world?.stop();
 });
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return Code[ConnectError.from(err).code]!;
-  }
-}
-
 async function deliveryState(deliveryId: string) {
   const { delivery } = await world.client(router).getDelivery({ deliveryId });
   return delivery!;
@@ -76,10 +67,7 @@ async function waitForState(deliveryId: string, state: DeliveryState) {
 
 /** A live channel for `openid` on a session replica, as the mini-program opens it. */
 async function attach(replica: ServiceProcess, openid: string) {
-  const peer = createClient(
-    SessionService,
-    createGrpcTransport({ baseUrl: `http://${replica.grpcAddress}`, interceptors: [asPeer('auth-verify')] }),
-  );
+  const peer = peerClient(SessionService, replica.grpcAddress, 'auth-verify');
   const { sessionToken } = await peer.createSession({ appid: APPID, openid });
   const edge = createClient(
     SessionService,

@@ -1,16 +1,16 @@
 import { X509Certificate, randomBytes, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createClient, type Client } from '@connectrpc/connect';
-import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport } from '@connectrpc/connect-node';
 import { PaymentService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, decodeBehaviourEvent } from '@wxmesh/events';
 import type { RequestPaymentParams } from '@wxmesh/contracts';
 import {
-  asPeer,
   collectTopic,
-  startServiceProcess,
   type HeaderInterceptor,
+  peerClient,
   type ServiceProcess,
+  startServiceProcess,
 } from '@wxmesh/testing';
 import { encryptResource, responseSignatureMessage, rsaSign } from '@wxmesh/wechat-pay';
 import type { DevPaymentSecrets } from '../scripts/dev-keys.js';
@@ -77,11 +77,7 @@ export async function startPayment(
     },
     timeoutMs: 120_000,
   });
-  const peer = (name: string) =>
-    createClient(
-      PaymentService,
-      createGrpcTransport({ baseUrl: `http://${process.grpcAddress}`, interceptors: [asPeer(name)] }),
-    );
+  const peer = (name: string) => peerClient(PaymentService, process.grpcAddress, name);
   const edge = (...callers: HeaderInterceptor[]) =>
     createClient(
       PaymentService,

@@ -12,15 +12,20 @@ import {
 } from '@wxmesh/contracts';
 import {
   BEHAVIOUR_TOPIC,
-  createEventProducer,
+  connectEventProducer,
   decodeBehaviourEvent,
-  ensureBehaviourTopics,
   type EventProducer,
 } from '@wxmesh/events';
 import { createLogger } from '@wxmesh/rpc';
-import { collectTopic, startInfra, waitFor, type Infra, type TopicCollector } from '@wxmesh/testing';
+import {
+  collectTopic,
+  type Infra,
+  startInfra,
+  testKafka,
+  type TopicCollector,
+  waitFor,
+} from '@wxmesh/testing';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { createInboundStore, inboundKeys, type InboundStore } from '../adapters/inbound-store.js';
 import { createSubscriptionStore } from '../adapters/subscription-store.js';
 import { inboundEventId } from '../domain/push-message.js';
@@ -80,14 +85,8 @@ const eventsOf = (openid: string) => topic.records.filter((e) => e.wechat?.openi
 before(async () => {
   infra = await startInfra({ redis: true, kafka: true });
   redis = new Redis(infra.redisUrl, { db: 14, enableAutoPipelining: true });
-  const kafka = new kafkajs.Kafka({
-    clientId: 'process-inbound-test',
-    brokers: infra.kafkaBrokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  await ensureBehaviourTopics(kafka);
-  producer = createEventProducer({ kafka, producer: 'message-router' });
-  await producer.connect();
+  const kafka = testKafka(infra.kafkaBrokers, 'process-inbound-test');
+  producer = await connectEventProducer({ kafka, producer: 'message-router', createTopics: true });
   topic = await collectTopic(infra.kafkaBrokers, BEHAVIOUR_TOPIC, {
     keyPrefix: `o_${RUN}_`,
     keep: decodeBehaviourEvent,

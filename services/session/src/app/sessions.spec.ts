@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { SessionEndReason, type BehaviourEvent } from '@wxmesh/contracts';
-import { createEventProducer, ensureBehaviourTopics, type EventProducer } from '@wxmesh/events';
+import { connectEventProducer, createEventProducer, type EventProducer } from '@wxmesh/events';
 import { createLogger } from '@wxmesh/rpc';
-import { startInfra, waitFor, type Infra } from '@wxmesh/testing';
+import { type Infra, startInfra, testKafka, waitFor } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { APPID, collectEvents, openidOf } from '../../test/support.js';
@@ -59,14 +59,8 @@ before(async () => {
   // A database of its own: the sweeper here runs on a fake clock and must not touch other tests' sessions.
   redis = new Redis(infra.redisUrl, { db: 7, enableAutoPipelining: true });
   await redis.flushdb();
-  const kafka = new kafkajs.Kafka({
-    clientId: 'session-manager-test',
-    brokers: infra.kafkaBrokers.split(','),
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  await ensureBehaviourTopics(kafka);
-  producer = createEventProducer({ kafka, producer: 'session' });
-  await producer.connect();
+  const kafka = testKafka(infra.kafkaBrokers, 'session-manager-test');
+  producer = await connectEventProducer({ kafka, producer: 'session', createTopics: true });
   topic = await collectEvents(infra.kafkaBrokers);
 });
 
