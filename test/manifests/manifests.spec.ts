@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import {
   AuthVerifyService,
@@ -13,7 +11,7 @@ import {
 } from '@wxmesh/contracts';
 import { WECHAT_HEADERS } from '@wxmesh/telemetry';
 import { serviceNodeOptions } from '@wxmesh/testing';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import {
   describeAccess,
   isEdgeRpc,
@@ -22,14 +20,33 @@ import {
   protoAllowsPeer,
   type PeerCall,
 } from './caller-model.js';
+import {
+  asK8sObject,
+  isObject,
+  loadOverlay,
+  parseFile,
+  rel,
+  root,
+  yamlFiles,
+  type Build,
+  type JsonPatchOp,
+  type K8sObject,
+  type Loaded,
+} from './manifest-tree.js';
 
 // The invariants of deploy/ and istio/ that matter for security and operations, checked on the
 // YAML itself. kustomize is not a dependency: overlays are resolved here by following their
 // resources/components lists (which also proves every reference exists); patches are read, not
 // applied, and checked so that they cannot weaken what the base guarantees.
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'wxmesh';
+const STRIMZI_NAMESPACE = 'kafka';
+/** Namespaces of the dev-only infrastructure components (Redis, Kafka, Jaeger); checked in components.spec.ts. */
+const DEV_INFRA_NAMESPACES = ['wxmesh-infra', 'observability'];
+const isDevInfra = (o: Loaded) =>
+  DEV_INFRA_NAMESPACES.includes(
+    o.doc.kind === 'Namespace' ? o.doc.metadata.name : (o.doc.metadata.namespace ?? ''),
+  );
 const GRPC_PORT = 50051;
 const HTTP_PORT = 8080;
 const INGRESS = 'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
@@ -89,151 +106,6 @@ function codeCalls(caller: string, target: string): Map<string, string> {
       .filter((c) => c.caller === caller && serviceOf(c.callee) === target)
       .map((c) => [pathOf(c.callee, c.method), c.at]),
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loading
-
-interface Metadata {
-  name: string;
-  namespace?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: Metadata;
-  spec?: unknown;
-}
-interface JsonPatchOp {
-  op: string;
-  path: string;
-  value?: unknown;
-}
-interface Loaded {
-  file: string;
-  doc: K8sObject;
-}
-interface Kustomization {
-  kind: 'Kustomization' | 'Component';
-  namespace?: string;
-  resources?: string[];
-  components?: string[];
-  patches?: Array<{ path?: string; patch?: string; target?: Record<string, string> }>;
-  configMapGenerator?: Array<{ name: string; files?: string[]; envs?: string[] }>;
-  secretGenerator?: Array<{ name: string; files?: string[]; envs?: string[] }>;
-  images?: Array<{ name: string; newName?: string; newTag?: string; digest?: string }>;
-  replicas?: Array<{ name: string; count: number }>;
-}
-
-const rel = (file: string) => relative(root, file);
-
-function yamlFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return yamlFiles(path);
-    return /\.ya?ml$/.test(entry.name) ? [path] : [];
-  });
-}
-
-const parsedFiles = new Map<string, unknown[]>();
-/** Every non-empty document of a YAML file; a syntax error fails with the file's name. */
-function parseFile(file: string): unknown[] {
-  const cached = parsedFiles.get(file);
-  if (cached) return cached;
-  const values = [...parseAllDocuments(readFileSync(file, 'utf8'))].flatMap((doc) => {
-    assert.deepEqual(
-      doc.errors.map((e) => e.message),
-      [],
-      `${rel(file)} does not parse`,
-    );
-    const value: unknown = doc.toJS();
-    return value === null || value === undefined ? [] : [value];
-  });
-  parsedFiles.set(file, values);
-  return values;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function asK8sObject(value: unknown, file: string): K8sObject {
-  assert.ok(isObject(value), `${rel(file)}: a document is not a mapping`);
-  assert.equal(typeof value.apiVersion, 'string', `${rel(file)}: apiVersion missing`);
-  assert.equal(typeof value.kind, 'string', `${rel(file)}: kind missing`);
-  assert.ok(
-    isObject(value.metadata) && typeof value.metadata.name === 'string',
-    `${rel(file)}: ${String(value.kind)} has no metadata.name`,
-  );
-  return value as unknown as K8sObject;
-}
-
-interface Build {
-  /** The objects the overlay renders (before patches). */
-  resources: Loaded[];
-  /** Strategic-merge patches (objects) and JSON6902 patches (op lists) the overlay applies. */
-  patches: Array<{ file: string; doc: unknown }>;
-  kustomizations: Array<{ dir: string; k: Kustomization }>;
-  /** Every file the overlay reads. */
-  files: Set<string>;
-}
-
-function readKustomization(dir: string): Kustomization {
-  const file = join(dir, 'kustomization.yaml');
-  assert.ok(existsSync(file), `${rel(dir)} has no kustomization.yaml`);
-  const [k] = parseFile(file) as [Kustomization];
-  assert.ok(k.kind === 'Kustomization' || k.kind === 'Component', `${rel(file)}: unexpected kind ${k.kind}`);
-  return k;
-}
-
-/** Follows a kustomization the way kustomize loads it, without transforming anything. */
-function resolveKustomization(dir: string, build: Build): void {
-  const k = readKustomization(dir);
-  build.kustomizations.push({ dir, k });
-  build.files.add(join(dir, 'kustomization.yaml'));
-  for (const entry of k.resources ?? []) {
-    const path = resolve(dir, entry);
-    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: resource ${entry} does not exist`);
-    if (statSync(path).isDirectory()) {
-      assert.equal(readKustomization(path).kind, 'Kustomization', `${rel(path)} is listed as a resource`);
-      resolveKustomization(path, build);
-    } else {
-      build.files.add(path);
-      for (const doc of parseFile(path)) build.resources.push({ file: path, doc: asK8sObject(doc, path) });
-    }
-  }
-  for (const entry of k.components ?? []) {
-    const path = resolve(dir, entry);
-    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: component ${entry} does not exist`);
-    assert.equal(readKustomization(path).kind, 'Component', `${rel(path)} is listed as a component`);
-    resolveKustomization(path, build);
-  }
-  for (const patch of k.patches ?? []) {
-    assert.ok(patch.path, `${rel(dir)}: inline patches are not used here; put the patch in a file`);
-    const path = resolve(dir, patch.path);
-    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: patch ${patch.path} does not exist`);
-    assert.ok(
-      !patch.path.includes('..'),
-      `${rel(dir)}: patch ${patch.path} lies outside the kustomization root (kustomize refuses it)`,
-    );
-    build.files.add(path);
-    for (const doc of parseFile(path)) build.patches.push({ file: path, doc });
-  }
-  for (const generator of [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])]) {
-    for (const source of [...(generator.files ?? []), ...(generator.envs ?? [])]) {
-      const path = resolve(dir, source.split('=').pop()!);
-      assert.ok(existsSync(path), `${rel(dir)}: generator ${generator.name} reads missing ${source}`);
-      build.files.add(path);
-    }
-  }
-}
-
-function loadOverlay(name: string): Build {
-  const build: Build = { resources: [], patches: [], kustomizations: [], files: new Set() };
-  resolveKustomization(join(root, 'deploy/overlays', name), build);
-  return build;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,14 +329,16 @@ function edgeRoutes(objects: Loaded[]): Array<{ vs: string; route: HttpRoute; se
 const allFiles = [...yamlFiles(join(root, 'deploy')), ...yamlFiles(join(root, 'istio'))];
 const overlays = { local: loadOverlay('local'), production: loadOverlay('production') } as const;
 const overlayEntries = Object.entries(overlays) as Array<[keyof typeof overlays, Build]>;
-/** Every manifest object once, from whichever overlay reaches it (the union the checks below cover). */
+/**
+ * Every manifest object of wxmesh once, from whichever overlay reaches it (the union the checks
+ * below cover). The dev infrastructure components are checked by components.spec.ts.
+ */
 const everyObject: Loaded[] = [
   ...new Map(
     overlayEntries.flatMap(([, b]) =>
-      b.resources.map((r) => [
-        `${r.file}#${r.doc.kind}/${r.doc.metadata.namespace}/${r.doc.metadata.name}`,
-        r,
-      ]),
+      b.resources
+        .filter((r) => !isDevInfra(r))
+        .map((r) => [`${r.file}#${r.doc.kind}/${r.doc.metadata.namespace}/${r.doc.metadata.name}`, r]),
     ),
   ).values(),
 ];
@@ -494,10 +368,11 @@ describe('files and kustomize structure', () => {
     }
   });
 
-  test('every manifest is used by an overlay (install-time IstioOperator aside)', () => {
+  test('every manifest is used by an overlay (install-time IstioOperator and ArgoCD Application aside)', () => {
     const used = new Set(overlayEntries.flatMap(([, b]) => [...b.files]));
+    const installTime = new Set(['IstioOperator', 'Application']);
     const orphans = allFiles.filter(
-      (f) => !used.has(f) && !parseFile(f).every((d) => isObject(d) && d.kind === 'IstioOperator'),
+      (f) => !used.has(f) && !parseFile(f).every((d) => isObject(d) && installTime.has(String(d.kind))),
     );
     assert.deepEqual(orphans.map(rel), []);
   });
@@ -513,12 +388,17 @@ describe('files and kustomize structure', () => {
         `${name}: duplicate objects`,
       );
       for (const { doc, file } of build.resources) {
+        // Dev infrastructure has namespaces of its own, and never reaches production.
+        if (name !== 'production' && isDevInfra({ doc, file })) continue;
         if (doc.kind === 'Namespace') continue;
+        // KafkaTopics live where Strimzi's Topic Operator watches: the Kafka cluster's namespace.
         const expected =
           doc.kind === 'AuthorizationPolicy' &&
           spec<AuthorizationPolicySpec>({ file, doc }).selector?.matchLabels?.istio
             ? 'istio-system'
-            : NAMESPACE;
+            : doc.kind === 'KafkaTopic'
+              ? STRIMZI_NAMESPACE
+              : NAMESPACE;
         assert.equal(doc.metadata.namespace, expected, `${rel(file)}: ${doc.kind} ${doc.metadata.name}`);
       }
       // A namespace transformer would move the istio-system policy and break every principal.
@@ -722,7 +602,7 @@ describe('Deployments', () => {
   test('overlays replace every image, production with a pinned release', () => {
     for (const [overlay, build] of overlayEntries) {
       const images = build.kustomizations.flatMap(({ k }) => k.images ?? []);
-      for (const d of ofKind(build.resources, 'Deployment')) {
+      for (const d of ofKind(build.resources, 'Deployment').filter((o) => !isDevInfra(o))) {
         const entry = images.find((i) => i.name === `wxmesh/${d.doc.metadata.name}`);
         assert.ok(entry, `${overlay} does not set the image of ${d.doc.metadata.name}`);
         if (overlay === 'production') {

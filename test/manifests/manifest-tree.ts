@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+
+// Loading deploy/ and istio/ the way kustomize does, without kustomize: overlays are resolved by
+// following their resources/components lists (which also proves every reference exists); patches
+// are read, not applied. Shared by the manifest specs.
+
+/** The repository root. */
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Metadata {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: Metadata;
+  spec?: unknown;
+}
+export interface JsonPatchOp {
+  op: string;
+  path: string;
+  value?: unknown;
+}
+export interface Loaded {
+  file: string;
+  doc: K8sObject;
+}
+export interface Kustomization {
+  kind: 'Kustomization' | 'Component';
+  namespace?: string;
+  resources?: string[];
+  components?: string[];
+  patches?: Array<{ path?: string; patch?: string; target?: Record<string, string> }>;
+  configMapGenerator?: Array<{ name: string; files?: string[]; envs?: string[] }>;
+  secretGenerator?: Array<{ name: string; files?: string[]; envs?: string[] }>;
+  images?: Array<{ name: string; newName?: string; newTag?: string; digest?: string }>;
+  replicas?: Array<{ name: string; count: number }>;
+}
+
+export const rel = (file: string) => relative(root, file);
+
+export function yamlFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return yamlFiles(path);
+    return /\.ya?ml$/.test(entry.name) ? [path] : [];
+  });
+}
+
+export const parsedFiles = new Map<string, unknown[]>();
+/** Every non-empty document of a YAML file; a syntax error fails with the file's name. */
+export function parseFile(file: string): unknown[] {
+  const cached = parsedFiles.get(file);
+  if (cached) return cached;
+  const values = [...parseAllDocuments(readFileSync(file, 'utf8'))].flatMap((doc) => {
+    assert.deepEqual(
+      doc.errors.map((e) => e.message),
+      [],
+      `${rel(file)} does not parse`,
+    );
+    const value: unknown = doc.toJS();
+    return value === null || value === undefined ? [] : [value];
+  });
+  parsedFiles.set(file, values);
+  return values;
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function asK8sObject(value: unknown, file: string): K8sObject {
+  assert.ok(isObject(value), `${rel(file)}: a document is not a mapping`);
+  assert.equal(typeof value.apiVersion, 'string', `${rel(file)}: apiVersion missing`);
+  assert.equal(typeof value.kind, 'string', `${rel(file)}: kind missing`);
+  assert.ok(
+    isObject(value.metadata) && typeof value.metadata.name === 'string',
+    `${rel(file)}: ${String(value.kind)} has no metadata.name`,
+  );
+  return value as unknown as K8sObject;
+}
+
+export interface Build {
+  /** The objects the overlay renders (before patches). */
+  resources: Loaded[];
+  /** Strategic-merge patches (objects) and JSON6902 patches (op lists) the overlay applies. */
+  patches: Array<{ file: string; doc: unknown }>;
+  kustomizations: Array<{ dir: string; k: Kustomization }>;
+  /** Every file the overlay reads. */
+  files: Set<string>;
+}
+
+export function readKustomization(dir: string): Kustomization {
+  const file = join(dir, 'kustomization.yaml');
+  assert.ok(existsSync(file), `${rel(dir)} has no kustomization.yaml`);
+  const [k] = parseFile(file) as [Kustomization];
+  assert.ok(k.kind === 'Kustomization' || k.kind === 'Component', `${rel(file)}: unexpected kind ${k.kind}`);
+  return k;
+}
+
+/** Follows a kustomization the way kustomize loads it, without transforming anything. */
+export function resolveKustomization(dir: string, build: Build): void {
+  const k = readKustomization(dir);
+  build.kustomizations.push({ dir, k });
+  build.files.add(join(dir, 'kustomization.yaml'));
+  for (const entry of k.resources ?? []) {
+    const path = resolve(dir, entry);
+    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: resource ${entry} does not exist`);
+    if (statSync(path).isDirectory()) {
+      assert.equal(readKustomization(path).kind, 'Kustomization', `${rel(path)} is listed as a resource`);
+      resolveKustomization(path, build);
+    } else {
+      build.files.add(path);
+      for (const doc of parseFile(path)) build.resources.push({ file: path, doc: asK8sObject(doc, path) });
+    }
+  }
+  for (const entry of k.components ?? []) {
+    const path = resolve(dir, entry);
+    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: component ${entry} does not exist`);
+    assert.equal(readKustomization(path).kind, 'Component', `${rel(path)} is listed as a component`);
+    resolveKustomization(path, build);
+  }
+  for (const patch of k.patches ?? []) {
+    assert.ok(patch.path, `${rel(dir)}: inline patches are not used here; put the patch in a file`);
+    const path = resolve(dir, patch.path);
+    assert.ok(existsSync(path), `${rel(dir)}/kustomization.yaml: patch ${patch.path} does not exist`);
+    assert.ok(
+      !patch.path.includes('..'),
+      `${rel(dir)}: patch ${patch.path} lies outside the kustomization root (kustomize refuses it)`,
+    );
+    build.files.add(path);
+    for (const doc of parseFile(path)) build.patches.push({ file: path, doc });
+  }
+  for (const generator of [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])]) {
+    for (const source of [...(generator.files ?? []), ...(generator.envs ?? [])]) {
+      const path = resolve(dir, source.split('=').pop()!);
+      assert.ok(existsSync(path), `${rel(dir)}: generator ${generator.name} reads missing ${source}`);
+      build.files.add(path);
+    }
+  }
+}
+
+export function loadOverlay(name: string): Build {
+  const build: Build = { resources: [], patches: [], kustomizations: [], files: new Set() };
+  resolveKustomization(join(root, 'deploy/overlays', name), build);
+  return build;
+}
