@@ -30,10 +30,24 @@ export function kafkaBrokers() {
  * The fields of a service on the behaviour-event topics; spread it into {@link defineConfig}:
  * `KAFKA_BROKERS` (required) and `EVENTS_CREATE_TOPICS` (default true: create the behaviour topics at
  * start-up when missing, for local runs; production manages its topics and sets it false).
+ *
+ * How the client reaches the brokers (all optional; unset is plaintext, as local runs use):
+ * `KAFKA_SECURITY` (`plaintext`, `ssl`, `sasl_ssl`, `sasl_plaintext`), `KAFKA_SASL_MECHANISM`
+ * (`scram-sha-256`, `scram-sha-512`, `plain`), `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD_FILE` (a
+ * mounted Secret, never the password itself), `KAFKA_TLS_CA_FILE`, and `KAFKA_TLS_CERT_FILE` with
+ * `KAFKA_TLS_KEY_FILE` for mTLS. Which combinations are required is checked, and the files read, by
+ * the events library's `createKafka` at start-up.
  */
 export const kafkaEventsConfig = {
   KAFKA_BROKERS: kafkaBrokers(),
   EVENTS_CREATE_TOPICS: boolean().default(true),
+  KAFKA_SECURITY: oneOf(['plaintext', 'ssl', 'sasl_ssl', 'sasl_plaintext']).default('plaintext'),
+  KAFKA_SASL_MECHANISM: oneOf(['scram-sha-256', 'scram-sha-512', 'plain']).optional(),
+  KAFKA_SASL_USERNAME: z.string().trim().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().trim().min(1).optional(),
+  KAFKA_TLS_CA_FILE: z.string().trim().min(1).optional(),
+  KAFKA_TLS_CERT_FILE: z.string().trim().min(1).optional(),
+  KAFKA_TLS_KEY_FILE: z.string().trim().min(1).optional(),
 };
 
 /**

@@ -35,4 +35,17 @@ export {
   type EventConsumer,
   type EventConsumerOptions,
 } from './consumer.js';
-export { createKafka, kafkaLogCreator } from './kafka-client.js';
+export {
+  createKafka,
+  kafkaLogCreator,
+  type KafkaClientConfig,
+  type KafkaClientTarget,
+} from './kafka-client.js';
+export {
+  kafkaConnectionOptions,
+  KafkaSecurityConfigError,
+  type KafkaConnectionOptions,
+  type KafkaSaslMechanism,
+  type KafkaSecurityConfig,
+  type KafkaSecurityProtocol,
+} from './kafka-security.js';

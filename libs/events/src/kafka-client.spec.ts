@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createKafka } from './kafka-client.js';
+import { KafkaSecurityConfigError } from './kafka-security.js';
 
 test('kafkajs log lines go through the service logger, retried errors as warnings', async () => {
   const lines: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
@@ -24,4 +25,20 @@ test('kafkajs log lines go through the service logger, retried errors as warning
     undefined,
     'kafkajs’s own timestamp is dropped (the logger stamps time)',
   );
+});
+
+test('a service config picks the brokers and the security; a bad setting throws before anything connects', async () => {
+  const logger = { info: () => {}, warn: () => {} };
+  assert.throws(
+    () =>
+      createKafka({
+        clientId: 'config-test',
+        config: { KAFKA_BROKERS: ['127.0.0.1:1'], KAFKA_SECURITY: 'sasl_ssl' },
+        logger,
+      }),
+    (err: unknown) => err instanceof KafkaSecurityConfigError && err.variable === 'KAFKA_SASL_MECHANISM',
+  );
+  const kafka = createKafka({ clientId: 'config-test', config: { KAFKA_BROKERS: ['127.0.0.1:1'] }, logger });
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  await assert.rejects(admin.connect(), /127\.0\.0\.1:1\b/, 'it dials the broker the config names');
 });

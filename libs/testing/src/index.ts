@@ -8,6 +8,7 @@ export {
   type KafkaInstallation,
   type StartKafkaOptions,
 } from './kafka.js';
+export type { KafkaSaslSslListener, KafkaSaslSslOptions } from './kafka-secure-listener.js';
 export { startInfra, type Infra, type InfraOptions } from './infra.js';
 export { waitFor, type WaitForOptions } from './wait-for.js';
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
@@ -65,3 +66,5 @@ export {
   type WaitForJaegerTraceOptions,
 } from './jaeger-trace.js';
 export { formatTraceTree } from './jaeger-trace-tree.js';
+export { startRedisCluster, type RedisCluster, type StartRedisClusterOptions } from './redis-cluster.js';
+export { startRedisSentinel, type RedisSentinel } from './redis-sentinel.js';

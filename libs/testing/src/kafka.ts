@@ -6,6 +6,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from './free-port.js';
+import {
+  saslSslListener,
+  saslSslProperties,
+  scramFormatArgs,
+  type KafkaSaslSslListener,
+  type KafkaSaslSslOptions,
+} from './kafka-secure-listener.js';
 import { ensureCommand, logToStderr, once, runCommand, tailFile, tailText } from './host-tools.js';
 import { onExitCleanup } from './exit-cleanup.js';
 import { describeExit, spawnServer } from './server-process.js';
@@ -51,6 +58,12 @@ export interface StartKafkaOptions {
   heap?: readonly string[];
   /** Progress lines (downloads, installs); default: stderr. */
   log?: (line: string) => void;
+  /**
+   * Adds a SASL_SSL listener (SCRAM-SHA-512 user created when the storage is formatted, a
+   * certificate from a throw-away CA) beside the plaintext one, which the broker itself, its
+   * controller and the harness's readiness probe keep using: see {@link KafkaBroker.saslSsl}.
+   */
+  saslSsl?: KafkaSaslSslOptions;
 }
 
 /** A running single-node Kafka broker owned by the caller. */
@@ -71,6 +84,8 @@ export interface KafkaBroker {
   pause(): void;
   /** Undoes {@link KafkaBroker.pause} (SIGCONT). */
   resume(): void;
+  /** The SASL_SSL listener, when {@link StartKafkaOptions.saslSsl} asked for one. */
+  saslSsl?: KafkaSaslSslListener;
 }
 
 /** The jars of one Kafka release, resolved from Maven Central into the cache. */
@@ -238,14 +253,17 @@ function serverProperties(p: {
   controllerPort: number;
   dataDir: string;
   autoCreateTopics: boolean;
+  saslSsl: KafkaSaslSslListener | undefined;
 }): string {
+  const secure = p.saslSsl ? saslSslProperties(p.saslSsl) : undefined;
   const controller = `127.0.0.1:${p.controllerPort}`;
   return [
     'process.roles=broker,controller',
     'node.id=1',
-    `listeners=PLAINTEXT://127.0.0.1:${p.port},CONTROLLER://${controller}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${p.port}`,
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listeners=PLAINTEXT://127.0.0.1:${p.port},${secure ? secure.listener + ',' : ''}CONTROLLER://${controller}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${p.port}${secure ? ',' + secure.listener : ''}`,
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,${secure ? 'SASL_SSL:SASL_SSL,' : ''}CONTROLLER:PLAINTEXT`,
+    ...(secure?.properties ?? []),
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
     usesDynamicQuorum(p.version)
@@ -323,6 +341,8 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
       libDir,
       version,
       autoCreateTopics: options.autoCreateTopics ?? false,
+      saslSsl: options.saslSsl,
+      log,
       signal: options.signal,
     });
     try {
@@ -353,6 +373,7 @@ interface BrokerRun {
   readonly propertiesFile: string;
   /** JVM arguments shared by the storage tool and the broker: logging config and classpath. */
   readonly jvm: readonly string[];
+  readonly saslSsl: KafkaSaslSslListener | undefined;
   /** Removes the run directory (the broker's data and logs). */
   removeRunDir(): Promise<void>;
 }
@@ -377,6 +398,8 @@ async function prepareBrokerRun(p: {
   libDir: string;
   version: string;
   autoCreateTopics: boolean;
+  saslSsl: KafkaSaslSslOptions | undefined;
+  log: (line: string) => void;
   signal: AbortSignal | undefined;
 }): Promise<BrokerRun> {
   const port = await freePort();
@@ -384,6 +407,7 @@ async function prepareBrokerRun(p: {
   const runDir = await mkdtemp(join(tmpdir(), 'wxmesh-kafka-'));
   const forgetRunDir = onExitCleanup(() => rmSync(runDir, { recursive: true, force: true }));
   const log4jFile = join(runDir, 'log4j2.properties');
+  const saslSsl = p.saslSsl ? await saslSslListener(runDir, p.saslSsl, p.log) : undefined;
   const run: BrokerRun = {
     java: p.java,
     version: p.version,
@@ -395,6 +419,7 @@ async function prepareBrokerRun(p: {
     logFile: join(runDir, 'broker.log'),
     propertiesFile: join(runDir, 'server.properties'),
     jvm: [`-Dlog4j2.configurationFile=${log4jFile}`, '-Djava.awt.headless=true', '-cp', join(p.libDir, '*')],
+    saslSsl,
     removeRunDir: async () => {
       await rm(runDir, { recursive: true, force: true });
       forgetRunDir();
@@ -409,6 +434,7 @@ async function prepareBrokerRun(p: {
       controllerPort,
       dataDir,
       autoCreateTopics: p.autoCreateTopics,
+      saslSsl,
     }),
   );
   await writeFile(log4jFile, LOG4J2_PROPERTIES);
@@ -427,6 +453,7 @@ async function formatStorage(run: BrokerRun, signal: AbortSignal | undefined): P
     '--cluster-id',
     run.cluster,
     ...(usesDynamicQuorum(run.version) ? ['--standalone'] : []),
+    ...(run.saslSsl ? scramFormatArgs(run.saslSsl) : []),
   ]);
   if (format.code !== 0 || signal?.aborted) {
     await run.removeRunDir();
@@ -494,5 +521,6 @@ async function launchBroker(
     stop,
     pause: signal('SIGSTOP'),
     resume: signal('SIGCONT'),
+    ...(run.saslSsl ? { saslSsl: run.saslSsl } : {}),
   };
 }

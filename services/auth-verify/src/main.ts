@@ -2,20 +2,54 @@ import { loadConfigOrExit } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
 import { connectEventProducer, createKafka } from '@wxmesh/events';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
-import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
+import { createPeerClient, definePeer, echoService, runService, type Logger } from '@wxmesh/rpc';
 import { createWeChatApi } from '@wxmesh/wechat';
+import type { Redis } from 'ioredis';
 import { createOAuthStore } from './adapters/oauth-store.js';
-import { loadSecrets } from './adapters/secrets.js';
+import { loadSecrets, type Secrets } from './adapters/secrets.js';
 import { createSessionKeyStore } from './adapters/session-key-store.js';
 import { startAuthVerifyCache } from './adapters/verify-cache.js';
 import { createWeChatCredentialSource } from './adapters/wechat-credentials.js';
-import { createWeChatGateway } from './adapters/wechat-gateway.js';
+import { createWeChatGateway, type WeChatGateway } from './adapters/wechat-gateway.js';
 import { createCentralCredentials, startProactiveRefresh } from './app/central-credentials.js';
 import { createSessionVerifier, edgeTokenVerifier } from './app/verify-session.js';
-import { authConfigSchema } from './config.js';
+import { authConfigSchema, type AuthConfig } from './config.js';
 import { createAuthVerifyService } from './service.js';
 
 const config = loadConfigOrExit(authConfigSchema);
+
+/** The session RPCs auth-verify calls (CreateSession is auth-verify's alone). */
+function sessionPeer(config: AuthConfig) {
+  return createPeerClient(definePeer(SessionService, ['createSession', 'getSession', 'touchSession']), {
+    address: config.SESSION_ADDR,
+    from: 'auth-verify',
+    defaultDeadlineMs: config.PEER_DEADLINE_MS,
+  });
+}
+
+/** The central access_token and jsapi_ticket, refreshed ahead of expiry until `stopProactiveRefresh`. */
+function startCentralCredentials(
+  config: AuthConfig,
+  deps: { redis: Redis; secrets: Secrets; wechat: WeChatGateway; now: () => number; logger: Logger },
+) {
+  const { redis, secrets, wechat, now, logger } = deps;
+  const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
+  const credentials = createCentralCredentials({
+    redis,
+    box: secrets.box,
+    source: createWeChatCredentialSource({ wechat, appSecret: secrets.appSecret, now }),
+    now,
+    refreshBeforeMs: config.TOKEN_REFRESH_BEFORE,
+    onBackgroundError,
+  });
+  const stopProactiveRefresh = startProactiveRefresh({
+    appids: secrets.appids,
+    accessTokens: credentials.accessTokens,
+    intervalMs: 60_000,
+    onError: onBackgroundError,
+  });
+  return { ...credentials, stopProactiveRefresh };
+}
 
 await runService('auth-verify', config, async ({ logger }) => {
   const now = Date.now;
@@ -26,7 +60,7 @@ await runService('auth-verify', config, async ({ logger }) => {
   const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
   const redis = createRedisClient({ ...redisOptions, name: 'auth-verify', autoPipelining: true });
   await redis.connect();
-  const kafka = createKafka({ clientId: 'auth-verify', brokers: config.KAFKA_BROKERS, logger });
+  const kafka = createKafka({ clientId: 'auth-verify', config, logger });
   const events = await connectEventProducer({
     kafka,
     producer: 'auth-verify',
@@ -37,14 +71,7 @@ await runService('auth-verify', config, async ({ logger }) => {
     timeoutMs: config.WECHAT_TIMEOUT,
     resetMs: config.WECHAT_BREAKER_RESET,
   });
-  const session = createPeerClient(
-    definePeer(SessionService, ['createSession', 'getSession', 'touchSession']),
-    {
-      address: config.SESSION_ADDR,
-      from: 'auth-verify',
-      defaultDeadlineMs: config.PEER_DEADLINE_MS,
-    },
-  );
+  const session = sessionPeer(config);
   const verifyCache = await startAuthVerifyCache(
     { kafka, logger, now },
     {
@@ -54,20 +81,12 @@ await runService('auth-verify', config, async ({ logger }) => {
     },
   );
   const verifySession = createSessionVerifier({ session, cache: verifyCache });
-  const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
-  const { accessTokens, jsapiTickets } = createCentralCredentials({
+  const { accessTokens, jsapiTickets, stopProactiveRefresh } = startCentralCredentials(config, {
     redis,
-    box: secrets.box,
-    source: createWeChatCredentialSource({ wechat, appSecret: secrets.appSecret, now }),
+    secrets,
+    wechat,
     now,
-    refreshBeforeMs: config.TOKEN_REFRESH_BEFORE,
-    onBackgroundError,
-  });
-  const stopProactiveRefresh = startProactiveRefresh({
-    appids: secrets.appids,
-    accessTokens,
-    intervalMs: 60_000,
-    onError: onBackgroundError,
+    logger,
   });
 
   return {

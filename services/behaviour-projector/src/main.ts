@@ -12,6 +12,11 @@ import { newGenerationId } from './domain/generation-id.js';
 import { createBehaviourViewService } from './service.js';
 
 const config = loadConfigOrExit(projectorConfigSchema);
+const storeOptions = {
+  prefix: config.KEY_PREFIX,
+  newGeneration: () => newGenerationId(Date.now, randomBytes),
+  dedupeWindowMs: config.DEDUPE_WINDOW,
+};
 
 await runService('behaviour-projector', config, async ({ logger }) => {
   const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
@@ -27,11 +32,7 @@ await runService('behaviour-projector', config, async ({ logger }) => {
     timeoutMs: Math.max(config.DEPENDENCY_TIMEOUT_MS, 30_000),
   });
   await Promise.all([redis.connect(), applyRedis.connect()]);
-  const kafka = createKafka({
-    clientId: `behaviour-projector-${process.pid}`,
-    brokers: config.KAFKA_BROKERS,
-    logger,
-  });
+  const kafka = createKafka({ clientId: `behaviour-projector-${process.pid}`, config, logger });
   if (config.EVENTS_CREATE_TOPICS) {
     await ensureBehaviourTopics(kafka, {
       topic: config.EVENTS_TOPIC,
@@ -39,10 +40,6 @@ await runService('behaviour-projector', config, async ({ logger }) => {
       logger,
     });
   }
-  const storeOptions = {
-    prefix: config.KEY_PREFIX,
-    newGeneration: () => newGenerationId(Date.now, randomBytes),
-  };
   const store = createReadModelStore(redis, storeOptions);
   const projector = createProjector({
     kafka,

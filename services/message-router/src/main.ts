@@ -36,7 +36,7 @@ await runService('message-router', config, async ({ logger }) => {
   // Blocking stream reads: bounded by their own BLOCK time plus the dependency timeout.
   const reader = createRedisClient({ ...redisOptions, name: 'message-router-reader', role: 'blocking' });
   await Promise.all([redis.connect(), reader.connect()]);
-  const kafka = createKafka({ clientId: 'message-router', brokers: config.KAFKA_BROKERS, logger });
+  const kafka = createKafka({ clientId: 'message-router', config, logger });
   const producer = await connectEventProducer({
     kafka,
     producer: 'message-router',

@@ -44,7 +44,7 @@ async function connectInfrastructure(config: PaymentConfig, logger: Logger) {
   const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
   const redis = createRedisClient({ ...redisOptions, name: 'payment-callback', autoPipelining: true });
   await redis.connect();
-  const kafka = createKafka({ clientId: 'payment-callback', brokers: config.KAFKA_BROKERS, logger });
+  const kafka = createKafka({ clientId: 'payment-callback', config, logger });
   // A send gives up well inside the notify deadline; WeChat Pay's retry (or the sweeper) tries again.
   const producer = await connectEventProducer({
     kafka,

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfigOrExit } from '@wxmesh/config';
+import { loadConfigOrExit, redisConnection } from '@wxmesh/config';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { connectEventProducer, createKafka } from '@wxmesh/events';
-import { echoService, runService } from '@wxmesh/rpc';
+import { echoService, runService, type Logger } from '@wxmesh/rpc';
 import { createEventSink } from './adapters/event-sink.js';
 import { createPresenceStore } from './adapters/presence-store.js';
 import { createRelay } from './adapters/relay.js';
@@ -17,15 +17,21 @@ import { createSessionService } from './service.js';
 
 const config = loadConfigOrExit(sessionConfigSchema);
 
+/** The command connection, and one for pub/sub (a subscribed connection runs no other commands). */
+async function openRedis(logger: Logger) {
+  const options = { connection: redisConnection(config), logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redis = createRedisClient({ ...options, name: 'session', autoPipelining: true });
+  const subscriber = createRedisClient({ ...options, name: 'session-subscriber' });
+  await Promise.all([redis.connect(), subscriber.connect()]);
+  return { redis, subscriber };
+}
+
 await runService('session', config, async ({ logger }) => {
   const now = Date.now;
   const replicaId = config.REPLICA_ID ?? defaultReplicaId();
-  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
-  const redis = createRedisClient({ ...redisOptions, name: 'session', autoPipelining: true });
-  const subscriber = redis.duplicate();
-  await Promise.all([redis.connect(), subscriber.connect()]);
+  const { redis, subscriber } = await openRedis(logger);
 
-  const kafka = createKafka({ clientId: `session-${replicaId}`, brokers: config.KAFKA_BROKERS, logger });
+  const kafka = createKafka({ clientId: `session-${replicaId}`, config, logger });
   const producer = await connectEventProducer({
     kafka,
     producer: 'session',
