@@ -39,3 +39,4 @@ export {
   type SecretFileProblem,
   type WatchSecretFileOptions,
 } from './secret-file.js';
+export * from './redis-config.js';

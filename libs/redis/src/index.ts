@@ -4,5 +4,14 @@ export {
   pingRedis,
   redisDependency,
   type RedisClientOptions,
+  type RedisClientSettings,
+  type RedisModeClientOptions,
   type RedisLogger,
 } from './redis-client.js';
+export {
+  openRedis,
+  urlSecurity,
+  hostAndPort,
+  type RedisClient,
+  type RedisConnection,
+} from './redis-connection.js';

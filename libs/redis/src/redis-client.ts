@@ -1,9 +1,10 @@
 import {
   CommandTimeoutDuringMaintenanceError,
   MaxRetriesPerRequestError,
-  Redis,
+  type Redis,
   type RedisOptions,
 } from 'ioredis';
+import { openRedis, type RedisClient, type RedisConnection } from './redis-connection.js';
 
 /** The part of a pino logger the client writes to. */
 export interface RedisLogger {
@@ -11,10 +12,8 @@ export interface RedisLogger {
   info(fields: Record<string, unknown>, message: string): void;
 }
 
-/** Options of {@link createRedisClient}. */
-export interface RedisClientOptions {
-  /** `redis://` or `rediss://`; it may carry a password, so it is never logged. */
-  readonly url: string;
+/** Options of {@link createRedisClient}, whichever way the server is named. */
+export interface RedisClientSettings {
   /** Names the connection in logs and in Redis' `CLIENT LIST` (e.g. `session`, `router-reader`). */
   readonly name: string;
   readonly logger: RedisLogger;
@@ -35,6 +34,18 @@ export interface RedisClientOptions {
   readonly autoPipelining?: boolean;
 }
 
+/** Options of {@link createRedisClient} for one standalone server. */
+export interface RedisClientOptions extends RedisClientSettings {
+  /** `redis://` or `rediss://`; it may carry a password, so it is never logged. */
+  readonly url: string;
+}
+
+/** Options of {@link createRedisClient} for any mode (standalone, Sentinel, Cluster), from config. */
+export interface RedisModeClientOptions extends RedisClientSettings {
+  /** From `@wxmesh/config`'s `redisConnection(config)`; its URL is never logged. */
+  readonly connection: RedisConnection;
+}
+
 /** How often a lost connection is retried: quickly at first, then every second at most. */
 function reconnectDelay(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 5), 1_000);
@@ -48,26 +59,38 @@ function reconnectDelay(attempt: number): number {
  *   most. The kit maps those failures to Unavailable through {@link isRedisUnavailable}.
  * - Connection errors go to the logger as one warn line per distinct failure (not ioredis'
  *   `[ioredis] Unhandled error event` on stderr), and recovery is logged once.
+ * - With `connection` (from config) the same holds in every mode: Sentinel returns a `Redis` that
+ *   follows the primary, Cluster a `Cluster` whose every node connection has these bounds and which
+ *   fails commands at once (no offline queue) while it rediscovers its slots.
  */
-export function createRedisClient(options: RedisClientOptions): Redis {
-  const blocking = options.role === 'blocking';
-  const settings: RedisOptions = {
-    connectionName: options.name,
-    lazyConnect: true,
-    enableAutoPipelining: options.autoPipelining ?? false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: Math.max(options.timeoutMs, 1_000),
+export function createRedisClient(options: RedisClientOptions): Redis;
+export function createRedisClient(options: RedisModeClientOptions): RedisClient;
+export function createRedisClient(options: RedisClientOptions | RedisModeClientOptions): RedisClient {
+  const connection: RedisConnection =
+    'connection' in options ? options.connection : { mode: 'standalone', url: options.url };
+  const client = openRedis(connection, {
+    perConnection: perConnectionOptions(options),
     retryStrategy: reconnectDelay,
-    ...(blocking
-      ? { blockingTimeout: options.timeoutMs, blockingTimeoutGrace: options.timeoutMs }
-      : { commandTimeout: options.timeoutMs }),
-  };
-  const client = new Redis(options.url, settings);
+    autoPipelining: options.autoPipelining ?? false,
+  });
   logConnectionState(client, options);
   return client;
 }
 
-function logConnectionState(client: Redis, options: RedisClientOptions): void {
+/** The bounds every server connection gets, in every mode. */
+function perConnectionOptions(options: RedisClientSettings): RedisOptions {
+  const blocking = options.role === 'blocking';
+  return {
+    connectionName: options.name,
+    maxRetriesPerRequest: 1,
+    connectTimeout: Math.max(options.timeoutMs, 1_000),
+    ...(blocking
+      ? { blockingTimeout: options.timeoutMs, blockingTimeoutGrace: options.timeoutMs }
+      : { commandTimeout: options.timeoutMs }),
+  };
+}
+
+function logConnectionState(client: RedisClient, options: RedisClientSettings): void {
   const { logger, name } = options;
   let lastError: string | undefined;
   client.on('error', (err: Error) => {
@@ -97,6 +120,8 @@ const UNAVAILABLE_MESSAGES = new Set([
   'Command timed out',
   'Connection is closed.',
   "Stream isn't writeable and enableOfflineQueue options is false",
+  // A Cluster rediscovering its slots (a failover, every node lost) with its offline queue off.
+  "Cluster isn't ready and enableOfflineQueue options is false",
 ]);
 
 /**
@@ -118,7 +143,7 @@ export function isRedisUnavailable(err: unknown): boolean {
  * A readiness probe for {@link createRedisClient}'s client: resolves when the server answers a PING
  * (bounded by the client's own command timeout), rejects otherwise.
  */
-export async function pingRedis(client: Redis): Promise<void> {
+export async function pingRedis(client: RedisClient): Promise<void> {
   const reply = await client.ping();
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${reply}`);
 }
@@ -127,7 +152,7 @@ export async function pingRedis(client: Redis): Promise<void> {
  * The client as a dependency of a served process (the kit's `Dependency` shape): readiness pings
  * it, and its out-of-reach failures are answered Unavailable.
  */
-export function redisDependency(client: Redis) {
+export function redisDependency(client: RedisClient) {
   return {
     name: 'redis',
     check: () => pingRedis(client),

@@ -20,6 +20,12 @@ export interface StartRedisOptions {
   signal?: AbortSignal;
   /** Progress lines (an apt-get install); default: stderr. */
   log?: (line: string) => void;
+  /**
+   * Starts the server as a Redis Cluster node (`cluster-enabled yes`, its cluster bus on a second
+   * free port rather than port + 10000, which may be taken or past 65535). It serves no slot until a
+   * cluster is formed: {@link startRedisCluster} does that.
+   */
+  clusterNode?: boolean;
 }
 
 /** A running redis-server owned by the caller. */
@@ -41,10 +47,25 @@ export interface RedisServer {
   resume(): void;
 }
 
+/** The arguments that make a server a cluster node, its bus on a free port of its own. */
+async function clusterNodeArgs(): Promise<string[]> {
+  // prettier-ignore
+  return [
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', 'nodes.conf',
+    '--cluster-port', String(await freePort()),
+    '--cluster-node-timeout', '5000',
+  ];
+}
+
 const STOP_GRACE_MS = 5000;
 const PORT_ATTEMPTS = 3;
 
-async function answersPing(port: number): Promise<boolean> {
+/**
+ * A one-shot client of the local server on `port` that never waits long or retries: for probes
+ * (PING, CLUSTER INFO) that are repeated until they answer. The caller disconnects it.
+ */
+export function probeClient(port: number): Redis {
   const client = new Redis({
     host: '127.0.0.1',
     port,
@@ -56,6 +77,11 @@ async function answersPing(port: number): Promise<boolean> {
     commandTimeout: 1000,
   });
   client.on('error', () => undefined);
+  return client;
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  const client = probeClient(port);
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';
@@ -124,6 +150,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       '--dir', dir,
       '--daemonize', 'no',
       '--logfile', '',
+      ...(options.clusterNode ? await clusterNodeArgs() : []),
     ];
     const server = spawnServer(binary, args, { logFile, cwd: dir });
     const stop = once(async () => {

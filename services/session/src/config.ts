@@ -1,11 +1,20 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { defineConfig, domainServiceConfig, duration, integer } from '@wxmesh/config';
+import {
+  checkRedisConfig,
+  defineConfig,
+  domainServiceConfig,
+  duration,
+  integer,
+  redisConfig,
+} from '@wxmesh/config';
 import { z } from 'zod';
 
 /** The session service's configuration; durations are written like `500ms`, `15s`, `2m`, `7d`. */
 export const sessionConfigSchema = defineConfig({
   ...domainServiceConfig,
+  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
+  ...redisConfig,
   /** This process's id in presence and routing; unique per process lifetime (a restart is a new replica). */
   REPLICA_ID: z
     .string()
@@ -35,6 +44,7 @@ export const sessionConfigSchema = defineConfig({
   /** How often each replica looks for sessions due for expiry or pending events. */
   SWEEP_INTERVAL: duration().default(1_000),
 }).superRefine((config, ctx) => {
+  checkRedisConfig(config, ctx);
   if (config.PRESENCE_HEARTBEAT_INTERVAL * 3 > config.PRESENCE_TTL) {
     ctx.addIssue({
       code: 'custom',

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@wxmesh/redis';
 import { summarizePresence, type PresenceEntry, type UserPresence } from '../domain/presence.js';
 import {
   decodeHeartbeats,

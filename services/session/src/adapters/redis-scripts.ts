@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@wxmesh/redis';
 
 /**
  * Defines each Lua script (all on one key) as a command of the connection, once: connections may

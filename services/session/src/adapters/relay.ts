@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@wxmesh/redis';
 import { keys } from './keys.js';
 import {
   decodeRelayEnvelope,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@wxmesh/redis';
 import type { EndReason, SessionRecord } from '../domain/session-record.js';
 import {
   decodeDueMember,

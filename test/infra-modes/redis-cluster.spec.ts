@@ -1,0 +1,172 @@
+// The session service and the behaviour projector against a 3-master Redis Cluster
+// (REDIS_MODE=cluster), run as processes the way production runs them, through their core flows.
+//
+// session builds its Redis client from the config's connection (REDIS_MODE, see docs/redis.md) and
+// its flows must pass here. The projector's flow is skipped until its read-model store is
+// cluster-safe: its batch script builds keys inside Lua and its pipelines span nodes (docs/redis.md
+// lists what breaks); remove the skip once it is, so that a regression fails CI.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { BehaviourViewService, PresenceStatus, RevokeReason, SessionService } from '@wxmesh/contracts';
+import {
+  peerClient,
+  scaledTimeout,
+  startKafka,
+  startRedisCluster,
+  startServiceProcesses,
+  stopProcesses,
+  waitFor,
+  withBearer,
+  type KafkaBroker,
+  type RedisCluster,
+  type ServiceProcess,
+} from '@wxmesh/testing';
+
+const APPID = 'wx0123456789abcdef';
+const RUN = randomBytes(4).toString('hex');
+const WAIT = { timeoutMs: scaledTimeout(30_000), intervalMs: 200 };
+/** Why the projector's flow is skipped (see the header). */
+const PROJECTOR_NOT_CLUSTER_SAFE =
+  "behaviour-projector opens Redis from REDIS_URL only, and its store's batch script and pipelines span nodes";
+
+let cluster: RedisCluster | undefined;
+let kafka: KafkaBroker | undefined;
+let running: Promise<ServiceProcess[]> | undefined;
+
+before(async () => {
+  [cluster, kafka] = await Promise.all([startRedisCluster(), startKafka()]);
+});
+
+after(async () => {
+  const started = await running?.catch(() => []);
+  await stopProcesses((started ?? []).map((service) => service.child));
+  await Promise.all([cluster?.stop(), kafka?.stop()]);
+});
+
+/**
+ * Both services on the cluster, started by the first flow that needs them (inside the flow, so a
+ * service that cannot start in cluster mode fails that flow, not the file's set-up).
+ */
+async function services(): Promise<{ session: ServiceProcess; projector: ServiceProcess }> {
+  const env = {
+    REDIS_MODE: 'cluster',
+    REDIS_URL: cluster!.url,
+    REDIS_CLUSTER_NODES: cluster!.nodes.slice(1).join(','),
+    KAFKA_BROKERS: kafka!.brokers,
+  };
+  running ??= startServiceProcesses([
+    { name: 'session', options: { env } },
+    { name: 'behaviour-projector', options: { env } },
+  ]);
+  const [session, projector] = await running;
+  return { session: session!, projector: projector! };
+}
+
+const user = (name: string) => `o_${RUN}_${name}`;
+/** The clients a flow calls: session as auth-verify and as the operator, the projector's views. */
+async function clients() {
+  const { session, projector } = await services();
+  return {
+    sessions: peerClient(SessionService, session.grpcAddress, 'auth-verify'),
+    operator: peerClient(SessionService, session.grpcAddress, 'operator'),
+    views: peerClient(BehaviourViewService, projector.grpcAddress, 'operator'),
+    sessionHttpUrl: session.httpUrl,
+  };
+}
+
+/** Users whose keys land on different masters, so every flow crosses nodes. */
+async function usersOnEveryNode(count: number): Promise<string[]> {
+  const byNode = new Map<string, string>();
+  const slots = (await cluster!.client.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+  for (let i = 0; byNode.size < Math.min(count, slots.length) && i < 1000; i++) {
+    const openid = user(`u${i}`);
+    const slot = Number(await cluster!.client.call('CLUSTER', 'KEYSLOT', `{${openid}}`));
+    const node = slots.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+    if (node !== undefined && !byNode.has(String(node))) byNode.set(String(node), openid);
+  }
+  return [...byNode.values()];
+}
+
+describe('Redis Cluster: session and behaviour-projector', () => {
+  test('create, get and revoke sessions of users on every master', async () => {
+    const { sessions, operator } = await clients();
+    for (const openid of await usersOnEveryNode(3)) {
+      const { session: created, sessionToken } = await sessions.createSession({ appid: APPID, openid });
+      assert.equal(created?.openid, openid);
+      const { session: got } = await sessions.getSession({ sessionToken });
+      assert.equal(got?.sessionId, created?.sessionId);
+      const { revoked } = await operator.revokeSession({
+        target: { case: 'session', value: { openid, sessionId: created!.sessionId } },
+        reason: RevokeReason.REVOCATION,
+      });
+      assert.equal(revoked, true);
+      await assert.rejects(
+        sessions.getSession({ sessionToken }),
+        (err) => err instanceof ConnectError && err.code === Code.NotFound,
+      );
+    }
+  });
+
+  test('presence: online while a channel is attached, offline after', async () => {
+    const { sessions, operator, sessionHttpUrl } = await clients();
+    const [openid] = await usersOnEveryNode(1);
+    const { sessionToken } = await sessions.createSession({ appid: APPID, openid: openid! });
+    const edge = createClient(
+      SessionService,
+      createConnectTransport({
+        baseUrl: sessionHttpUrl,
+        httpVersion: '1.1',
+        interceptors: [withBearer(sessionToken)],
+      }),
+    );
+    const presence = async () => (await operator.getPresence({ openid: openid! })).presence?.status;
+    assert.equal(await presence(), PresenceStatus.OFFLINE);
+    const controller = new AbortController();
+    let attached = false;
+    const channel = (async () => {
+      try {
+        for await (const item of edge.attach({ sessionToken }, { signal: controller.signal })) {
+          if (item.item.case === 'attached') attached = true;
+        }
+      } catch {
+        // closed by the test
+      }
+    })();
+    await waitFor(() => attached, { ...WAIT, message: 'the channel attached' });
+    assert.equal(await presence(), PresenceStatus.ONLINE);
+    controller.abort();
+    await channel;
+    await waitFor(async () => (await presence()) === PresenceStatus.OFFLINE, {
+      ...WAIT,
+      message: 'presence back to offline after the channel closed',
+    });
+  });
+
+  test(
+    'session events are folded into each user’s journey, read back through the projector',
+    { skip: PROJECTOR_NOT_CLUSTER_SAFE },
+    async () => {
+      const { sessions, operator, views } = await clients();
+      const openids = await usersOnEveryNode(3);
+      for (const openid of openids) {
+        const { session: created } = await sessions.createSession({ appid: APPID, openid });
+        await operator.revokeSession({
+          target: { case: 'session', value: { openid, sessionId: created!.sessionId } },
+          reason: RevokeReason.LOGOUT,
+        });
+      }
+      for (const openid of openids) {
+        await waitFor(
+          async () => {
+            const { journey } = await views.getUserJourney({ openid }, { timeoutMs: 5_000 });
+            return journey?.sessionsStarted === 1 && journey.sessionsEnded === 1;
+          },
+          { ...WAIT, message: `the journey of ${openid} shows one session started and ended` },
+        );
+      }
+    },
+  );
+});
