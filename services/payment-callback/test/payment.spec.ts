@@ -9,6 +9,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { PaymentState } from '@wxmesh/contracts';
 import {
   freePort,
+  metricSum,
   startInfra,
   startKafka,
   waitFor,
@@ -247,6 +248,55 @@ test('a notification that disagrees with the order is an anomaly: recorded, even
   assert.equal((await state(orderNo('anom'))).state, PaymentState.CREATED);
   const metrics = await (await fetch(`${payment.process.httpUrl}/metrics`)).text();
   assert.match(metrics, /wxmesh_payment_anomalies_total\{field="amount_total"\} [1-9]/);
+});
+
+/** A paid transaction for order `n` as WeChat Pay would notify it, `change` applied. */
+const transactionOf = (n: string, transactionId: string, change: Record<string, unknown> = {}) => ({
+  appid: APPID,
+  mchid: secrets.mchid,
+  out_trade_no: orderNo(n),
+  transaction_id: transactionId,
+  trade_state: 'SUCCESS',
+  success_time: '2024-01-01T10:00:00+08:00',
+  payer: { openid: openidOf(n) },
+  amount: { total: 100, payer_total: 100, currency: 'CNY', payer_currency: 'CNY' },
+  ...change,
+});
+const counted = (name: string, labels: Record<string, string>) =>
+  metricSum(payment.process.httpUrl, name, labels);
+
+test('wxmesh_payment_anomalies_total counts every distinct mismatch: three counted, a redelivered one not', async () => {
+  await order('anom3');
+  const before = await counted('wxmesh_payment_anomalies_total', { field: 'amount_total' });
+  const mismatches = [1, 2, 3].map((total) =>
+    signedNotification(
+      secrets,
+      transactionOf('anom3', '4200000000000000000000000031', {
+        amount: { total, payer_total: total, currency: 'CNY', payer_currency: 'CNY' },
+      }),
+    ),
+  );
+  for (const n of [...mismatches, mismatches[0]!])
+    assert.equal((await post(payment.notifyUrl, n)).status, 204);
+  assert.equal(
+    (await counted('wxmesh_payment_anomalies_total', { field: 'amount_total' })) - before,
+    3,
+    'three mismatches, each counted once',
+  );
+  assert.equal((await state(orderNo('anom3'))).state, PaymentState.CREATED);
+});
+
+test('wxmesh_payment_notifications_total{outcome="applied"} counts one state change once, however many copies', async () => {
+  await order('conc');
+  const copies = 20;
+  const outcome = (o: string) => counted('wxmesh_payment_notifications_total', { outcome: o });
+  const [applied, duplicate] = [await outcome('applied'), await outcome('duplicate')];
+  const n = signedNotification(secrets, transactionOf('conc', '4200000000000000000000000041'));
+  const answers = await Promise.all(Array.from({ length: copies }, () => post(payment.notifyUrl, n)));
+  for (const r of answers) assert.equal(r.status, 204, r.text);
+  assert.equal((await state(orderNo('conc'))).state, PaymentState.PAID);
+  assert.equal((await outcome('applied')) - applied, 1, 'one state change: applied once');
+  assert.equal((await outcome('duplicate')) - duplicate, copies - 1, 'every other copy a duplicate');
 });
 
 test('refund notification: REFUNDED with refunded_total, RefundSucceeded on Kafka', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { anomalyKey } from '../domain/anomaly-key.js';
 import { eventIds } from '../domain/events.js';
 import type { OrderRecord, RefundResource } from '../domain/order.js';
 import { fakeDeps, fakeProducer, fakeStore, NOW, storedOrder } from '../../test/fakes.js';
@@ -66,21 +67,28 @@ test('a refund of more than is left, or of an unpaid order, is an anomaly', asyn
   const unpaid = storedOrder('R4');
   const { store, anomalies, order: current } = fakeStore([order, unpaid]);
   assert.equal(await applyRefund(fakeDeps({ store }), refundOf(order)), 'anomaly');
-  assert.deepEqual((anomalies.get('R3 refund:503-R3') as { fields: string[] }).fields, ['refund_amount']);
+  assert.deepEqual(
+    (anomalies.get(`R3 ${anomalyKey('refund:503-R3', refundOf(order))}`) as { fields: string[] }).fields,
+    ['refund_amount'],
+  );
   assert.equal(current('R3')!.refundedTotal, 80);
   assert.equal(await applyRefund(fakeDeps({ store }), refundOf(unpaid)), 'anomaly');
-  assert.deepEqual((anomalies.get('R4 refund:503-R4') as { fields: string[] }).fields, ['state']);
+  assert.deepEqual(
+    (anomalies.get(`R4 ${anomalyKey('refund:503-R4', refundOf(unpaid))}`) as { fields: string[] }).fields,
+    ['state'],
+  );
 });
 
 test('a refund naming another transaction is an anomaly about the order payer', async () => {
   const order = paidOrder('R5');
   const { store, anomalies } = fakeStore([order]);
   const producer = fakeProducer();
-  assert.equal(
-    await applyRefund(fakeDeps({ store, producer }), refundOf(order, { transaction_id: '42-x' })),
-    'anomaly',
+  const refund = refundOf(order, { transaction_id: '42-x' });
+  assert.equal(await applyRefund(fakeDeps({ store, producer }), refund), 'anomaly');
+  assert.deepEqual(
+    (anomalies.get(`R5 ${anomalyKey('refund:503-R5', refund)}`) as { fields: string[] }).fields,
+    ['transaction_id'],
   );
-  assert.deepEqual((anomalies.get('R5 refund:503-R5') as { fields: string[] }).fields, ['transaction_id']);
   assert.equal(producer.emitted[0]?.wechat?.openid, order.openid);
   assert.equal(producer.emitted[0]?.wechat?.appid, order.appid);
 });
@@ -88,7 +96,8 @@ test('a refund naming another transaction is an anomaly about the order payer', 
 test('a refund for an unknown order is recorded without an event (no payer to tell)', async () => {
   const { store, calls } = fakeStore();
   const producer = fakeProducer();
-  assert.equal(await applyRefund(fakeDeps({ store, producer }), refundOf(paidOrder('R6'))), 'anomaly');
-  assert.deepEqual(calls, ['get R6', 'recordAnomaly R6 refund:503-R6']);
+  const refund = refundOf(paidOrder('R6'));
+  assert.equal(await applyRefund(fakeDeps({ store, producer }), refund), 'anomaly');
+  assert.deepEqual(calls, ['get R6', `recordAnomaly R6 ${anomalyKey('refund:503-R6', refund)}`]);
   assert.deepEqual(producer.emitted, []);
 });

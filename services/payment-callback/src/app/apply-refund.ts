@@ -1,6 +1,7 @@
+import { anomalyKey } from '../domain/anomaly-key.js';
 import { eventIds } from '../domain/events.js';
 import { parseWechatTime, refundMismatches, type OrderRecord, type RefundResource } from '../domain/order.js';
-import type { NotificationOutcome, PaymentDeps } from './deps.js';
+import { sharedOutcome, type NotificationOutcome, type PaymentDeps } from './deps.js';
 import { flushOwedEvents } from './owed-events.js';
 import { recordAnomaly } from './record-anomaly.js';
 
@@ -8,11 +9,16 @@ import { recordAnomaly } from './record-anomaly.js';
  * Applies a successful refund to its order, once per refund_id: checked against the order (a
  * refund of another merchant, transaction or more than was paid is an anomaly), recorded with
  * RefundSucceeded owed in the same write, then the event emitted and settled. Resolves once the
- * effect is durable; {@link NotDurableError} when Kafka did not acknowledge.
+ * effect is durable; {@link NotDurableError} when Kafka did not acknowledge. Copies sharing one
+ * attempt hear 'duplicate', so the refund is counted applied once.
  */
 export async function applyRefund(deps: PaymentDeps, refund: RefundResource): Promise<NotificationOutcome> {
   if (refund.refund_status !== 'SUCCESS') return 'ignored';
-  return deps.inflight.run(`refund:${refund.refund_id}`, () => applySuccessfulRefund(deps, refund));
+  return deps.inflight.run(
+    `refund:${refund.refund_id}`,
+    () => applySuccessfulRefund(deps, refund),
+    sharedOutcome,
+  );
 }
 
 async function applySuccessfulRefund(
@@ -24,7 +30,7 @@ async function applySuccessfulRefund(
   const anomaly = (fields: string[], payer?: Pick<OrderRecord, 'openid' | 'appid'>) =>
     recordAnomaly(deps, {
       outTradeNo: refund.out_trade_no,
-      key: `refund:${refund.refund_id}`,
+      key: anomalyKey(`refund:${refund.refund_id}`, refund),
       fields,
       transactionId: refund.transaction_id,
       openid: payer?.openid ?? '',

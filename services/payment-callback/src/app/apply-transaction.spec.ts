@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { anomalyKey } from '../domain/anomaly-key.js';
 import { eventIds } from '../domain/events.js';
 import { fakeDeps, fakeProducer, fakeStore, NOW, paidTransaction, storedOrder } from '../../test/fakes.js';
 import { applyTransaction } from './apply-transaction.js';
@@ -59,7 +60,7 @@ test('a payment for an unknown order is an anomaly about the payer WeChat Pay na
   const producer = fakeProducer();
   const tx = paidTransaction(storedOrder('T4'));
   assert.equal(await applyTransaction(fakeDeps({ store, producer }), tx, 'notify'), 'anomaly');
-  assert.deepEqual(calls, ['get T4', 'recordAnomaly T4 tx:42-T4']);
+  assert.deepEqual(calls, ['get T4', `recordAnomaly T4 ${anomalyKey('tx:42-T4', tx)}`]);
   const [event] = producer.emitted;
   assert.equal(event?.payload.case, 'paymentAnomalyDetected');
   assert.equal(event?.wechat?.openid, 'o_alice');
@@ -78,8 +79,9 @@ test('a payment that disagrees with the order is recorded as an anomaly and neve
   const { store, calls, anomalies, order: current } = fakeStore([order]);
   const tx = paidTransaction(order, { amount: { total: 1 }, appid: 'wxother' });
   assert.equal(await applyTransaction(fakeDeps({ store }), tx, 'notify'), 'anomaly');
-  assert.deepEqual(calls, ['get T6', 'recordAnomaly T6 tx:42-T6']);
-  assert.deepEqual((anomalies.get('T6 tx:42-T6') as { fields: string[] }).fields, ['appid', 'amount_total']);
+  const key = anomalyKey('tx:42-T6', tx);
+  assert.deepEqual(calls, ['get T6', `recordAnomaly T6 ${key}`]);
+  assert.deepEqual((anomalies.get(`T6 ${key}`) as { fields: string[] }).fields, ['appid', 'amount_total']);
   assert.equal(current('T6')!.state, 'CREATED');
 });
 
@@ -89,7 +91,10 @@ test('a second transaction for a paid order is an anomaly naming the transaction
   const producer = fakeProducer();
   const tx = paidTransaction(order, { transaction_id: '42-second' });
   assert.equal(await applyTransaction(fakeDeps({ store, producer }), tx, 'notify'), 'anomaly');
-  const detail = anomalies.get('T7 tx:42-second') as { fields: string[]; detail: { paidBy: string } };
+  const detail = anomalies.get(`T7 ${anomalyKey('tx:42-second', tx)}`) as {
+    fields: string[];
+    detail: { paidBy: string };
+  };
   assert.deepEqual(detail.fields, ['transaction_id']);
   assert.equal(detail.detail.paidBy, '42-first');
   assert.equal(producer.emitted[0]?.payload.case, 'paymentAnomalyDetected');
@@ -112,12 +117,26 @@ test('Kafka down: NotDurableError, the order paid with its event owed and due fo
   );
 });
 
-test('concurrent deliveries of one notification share one attempt', async () => {
+test('concurrent deliveries of one notification share one attempt: one applied, the sharers duplicates', async () => {
   const order = storedOrder('T10');
   const { store, calls } = fakeStore([order]);
   const deps = fakeDeps({ store });
   const tx = paidTransaction(order);
   const outcomes = await Promise.all(Array.from({ length: 5 }, () => applyTransaction(deps, tx, 'notify')));
-  assert.deepEqual(outcomes, Array(5).fill('applied'));
+  assert.deepEqual(outcomes, ['applied', ...Array(4).fill('duplicate')]);
   assert.equal(calls.filter((c) => c.startsWith('pay ')).length, 1);
+});
+
+test('three different mismatches of one transaction are each recorded and counted; a redelivered one is not', async () => {
+  const order = storedOrder('T11');
+  const { store, anomalies } = fakeStore([order]);
+  const deps = fakeDeps({ store });
+  const counted = async () =>
+    (await deps.metrics.anomalies.get()).values.find((v) => v.labels.field === 'amount_total')?.value ?? 0;
+  const before = await counted();
+  const mismatches = [1, 2, 3].map((total) => paidTransaction(order, { amount: { total } }));
+  for (const tx of [...mismatches, mismatches[0]!])
+    assert.equal(await applyTransaction(deps, tx, 'notify'), 'anomaly');
+  assert.equal((await counted()) - before, 3);
+  assert.equal([...anomalies.keys()].filter((k) => k.startsWith('T11 tx:42-T11:')).length, 3);
 });

@@ -1,6 +1,7 @@
+import { anomalyKey } from '../domain/anomaly-key.js';
 import { eventIds } from '../domain/events.js';
 import { parseWechatTime, transactionMismatches, type TransactionResource } from '../domain/order.js';
-import type { NotificationOutcome, PaymentDeps } from './deps.js';
+import { sharedOutcome, type NotificationOutcome, type PaymentDeps } from './deps.js';
 import { flushOwedEvents } from './owed-events.js';
 import { recordAnomaly, type Anomaly } from './record-anomaly.js';
 
@@ -13,6 +14,8 @@ export type TransactionSource = 'notify' | 'reconcile';
  * same write, then the event emitted and settled. The notify webhook and the reconciler both come
  * here, so a payment WeChat Pay reports only on query is applied exactly as a notification would be.
  * Resolves once the effect is durable; {@link NotDurableError} when Kafka did not acknowledge.
+ * Concurrent copies share one attempt: only the attempt's own caller hears 'applied', the copies
+ * that joined it 'duplicate', so each state change is counted applied once.
  */
 export async function applyTransaction(
   deps: PaymentDeps,
@@ -20,8 +23,10 @@ export async function applyTransaction(
   source: TransactionSource,
 ): Promise<NotificationOutcome> {
   if (tx.trade_state !== 'SUCCESS') return 'ignored';
-  return deps.inflight.run(`tx:${tx.transaction_id}:${tx.out_trade_no}`, () =>
-    applyPaidTransaction(deps, tx, source),
+  return deps.inflight.run(
+    `tx:${tx.transaction_id}:${tx.out_trade_no}`,
+    () => applyPaidTransaction(deps, tx, source),
+    sharedOutcome,
   );
 }
 
@@ -65,7 +70,7 @@ function transactionAnomaly(
 ): Anomaly {
   return {
     outTradeNo: tx.out_trade_no,
-    key: `tx:${tx.transaction_id}`,
+    key: anomalyKey(`tx:${tx.transaction_id}`, tx),
     fields,
     transactionId: tx.transaction_id ?? '',
     openid,

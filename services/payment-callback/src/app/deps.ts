@@ -9,6 +9,15 @@ import type { SingleFlight } from './single-flight.js';
 /** What handling a verified notification came to; every outcome here is answered 204. */
 export type NotificationOutcome = 'applied' | 'duplicate' | 'anomaly' | 'ignored';
 
+/**
+ * What a copy of a notification that joined another copy's running attempt hears: 'applied'
+ * belongs to the attempt that changed the state, so a sharer is a 'duplicate' (each state change
+ * is counted applied once); other outcomes are its own too.
+ */
+export function sharedOutcome(outcome: NotificationOutcome): NotificationOutcome {
+  return outcome === 'applied' ? 'duplicate' : outcome;
+}
+
 /** The store operations the use cases need (adapters/payment-store.ts in production). */
 export type OrderStore = Pick<
   PaymentStore,

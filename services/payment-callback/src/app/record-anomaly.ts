@@ -5,7 +5,11 @@ import { NotDurableError } from './owed-events.js';
 /** A verified notification that disagreed with its order (or named none). */
 export interface Anomaly {
   outTradeNo: string;
-  /** Recorded once per key (`tx:<transaction_id>` or `refund:<refund_id>`). */
+  /**
+   * Recorded and counted once per key: the subject (`tx:<transaction_id>` or `refund:<refund_id>`)
+   * with a fingerprint of the disagreeing content (domain/anomaly-key.ts), so each distinct mismatch
+   * counts and a redelivered copy of one does not.
+   */
   key: string;
   /** The fields that disagreed (`order` when there is no such order). */
   fields: string[];
@@ -18,7 +22,7 @@ export interface Anomaly {
 }
 
 /**
- * Records an anomaly (counted in the alert metric the first time), logs it, and emits
+ * Records an anomaly (counted in the alert metric once per distinct mismatch), logs it, and emits
  * PaymentAnomalyDetected. The notification is answered 204 (WeChat Pay's retry would only repeat
  * it), unless Kafka did not take the event: then {@link NotDurableError}, so it is retried.
  */

@@ -31,3 +31,21 @@ test('once an attempt settles, the next run with its key starts afresh, after a 
   assert.equal(await flight.run('a', async () => 'second'), 'second');
   assert.equal(await flight.run('a', async () => 'third'), 'third');
 });
+
+test('callers that join a running attempt get its result through forSharers; its starter gets it as is', async () => {
+  const flight = createSingleFlight<string>();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const work = async () => {
+    await gate;
+    return 'applied';
+  };
+  const asSharer = (result: string) => (result === 'applied' ? 'duplicate' : result);
+  const calls = [
+    flight.run('a', work, asSharer),
+    flight.run('a', work, asSharer),
+    flight.run('a', work, asSharer),
+  ];
+  release();
+  assert.deepEqual(await Promise.all(calls), ['applied', 'duplicate', 'duplicate']);
+});
