@@ -1,5 +1,7 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { SecretFormatError, watchSecretFile } from '@wxmesh/config';
+import { createSealBox, parseKeyRing } from './key-ring.js';
+
+export type { SealBox } from './key-ring.js';
 
 /** Parses `appid=secret` lines (blank lines and `#` comments allowed). */
 function parseAppSecrets(text: string): Map<string, string> {
@@ -15,23 +17,9 @@ function parseAppSecrets(text: string): Map<string, string> {
   return secrets;
 }
 
-function parseKey(text: string): Buffer {
-  const key = Buffer.from(text.trim(), 'base64');
-  if (key.length !== 32) throw new SecretFormatError('expected 32 bytes, base64-encoded');
-  return key;
-}
-
-/** Encrypts values at rest with AES-256-GCM; see {@link loadSecrets}. */
-export interface SealBox {
-  /** `v1.<nonce>.<ciphertext+tag>`, bound to `context` (a key name) as associated data. */
-  seal(plain: string, context: string): string;
-  /** The plaintext, or undefined when the value is not one this key sealed for `context`. */
-  open(sealed: string, context: string): string | undefined;
-}
-
 /**
  * The service's secrets, each from its own file and hot-reloaded on rotation: the AppSecrets by
- * appid, and the at-rest encryption key. The context passed to seal/open is the Redis key the value
+ * appid, and the at-rest key ring (newest key first; see key-ring.ts). The context passed to seal/open is the Redis key the value
  * lives under, so a ciphertext copied to another user's key does not decrypt.
  */
 export async function loadSecrets(
@@ -39,32 +27,8 @@ export async function loadSecrets(
   onError: (err: Error) => void,
 ) {
   const apps = await watchSecretFile(paths.appSecrets, { parse: parseAppSecrets, onError });
-  const key = await watchSecretFile(paths.encryptionKey, { parse: parseKey, onError });
-  const box: SealBox = {
-    seal(plain, context) {
-      const nonce = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key.current(), nonce);
-      cipher.setAAD(Buffer.from(context));
-      const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-      return `v1.${nonce.toString('base64url')}.${body.toString('base64url')}`;
-    },
-    open(sealed, context) {
-      const [version, nonce, body] = sealed.split('.');
-      if (version !== 'v1' || nonce === undefined || body === undefined) return undefined;
-      try {
-        const bytes = Buffer.from(body, 'base64url');
-        const decipher = createDecipheriv('aes-256-gcm', key.current(), Buffer.from(nonce, 'base64url'));
-        decipher.setAAD(Buffer.from(context));
-        decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-        return Buffer.concat([
-          decipher.update(bytes.subarray(0, bytes.length - 16)),
-          decipher.final(),
-        ]).toString('utf8');
-      } catch {
-        return undefined;
-      }
-    },
-  };
+  const keys = await watchSecretFile(paths.encryptionKey, { parse: parseKeyRing, onError });
+  const box = createSealBox(() => keys.current());
   return {
     /** The AppSecret of an app, or undefined when the app is not configured. */
     appSecret: (appid: string) => apps.current().get(appid),
@@ -73,7 +37,7 @@ export async function loadSecrets(
     box,
     close: () => {
       apps.close();
-      key.close();
+      keys.close();
     },
   };
 }

@@ -3,6 +3,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import type { DecryptUserDataRequest } from '@wxmesh/contracts';
 import type { RpcContext } from '@wxmesh/rpc';
 import { decryptOpenData, UserDataError, verifyRawDataSignature } from '@wxmesh/wechat';
+import { SessionKeyUnreadableError } from '../adapters/session-key-store.js';
 import { userDataFailure } from '../domain/user-data-failure.js';
 import { callersSession } from './callers-session.js';
 import type { AuthDeps } from './deps.js';
@@ -13,7 +14,7 @@ import type { AuthDeps } from './deps.js';
  */
 export async function decryptUserData(deps: AuthDeps, request: DecryptUserDataRequest, ctx: RpcContext) {
   const session = await callersSession(deps, request.sessionToken, ctx);
-  const sessionKey = await deps.sessionKeys.read(session.openid, session.appid);
+  const sessionKey = await sessionKeyOf(deps, session.openid, session.appid);
   if (sessionKey === undefined) {
     throw new ConnectError('no session_key is held for this session; log in again', Code.FailedPrecondition);
   }
@@ -26,5 +27,16 @@ export async function decryptUserData(deps: AuthDeps, request: DecryptUserDataRe
   } catch (err) {
     if (err instanceof UserDataError) throw userDataFailure(err);
     throw err;
+  }
+}
+
+/** The session's session_key; one sealed under a retired at-rest key is FailedPrecondition (log in again). */
+async function sessionKeyOf(deps: AuthDeps, openid: string, appid: string): Promise<string | undefined> {
+  try {
+    return await deps.sessionKeys.read(openid, appid);
+  } catch (err) {
+    if (!(err instanceof SessionKeyUnreadableError)) throw err;
+    deps.logger.warn({ appid, problem: err.message }, 'session_key unreadable after a key rotation');
+    throw new ConnectError(`${err.message}; log in again`, Code.FailedPrecondition);
   }
 }
