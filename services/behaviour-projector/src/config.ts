@@ -2,6 +2,7 @@ import { defineConfig, domainServiceConfig, duration, integer } from '@wxmesh/co
 import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
 import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
+import { DEFAULT_DEDUPE_WINDOW_MS } from './adapters/read-models.js';
 
 const topicName = () =>
   z
@@ -34,6 +35,12 @@ export const projectorConfigSchema = defineConfig({
   APPLY_RETRY_BACKOFF: duration().default(100),
   /** Events applied per Redis round trip. */
   APPLY_CHUNK: integer({ min: 1, max: 10_000 }).default(500),
+  /**
+   * How far behind a user's newest event (by occurred_at) an event is still deduplicated: its
+   * marker is pruned after that. Longer than any redelivery can reach back; the same for the live
+   * projector and a rebuild.
+   */
+  DEDUPE_WINDOW: duration().default(DEFAULT_DEDUPE_WINDOW_MS),
   /** Redis key prefix of the read models; tests sharing a Redis use their own. */
   KEY_PREFIX: z
     .string()

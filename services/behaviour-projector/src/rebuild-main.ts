@@ -44,7 +44,11 @@ const kafka = new Kafka({
 try {
   const result = await rebuildReadModels({
     kafka,
-    store: createReadModelStore(redis, { prefix: config.KEY_PREFIX, newGeneration }),
+    store: createReadModelStore(redis, {
+      prefix: config.KEY_PREFIX,
+      newGeneration,
+      dedupeWindowMs: config.DEDUPE_WINDOW,
+    }),
     config,
     generation: values.generation ?? newGeneration(),
     swap: !values['no-swap'],

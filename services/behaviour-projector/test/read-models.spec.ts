@@ -10,7 +10,12 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import fc from 'fast-check';
 import { namedFieldsCodec, type ChunkCodec } from '../src/adapters/chunk-codec.js';
 import { positionalChunkCodec } from '../src/adapters/fast/positional-chunk-codec.js';
-import { createReadModelStore, JOURNEY_LAYOUT, LayoutMismatchError } from '../src/adapters/read-models.js';
+import {
+  createReadModelStore,
+  DEFAULT_DEDUPE_WINDOW_MS,
+  JOURNEY_LAYOUT,
+  LayoutMismatchError,
+} from '../src/adapters/read-models.js';
 import { isTransientFailure } from '../src/app/consume-events.js';
 import { createBehaviourViewService } from '../src/service.js';
 import {
@@ -21,7 +26,7 @@ import {
   MIN_OCCURRED_AT_MS,
   type Projection,
 } from '../src/domain/projection.js';
-import { dumpKeys } from './support.js';
+import { takeKeys } from './support.js';
 
 let infra: Infra<{ redis: true; kafka: false }>;
 let redis: Redis;
@@ -203,7 +208,8 @@ for (const applyMode of ['batch', 'event'] as const) {
 
 // The fast chunk codec (positional records) against its reference (named fields): in both apply
 // modes it must leave the same keys with the same contents as the reference and report the same
-// counts, whatever the strings, amounts, times, duplicates and flags hold.
+// counts, whatever the strings, amounts, times, duplicates, flags and dedupe window (the small
+// ones prune markers among events a few ms apart) hold.
 const text = fc.oneof(
   fc.constantFrom('', 'wx0123456789abcdef', '统一ID😀', 'with space', 'x'.repeat(300)),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
@@ -237,28 +243,36 @@ const projectionArb: fc.Arbitrary<Projection> = fc.record({
   ),
 });
 
-/** Applies the chunks with `codec` under a fresh prefix; resolves with the counts and every key. */
-async function stateAfter(codec: ChunkCodec, applyMode: 'batch' | 'event', chunks: Projection[][]) {
+/**
+ * Applies the chunks with `codec` and a dedupe window of `dedupeWindowMs` under a fresh prefix;
+ * resolves with the counts and every key.
+ */
+async function stateAfter(
+  codec: ChunkCodec,
+  applyMode: 'batch' | 'event',
+  chunks: Projection[][],
+  dedupeWindowMs: number,
+) {
   const prefix = `wxm:codec-spec:${randomBytes(4).toString('hex')}:`;
   const store = createReadModelStore(redis, {
     prefix,
     newGeneration: () => 'g1',
     applyMode,
     chunkCodec: codec,
+    dedupeWindowMs,
   });
   const counts = [];
   for (const chunk of chunks) counts.push(await store.apply(chunk));
-  const keys = await dumpKeys(redis, prefix);
-  if (keys.size > 0) await redis.unlink(...[...keys.keys()].map((k) => prefix + k));
-  return { counts, keys: Object.fromEntries([...keys].sort(([a], [b]) => (a < b ? -1 : 1))) };
+  return { counts, keys: await takeKeys(redis, prefix) };
 }
 
 test('the fast codec, in both apply modes, leaves the state the reference codec leaves', async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(projectionArb, { minLength: 1, maxLength: 12 }), { maxLength: 4 }),
-      async (chunks) => {
-        const reference = await stateAfter(namedFieldsCodec, 'batch', chunks);
+      fc.constantFrom(DEFAULT_DEDUPE_WINDOW_MS, 64, 3),
+      async (chunks, dedupeWindowMs) => {
+        const reference = await stateAfter(namedFieldsCodec, 'batch', chunks, dedupeWindowMs);
         assert.ok(
           chunks.flat().length === 0 || Object.keys(reference.keys).length > 1,
           'the reference wrote journeys',
@@ -266,7 +280,7 @@ test('the fast codec, in both apply modes, leaves the state the reference codec 
         for (const applyMode of ['batch', 'event'] as const) {
           for (const codec of [namedFieldsCodec, positionalChunkCodec]) {
             assert.deepEqual(
-              await stateAfter(codec, applyMode, chunks),
+              await stateAfter(codec, applyMode, chunks, dedupeWindowMs),
               reference,
               `${codec.name}, ${applyMode}`,
             );

@@ -411,3 +411,10 @@ export async function mapLimit<T, R>(
   );
   return out;
 }
+
+/** Every key under `prefix` as {@link dumpKeys} reads it, sorted by name, and deletes them. */
+export async function takeKeys(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
+  const keys = await dumpKeys(redis, prefix);
+  if (keys.size > 0) await redis.unlink(...[...keys.keys()].map((k) => prefix + k));
+  return Object.fromEntries([...keys].sort(([a], [b]) => (a < b ? -1 : 1)));
+}

@@ -2,7 +2,7 @@
 // journey's storage codec on the write side (journey-fields.ts is the read side).
 import { encode } from '@msgpack/msgpack';
 import type { Projection } from '../domain/projection.js';
-import { ADD_FUNNELS_LUA, LATER_LUA, TARGETS_LUA } from './apply-script-parts.js';
+import { ADD_FUNNELS_LUA, DEDUPE_LUA, LATER_LUA, TARGETS_LUA } from './apply-script-parts.js';
 import { APPLIED_MARK, COUNTER_FIELDS, FLAG_FIELDS, sortKey } from './journey-fields.js';
 
 /** An event's funnel membership. */
@@ -13,19 +13,21 @@ export type FunnelMembership = NonNullable<Projection['funnel']>;
  *
  * The batch script applies a chunk to the generations it picks when it runs (see TARGETS_LUA:
  * ARGV[1..6]); ARGV[7..8] are a generation's key prefix split around the generation's name,
- * ARGV[9..10] a journey's key within a generation split around the openid, and ARGV[11..] the
- * packed chunk, in which funnel keys are given within a generation. The keys are joined in the
+ * ARGV[9..10] a journey's key within a generation split around the openid, ARGV[11] the dedupe
+ * window in ms and ARGV[12..] the packed chunk, in which funnel keys are given within a generation. The keys are joined in the
  * script instead of sent, so they are not declared in KEYS, which is why this mode needs a single
  * Redis node. Each event is deduplicated and folded in one atomic step (the whole chunk is); the
  * chunk's funnel memberships are added at its end, one SADD per funnel set. It returns how many
  * events were applied (not duplicates) to the last target, the active generation.
  *
- * The event script applies one event (Redis Cluster-safe: KEYS[1] is the user's journey, ARGV[1..]
- * the packed event; the funnel SADD is a separate command). It returns 1 when applied, 0 for a
+ * The event script applies one event (Redis Cluster-safe: KEYS[1] is the user's journey, ARGV[1]
+ * the dedupe window in ms, ARGV[2..] the packed event; the funnel SADD is a separate command). It returns 1 when applied, 0 for a
  * duplicate.
  *
- * Dedupe: the journey hash holds a marker field `e:<event_id>` per applied event, read by the same
- * HMGET that reads the journey and written by the same HSET that folds the event. Redis CPU is
+ * Dedupe: the journey hash holds a marker field `e:<event_id>` (value: the event's sort key) per
+ * applied event within the dedupe window of the journey's newest event, read by the same HMGET
+ * that reads the journey and written by the same HSET that folds the event; markers the window has
+ * passed are pruned when the journey's horizon moves (DEDUPE_LUA). Redis CPU is
  * what limits the projector, and it grows with every field a script reads or writes (~0.6 µs
  * each): hence composite fields, counters added in the script rather than by one HINCRBY each
  * (exact while a counter stays below 2^53), and openid/first written only when they change.
@@ -35,16 +37,16 @@ export interface ChunkCodec {
   readonly name: string;
   readonly batchScript: string;
   readonly eventScript: string;
-  /** The batch script's ARGV[11..] for a chunk; `funnelKey` names a funnel set within a generation. */
+  /** The batch script's ARGV[12..] for a chunk; `funnelKey` names a funnel set within a generation. */
   packChunk(projections: readonly Projection[], funnelKey: (funnel: FunnelMembership) => string): Buffer[];
-  /** The event script's ARGV for one event (its funnel is left out). */
+  /** The event script's ARGV[2..] for one event (its funnel is left out). */
   packEvent(projection: Projection): Buffer[];
 }
 
 // An event as a map of named fields: `id`, `sortKey`, `openid`, `type`, `appid`, `unionid`
 // ('' for none), `flag` and `funnel` (a field name and a key within a generation, absent for none)
 // and `counters` (a counter's field → what to add).
-const FOLD_NAMED = `${LATER_LUA}
+const FOLD_NAMED = `${LATER_LUA}${DEDUPE_LUA}
 local GET = { 'first', 'le', 'a', 'u', '' }
 local SET = {}
 local function apply_event(e, jk)
@@ -56,12 +58,11 @@ local function apply_event(e, jk)
   if cur[5] then return 0 end
   local sk, id = e.sortKey, e.id
   local at = tonumber(sk)
-  SET[1] = mark; SET[2] = '1'
-  local n = 2
+  local n = mark_applied(SET, jk, mark, sk, cur[2])
   if not cur[1] then
-    SET[3] = 'openid'; SET[4] = e.openid; SET[5] = 'first'; SET[6] = sk; n = 6
+    SET[n + 1] = 'openid'; SET[n + 2] = e.openid; SET[n + 3] = 'first'; SET[n + 4] = sk; n = n + 4
   elseif at < tonumber(cur[1]) then
-    SET[3] = 'first'; SET[4] = sk; n = 4
+    SET[n + 1] = 'first'; SET[n + 2] = sk; n = n + 2
   end
   if later(at, id, cur[2]) then SET[n + 1] = 'le'; SET[n + 2] = sk .. id .. ' ' .. e.type; n = n + 2 end
   if e.appid ~= '' and later(at, id, cur[3]) then SET[n + 1] = 'a'; SET[n + 2] = sk .. id .. ' ' .. e.appid; n = n + 2 end
@@ -70,13 +71,14 @@ local function apply_event(e, jk)
   for j = 1, k do
     SET[n + 1] = GET[5 + j]; SET[n + 2] = (tonumber(cur[5 + j]) or 0) + deltas[j]; n = n + 2
   end
-  redis.call('HSET', jk, unpack(SET, 1, n))
+  if n > 0 then redis.call('HSET', jk, unpack(SET, 1, n)) end
   return 1
 end
 `;
 
 const BATCH_NAMED = `${FOLD_NAMED}${ADD_FUNNELS_LUA}${TARGETS_LUA}
-local events = cmsgpack.unpack(ARGV[11])
+set_dedupe_window(ARGV[11])
+local events = cmsgpack.unpack(ARGV[12])
 local applied = 0
 local funnels, order = {}, {}
 for _, e in ipairs(events) do
@@ -99,7 +101,8 @@ return applied
 `;
 
 const EVENT_NAMED = `${FOLD_NAMED}
-return apply_event(cmsgpack.unpack(ARGV[1]), KEYS[1])
+set_dedupe_window(ARGV[1])
+return apply_event(cmsgpack.unpack(ARGV[2]), KEYS[1])
 `;
 
 /** One event as the named-field scripts read it. */

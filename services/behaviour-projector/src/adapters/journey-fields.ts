@@ -1,5 +1,6 @@
 // The journey hash's storage codec: the only code that knows its short field names. Besides
-// `openid` and one `e:<event_id>` marker per applied event, a journey holds `first` (a sort key),
+// `openid` and one `e:<event_id>` marker (value: the event's sort key) per applied event within the
+// dedupe window (see DEDUPE_LUA in apply-script-parts.ts), a journey holds `first` (a sort key),
 // `le`, `a`, `u` (each `<sort key><event_id> <event type | appid | unionid>`, so what decides
 // "later" is stored with the value it guards), the flags (`phone`, `oauth`: '1') and the counters
 // under the short names of COUNTER_FIELDS. The apply scripts (chunk-codec.ts) write the same names.
@@ -38,7 +39,10 @@ export const COUNTER_FIELDS: Readonly<Record<JourneyCounter, string>> = {
 /** Each flag's field in the journey hash (set to '1'). */
 export const FLAG_FIELDS: Readonly<Record<JourneyFlag, string>> = { phone: 'phone', oauth: 'oauth' };
 
-/** The prefix of an applied event's marker field, `e:<event_id>`. */
+/**
+ * The prefix of an applied event's marker field, `e:<event_id>`, whose value is the event's sort
+ * key (markers written before the dedupe window was bounded hold '1').
+ */
 export const APPLIED_MARK = 'e:';
 
 /** The fields a journey is read from, in the order {@link decodeJourney} takes their values. */

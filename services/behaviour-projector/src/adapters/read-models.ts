@@ -39,7 +39,10 @@ export interface ReadModelStore {
    * {@link LayoutMismatchError} when that generation has another journey layout.
    */
   journey(openid: string): Promise<Journey>;
-  /** The event_ids applied to the user's journey in `generation` (for checks and audits; scans the hash). */
+  /**
+   * The event_ids whose dedupe markers the user's journey in `generation` holds: those applied
+   * within the dedupe window of its newest event (for checks and audits; scans the hash).
+   */
   appliedEventIds(generation: string, openid: string): Promise<string[]>;
   /** Unique users per step for each of `days` of `appid`, in the active generation. */
   funnel(appid: string, days: readonly string[]): Promise<FunnelCounts[]>;
@@ -78,7 +81,16 @@ export interface ReadModelStoreOptions {
   applyMode?: 'batch' | 'event';
   /** How chunks are packed and folded (default: the production codec). */
   chunkCodec?: ChunkCodec;
+  /**
+   * How far (in occurred_at, ms) behind a user's newest applied event the dedupe markers of that
+   * user's events are kept (default {@link DEFAULT_DEDUPE_WINDOW_MS}); see the README's "Bounded
+   * dedupe". The live projector and a rebuild must use the same window.
+   */
+  dedupeWindowMs?: number;
 }
+
+/** The default dedupe window: 7 days of a user's event time. */
+export const DEFAULT_DEDUPE_WINDOW_MS = 7 * 24 * 3_600_000;
 
 type ScriptCommand = (...args: Array<string | Buffer>) => Promise<number>;
 
@@ -112,6 +124,8 @@ interface ApplyContext {
   codec: ChunkCodec;
   generations: Generations;
   newGeneration: () => string;
+  /** The dedupe window in ms, as the scripts read it. */
+  dedupeWindow: string;
   commands: { batch: string; event: string };
 }
 
@@ -131,6 +145,7 @@ async function applyBatch(
       generation === '' ? c.newGeneration() : '',
       JOURNEY_LAYOUT,
       ...batchKeyParts(c.keys),
+      c.dedupeWindow,
       ...chunk,
     );
     return { applied, duplicates: projections.length - applied };
@@ -155,7 +170,7 @@ async function applyPerEvent(
   let index = 0;
   for (const [g, gen] of targets.entries()) {
     for (const p of projections) {
-      script.call(pipeline, c.keys.journey(gen, p.openid), ...c.codec.packEvent(p));
+      script.call(pipeline, c.keys.journey(gen, p.openid), c.dedupeWindow, ...c.codec.packEvent(p));
       if (g === targets.length - 1) counted.add(index);
       index++;
       if (p.funnel !== undefined) {
@@ -192,7 +207,8 @@ async function readFunnel(redis: Redis, keys: Keys, gen: string, appid: string, 
 /**
  * The read models in Redis. Every user's journey is changed only by the apply scripts, which
  * record the event_id as a marker field of the journey in the same atomic step, so an event is
- * applied to a generation at most once, whoever delivers it how often.
+ * applied to a generation at most once, whoever delivers it how often, as long as it is within
+ * the dedupe window of the user's newest event (older markers are pruned: see `dedupeWindowMs`).
  */
 export function createReadModelStore(redis: Redis, options: ReadModelStoreOptions): ReadModelStore {
   const keys = createKeys(options.prefix);
@@ -204,6 +220,7 @@ export function createReadModelStore(redis: Redis, options: ReadModelStoreOption
     codec,
     generations,
     newGeneration: options.newGeneration,
+    dedupeWindow: String(options.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS),
     commands: defineApplyScripts(redis, codec),
   };
   const applyChunk = (options.applyMode ?? 'batch') === 'batch' ? applyBatch : applyPerEvent;

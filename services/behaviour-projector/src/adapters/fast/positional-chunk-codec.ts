@@ -8,11 +8,11 @@
 // on generated chunks that both leave the same Redis state.
 import { encode } from '@msgpack/msgpack';
 import type { Projection } from '../../domain/projection.js';
-import { ADD_FUNNELS_LUA, LATER_LUA, TARGETS_LUA } from '../apply-script-parts.js';
+import { ADD_FUNNELS_LUA, DEDUPE_LUA, LATER_LUA, TARGETS_LUA } from '../apply-script-parts.js';
 import type { ChunkCodec, FunnelMembership } from '../chunk-codec.js';
 import { APPLIED_MARK, COUNTER_FIELDS, FLAG_FIELDS, sortKey } from '../journey-fields.js';
 
-const FOLD_POSITIONAL = `${LATER_LUA}
+const FOLD_POSITIONAL = `${LATER_LUA}${DEDUPE_LUA}
 local GET = { 'first', 'le', 'a', 'u', '' }
 local SET = {}
 local function apply_one(R, D, jk, a)
@@ -25,12 +25,11 @@ local function apply_one(R, D, jk, a)
   local cur = redis.call('HMGET', jk, unpack(GET, 1, 5 + k))
   if cur[5] then return 0, after end
   local at = tonumber(sk)
-  SET[1] = mark; SET[2] = '1'
-  local n = 2
+  local n = mark_applied(SET, jk, mark, sk, cur[2])
   if not cur[1] then
-    SET[3] = 'openid'; SET[4] = R[a + 4]; SET[5] = 'first'; SET[6] = sk; n = 6
+    SET[n + 1] = 'openid'; SET[n + 2] = R[a + 4]; SET[n + 3] = 'first'; SET[n + 4] = sk; n = n + 4
   elseif at < tonumber(cur[1]) then
-    SET[3] = 'first'; SET[4] = sk; n = 4
+    SET[n + 1] = 'first'; SET[n + 2] = sk; n = n + 2
   end
   if later(at, id, cur[2]) then SET[n + 1] = 'le'; SET[n + 2] = sk .. id .. ' ' .. D[R[a + 5]]; n = n + 2 end
   if appid ~= '' and later(at, id, cur[3]) then SET[n + 1] = 'a'; SET[n + 2] = sk .. id .. ' ' .. appid; n = n + 2 end
@@ -39,7 +38,7 @@ local function apply_one(R, D, jk, a)
   for j = 1, k do
     SET[n + 1] = GET[5 + j]; SET[n + 2] = (tonumber(cur[5 + j]) or 0) + R[a + 8 + 2 * j]; n = n + 2
   end
-  redis.call('HSET', jk, unpack(SET, 1, n))
+  if n > 0 then redis.call('HSET', jk, unpack(SET, 1, n)) end
   return 1, after
 end
 local function unpack_dictionary(packed)
@@ -50,8 +49,9 @@ end
 `;
 
 const BATCH_POSITIONAL = `${FOLD_POSITIONAL}${ADD_FUNNELS_LUA}${TARGETS_LUA}
-local R = cmsgpack.unpack(ARGV[11])
-local D = unpack_dictionary(ARGV[12])
+set_dedupe_window(ARGV[11])
+local R = cmsgpack.unpack(ARGV[12])
+local D = unpack_dictionary(ARGV[13])
 local count, applied = #R, 0
 local funnels, order = {}, {}
 for t, gen in ipairs(targets) do
@@ -77,7 +77,8 @@ return applied
 `;
 
 const EVENT_POSITIONAL = `${FOLD_POSITIONAL}
-return (apply_one(cmsgpack.unpack(ARGV[1]), unpack_dictionary(ARGV[2]), KEYS[1], 1))
+set_dedupe_window(ARGV[1])
+return (apply_one(cmsgpack.unpack(ARGV[2]), unpack_dictionary(ARGV[3]), KEYS[1], 1))
 `;
 
 const asBuffer = (packed: Uint8Array) => Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
