@@ -1,0 +1,173 @@
+// Each service's image as its Dockerfile builds it, without a container engine: the final stage's
+// files (its COPY lines, parsed from the Dockerfile), its WORKDIR and CMD, started with plain node
+// and the environment its Deployment gives, must answer gRPC health SERVING and /readyz 200.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { scaledTimeout, serviceNodeOptions, startInfra, waitFor, type Infra } from '@wxmesh/testing';
+import { checkHealth, healthClient } from '../support/standard-clients.js';
+import { payKeys } from '../support/pay-keys.js';
+import { readImageDockerfile } from './dockerfile.js';
+import { reproduceImage, startImage } from './image-layout.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const SERVICES = readdirSync(`${root}services`, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .sort();
+const children: ChildProcess[] = [];
+const scratchDirs: string[] = [];
+let infra: Infra<{ redis: true; kafka: true }> | undefined;
+let secrets = '';
+
+before(async () => {
+  infra = await startInfra({ redis: true, kafka: true });
+  secrets = mkdtempSync(join(tmpdir(), 'wxmesh-image-secrets-'));
+});
+after(async () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await infra?.stop();
+  for (const dir of [...scratchDirs, secrets]) if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Container {
+  env: Array<{ name: string; value?: string }>;
+  securityContext: { runAsUser: number; runAsGroup: number };
+  readinessProbe: { grpc: { service: string } };
+}
+
+function containerOf(service: string): Container {
+  const path =
+    service === 'wechat-sandbox'
+      ? `${root}deploy/components/wechat-sandbox/deployment.yaml`
+      : `${root}deploy/base/${service}/deployment.yaml`;
+  const deployment = parse(readFileSync(path, 'utf8')) as {
+    spec: { template: { spec: { containers: Container[] } } };
+  };
+  return deployment.spec.template.spec.containers[0]!;
+}
+
+function secretFile(name: string, content: string): string {
+  const path = join(secrets, name);
+  writeFileSync(path, content, { mode: 0o600 });
+  return path;
+}
+
+/**
+ * The Deployment's literal env, with what the cluster provides replaced by this machine's: loopback
+ * and OS-picked ports, the harness's Redis and Kafka, secret files written here (Secrets mounted
+ * there), no drain delay, and topics created (the platform's job in production).
+ */
+async function imageEnv(service: string, container: Container): Promise<Record<string, string>> {
+  const env: Record<string, string> = Object.fromEntries(
+    container.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]),
+  );
+  const nodeOptions = serviceNodeOptions(service);
+  if (nodeOptions !== undefined)
+    assert.equal(env.NODE_OPTIONS, nodeOptions, 'the Deployment sets nodeOptions');
+  delete env.OTEL_RESOURCE_ATTRIBUTES;
+  Object.assign(env, {
+    HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    HTTP_PORT: '0',
+    DRAIN_DELAY_MS: '0',
+    LOG_LEVEL: 'info',
+    REDIS_URL: infra!.redisUrl,
+    KAFKA_BROKERS: infra!.kafkaBrokers,
+    EVENTS_CREATE_TOPICS: 'true',
+    DEPENDENCY_TIMEOUT_MS: String(scaledTimeout(5_000)),
+  });
+  if (env.WECHAT_APP_SECRET_FILE)
+    env.WECHAT_APP_SECRET_FILE = secretFile(
+      'app-secret',
+      `wx${randomBytes(8).toString('hex')}=${randomBytes(16).toString('hex')}\n`,
+    );
+  if (env.SESSION_KEY_ENCRYPTION_KEY_FILE)
+    env.SESSION_KEY_ENCRYPTION_KEY_FILE = secretFile('at-rest-key', randomBytes(32).toString('base64'));
+  if (service === 'message-router') env.WECHAT_PUSH_APPS = 'wximage:token';
+  if (service === 'payment-callback') {
+    Object.assign(env, (await payKeys(join(secrets, 'pay'))).paymentCallback, {
+      WECHATPAY_MCHID: '1900000109',
+      WECHATPAY_NOTIFY_URL: 'https://pay.example.com/webhooks/wechatpay/notify',
+    });
+  }
+  return env;
+}
+
+/** Resolves with the ports of the `serving` log line; rejects if the process ends first or the deadline passes. */
+function whenServing(child: ChildProcess, output: string[]): Promise<{ grpcPort: number; httpPort: number }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail('did not log serving in time'), scaledTimeout(60_000));
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      reject(new Error(`${why}\n${output.slice(-40).join('\n')}`));
+    };
+    child.once('close', (code, signal) => fail(`exited (${code ?? signal}) before serving`));
+    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output.push(line);
+      if (!line.includes('"serving"')) return;
+      const entry = JSON.parse(line) as { msg?: string; grpcPort: number; httpPort: number };
+      if (entry.msg !== 'serving') return;
+      clearTimeout(timer);
+      resolve(entry);
+    });
+  });
+}
+
+test('the Dockerfiles differ only in the service they build (one change reaches every image)', () => {
+  const template = (service: string) =>
+    readFileSync(`${root}services/${service}/Dockerfile`, 'utf8').replaceAll(service, '<service>');
+  for (const service of SERVICES) assert.equal(template(service), template(SERVICES[0]!), service);
+});
+
+test('every service folder has a Dockerfile whose user is the Deployment’s', () => {
+  for (const service of SERVICES) {
+    const { user } = readImageDockerfile(service);
+    const { runAsUser, runAsGroup } = containerOf(service).securityContext;
+    assert.equal(user, `${runAsUser}:${runAsGroup}`, `${service}: USER matches runAsUser:runAsGroup`);
+  }
+});
+
+for (const service of SERVICES) {
+  test(`${service}: the image's files, WORKDIR and CMD serve health and /readyz`, async () => {
+    const dockerfile = readImageDockerfile(service);
+    const image = reproduceImage(dockerfile);
+    scratchDirs.push(image.scratch);
+    const container = containerOf(service);
+    const child = startImage(image, await imageEnv(service, container));
+    children.push(child);
+    const output: string[] = [];
+    const ports = await whenServing(child, output);
+    const health = healthClient(`127.0.0.1:${ports.grpcPort}`);
+    try {
+      // The startup and liveness probes ask for '', the readiness probe for the service's own name.
+      for (const name of new Set(['', container.readinessProbe.grpc.service]))
+        await waitFor(async () => (await checkHealth(health, name)) === 'SERVING', {
+          timeoutMs: scaledTimeout(10_000),
+          message: `${service} health '${name}' SERVING`,
+        });
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.httpPort}/readyz`)).status === 200, {
+        timeoutMs: scaledTimeout(10_000),
+        message: `${service} /readyz 200`,
+      });
+    } finally {
+      health.close();
+    }
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(
+      await exited,
+      0,
+      `${service} drains and exits 0 on SIGTERM:\n${output.slice(-20).join('\n')}`,
+    );
+  });
+}
