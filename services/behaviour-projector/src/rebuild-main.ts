@@ -3,9 +3,9 @@
 // JSON line with the result; exits non-zero on failure.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { duration, loadConfigOrExit } from '@wxmesh/config';
+import { createKafka } from '@wxmesh/events';
 import { createLogger } from '@wxmesh/rpc';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
@@ -36,11 +36,8 @@ const logger = createLogger({ name: 'behaviour-projector-rebuild', level: config
 // Without auto-pipelining, like the live projector's apply connection (see main.ts): each chunk's
 // script goes out at once, and every other call here is sequential anyway.
 const redis = new Redis(config.REDIS_URL);
-const kafka = new Kafka({
-  clientId: `behaviour-projector-rebuild-${process.pid}`,
-  brokers: config.KAFKA_BROKERS,
-  logLevel: logLevel.WARN,
-});
+// The same client settings as the live projector (TLS, SASL from KAFKA_SECURITY and its files).
+const kafka = createKafka({ clientId: `behaviour-projector-rebuild-${process.pid}`, config, logger });
 try {
   const result = await rebuildReadModels({
     kafka,
