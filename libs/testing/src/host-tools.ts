@@ -122,45 +122,84 @@ export function once(fn: () => Promise<void>): () => Promise<void> {
   return () => (running ??= fn());
 }
 
+/** A command-line tool built from its Go module with `go install` (grpcurl, kustomize). */
+export interface GoTool {
+  /** The binary's name, also the folder under `<cache>/go/`. */
+  name: string;
+  /** The package path `go install` takes (`github.com/fullstorydev/grpcurl/cmd/grpcurl`). */
+  module: string;
+  version: string;
+}
+
 /**
  * The grpcurl release the interop tests use: the newest the Go module proxy serves as of this
  * writing (its tests run against 1.9.x, the line the issue was found with).
  */
-export const GRPCURL_VERSION = 'v1.9.4';
-const GRPCURL_MODULE = 'github.com/fullstorydev/grpcurl/cmd/grpcurl';
+export const GRPCURL: GoTool = {
+  name: 'grpcurl',
+  module: 'github.com/fullstorydev/grpcurl/cmd/grpcurl',
+  version: 'v1.9.4',
+};
+
+/**
+ * The kustomize release the manifest tests build every overlay with (kubectl embeds an older
+ * kustomize, and CI machines need not have kubectl at all).
+ */
+export const KUSTOMIZE: GoTool = {
+  name: 'kustomize',
+  module: 'sigs.k8s.io/kustomize/kustomize/v5',
+  version: 'v5.7.1',
+};
+
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Where the official Go tarball installs, for shells whose PATH does not name it. */
 const GO_INSTALL_PATH = '/usr/local/go/bin/go';
 
-let grpcurlBuild: Promise<string> | undefined;
+const goToolBuilds = new Map<string, Promise<string>>();
 
-/**
- * The path of a grpcurl {@link GRPCURL_VERSION} binary, built from source with `go install` on
- * first use and kept under `<cache>/go/grpcurl/<version>/` (`<cache>` is `$WXMESH_CACHE_DIR` or the
- * gitignored `<repo>/.cache`), with Go's module and build caches beside it, so later runs start at
- * once. grpcurl publishes no Debian package and this machine reaches only package registries, so
- * the Go module proxy is how it arrives; CI installs it the same way (.ci/run) before the tests.
- * Concurrent callers in one process share one build; the build's output is shown only if it fails.
- */
+/** The path of a grpcurl {@link GRPCURL} binary (see {@link ensureGoTool}). */
 export function ensureGrpcurl(log: (line: string) => void = logToStderr): Promise<string> {
-  grpcurlBuild ??= buildGrpcurl(log);
-  grpcurlBuild.catch(() => (grpcurlBuild = undefined));
-  return grpcurlBuild;
+  return ensureGoTool(GRPCURL, log);
 }
 
-async function buildGrpcurl(log: (line: string) => void): Promise<string> {
+/** The path of a kustomize {@link KUSTOMIZE} binary (see {@link ensureGoTool}). */
+export function ensureKustomize(log: (line: string) => void = logToStderr): Promise<string> {
+  return ensureGoTool(KUSTOMIZE, log);
+}
+
+/**
+ * The path of `tool`'s binary, built from source with `go install` on first use and kept under
+ * `<cache>/go/<name>/<version>/` (`<cache>` is `$WXMESH_CACHE_DIR` or the gitignored
+ * `<repo>/.cache`), with Go's module and build caches beside it, so later runs start at once.
+ * These tools publish no Debian package and this machine reaches only package registries, so the
+ * Go module proxy is how they arrive; CI installs them the same way (.ci/run) before the tests.
+ * Concurrent callers in one process share one build; the build's output is shown only if it fails.
+ */
+export function ensureGoTool(tool: GoTool, log: (line: string) => void = logToStderr): Promise<string> {
+  const key = `${tool.module}@${tool.version}`;
+  let build = goToolBuilds.get(key);
+  if (build === undefined) {
+    build = buildGoTool(tool, log);
+    goToolBuilds.set(key, build);
+    build.catch(() => goToolBuilds.delete(key));
+  }
+  return build;
+}
+
+async function buildGoTool(tool: GoTool, log: (line: string) => void): Promise<string> {
   const cache = join(process.env.WXMESH_CACHE_DIR?.trim() || join(REPO_ROOT, '.cache'), 'go');
-  const bin = join(cache, 'grpcurl', GRPCURL_VERSION);
-  const grpcurl = join(bin, 'grpcurl');
-  if (await isExecutable(grpcurl)) return grpcurl;
+  const bin = join(cache, tool.name, tool.version);
+  const binary = join(bin, tool.name);
+  if (await isExecutable(binary)) return binary;
+  const target = `${tool.module}@${tool.version}`;
   const go = await findGo();
   if (go === undefined) {
     throw new Error(
-      `grpcurl ${GRPCURL_VERSION} is not built and Go is not installed: install Go (https://go.dev/dl), ` +
-        `then run the tests again; they build it with \`go install ${GRPCURL_MODULE}@${GRPCURL_VERSION}\``,
+      `${tool.name} ${tool.version} is not built and Go is not installed: install Go (https://go.dev/dl), ` +
+        `then run the tests again; they build it with \`go install ${target}\``,
     );
   }
-  log(`building grpcurl ${GRPCURL_VERSION} with go install into ${bin} (once per machine)`);
+  log(`building ${tool.name} ${tool.version} with go install into ${bin} (once per machine)`);
   const env = {
     ...process.env,
     GOBIN: bin,
@@ -169,11 +208,11 @@ async function buildGrpcurl(log: (line: string) => void): Promise<string> {
     // Module files are read-only by default, which would make the cache undeletable with rm -rf.
     GOFLAGS: [process.env.GOFLAGS, '-modcacherw'].filter(Boolean).join(' '),
   };
-  const result = await runCommand(go, ['install', `${GRPCURL_MODULE}@${GRPCURL_VERSION}`], { env });
-  if (result.code !== 0 || !(await isExecutable(grpcurl))) {
-    throw new Error(`go install ${GRPCURL_MODULE}@${GRPCURL_VERSION} failed:\n${tailText(result.output)}`);
+  const result = await runCommand(go, ['install', target], { env });
+  if (result.code !== 0 || !(await isExecutable(binary))) {
+    throw new Error(`go install ${target} failed:\n${tailText(result.output)}`);
   }
-  return grpcurl;
+  return binary;
 }
 
 /** The Go command: on PATH, or where Go's official tarball installs it; undefined without Go. */

@@ -37,7 +37,7 @@ export {
   type TimeoutScaleOptions,
 } from './timeout-scale.js';
 export { onExitCleanup } from './exit-cleanup.js';
-export { ensureGrpcurl } from './host-tools.js';
+export { ensureGoTool, ensureGrpcurl, ensureKustomize, GRPCURL, KUSTOMIZE, type GoTool } from './host-tools.js';
 export {
   asGatewayUser,
   asPeer,
