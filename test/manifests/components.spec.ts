@@ -441,18 +441,32 @@ describe('monitoring', () => {
     );
   });
 
-  test('Prometheus scrapes every wxmesh pod', () => {
-    const monitors = ofKind(production, 'PodMonitor');
+  test('Prometheus scrapes every wxmesh pod through a ServiceMonitor and its headless Service', () => {
+    const monitors = ofKind(production, 'ServiceMonitor');
     assert.equal(monitors.length, 1);
-    const selector = specOf<{ selector: { matchLabels: Record<string, string> } }>(monitors[0]!).selector
-      .matchLabels;
+    const monitor = specOf<{
+      selector: { matchLabels: Record<string, string> };
+      endpoints: Array<{ port: string; path: string }>;
+    }>(monitors[0]!);
+    const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+      Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const targets = ofKind(production, 'Service').filter((s) =>
+      matches(monitor.selector.matchLabels, s.doc.metadata.labels),
+    );
+    assert.equal(targets.length, 1, 'one Service carries the scrape port');
+    const target = specOf<{
+      clusterIP?: string;
+      selector: Record<string, string>;
+      ports: Array<{ name: string; port: number }>;
+    }>(targets[0]!);
+    assert.equal(target.clusterIP, 'None', 'headless: every pod is a target');
+    const port = target.ports.find((p) => p.name === monitor.endpoints[0]!.port);
+    assert.equal(port?.port, 15020, "the sidecar agent's merged metrics port");
+    assert.equal(monitor.endpoints[0]!.path, '/stats/prometheus');
     for (const name of SERVICES) {
       const pod = podTemplate(ofKind(production, 'Deployment').find((d) => d.doc.metadata.name === name)!)!;
-      const labels = pod.metadata?.labels ?? {};
-      assert.ok(
-        Object.entries(selector).every(([k, v]) => labels[k] === v),
-        `${name} is not scraped`,
-      );
+      assert.ok(matches(target.selector, pod.metadata?.labels), `${name} is not scraped`);
+      assert.equal(pod.metadata?.annotations?.['prometheus.io/scrape'], 'true', `${name}: merging is off`);
     }
   });
 });
