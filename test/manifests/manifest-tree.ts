@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
@@ -93,8 +93,26 @@ export interface Build {
   /** Strategic-merge patches (objects) and JSON6902 patches (op lists) the overlay applies. */
   patches: Array<{ file: string; doc: unknown }>;
   kustomizations: Array<{ dir: string; k: Kustomization }>;
-  /** Every file the overlay reads. */
+  /** Every committed file the overlay reads. */
   files: Set<string>;
+  /**
+   * What the overlay's secretGenerators read from files: credentials a script writes into a
+   * gitignored directory, so they may be absent and are never among `files`.
+   */
+  secretSources: SecretSource[];
+}
+
+/** One file a secretGenerator reads: `files:` entries become keys, `envs:` files KEY=VALUE lines. */
+export interface SecretSource {
+  /** The Secret the generator makes. */
+  secret: string;
+  form: 'file' | 'env';
+  /** The Secret key a `files:` entry becomes (`key=path`, or the file's name). */
+  key?: string;
+  /** As written in the kustomization, relative to it. */
+  source: string;
+  /** Resolved against the kustomization's directory. */
+  path: string;
 }
 
 export function readKustomization(dir: string): Kustomization {
@@ -138,17 +156,42 @@ export function resolveKustomization(dir: string, build: Build): void {
     build.files.add(path);
     for (const doc of parseFile(path)) build.patches.push({ file: path, doc });
   }
-  for (const generator of [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])]) {
+  for (const generator of k.configMapGenerator ?? []) {
     for (const source of [...(generator.files ?? []), ...(generator.envs ?? [])]) {
       const path = resolve(dir, source.split('=').pop()!);
       assert.ok(existsSync(path), `${rel(dir)}: generator ${generator.name} reads missing ${source}`);
       build.files.add(path);
     }
   }
+  for (const generator of k.secretGenerator ?? [])
+    build.secretSources.push(...secretSourcesOf(dir, generator));
+}
+
+/** The files one secretGenerator reads, resolved against its kustomization's directory `dir`. */
+function secretSourcesOf(dir: string, generator: { name: string; files?: string[]; envs?: string[] }) {
+  const file = (entry: string): SecretSource => {
+    const at = entry.indexOf('=');
+    const source = at < 0 ? entry : entry.slice(at + 1);
+    const key = at < 0 ? basename(entry) : entry.slice(0, at);
+    return { secret: generator.name, form: 'file', key, source, path: resolve(dir, source) };
+  };
+  const env = (source: string): SecretSource => ({
+    secret: generator.name,
+    form: 'env',
+    source,
+    path: resolve(dir, source),
+  });
+  return [...(generator.files ?? []).map(file), ...(generator.envs ?? []).map(env)];
 }
 
 export function loadOverlay(name: string): Build {
-  const build: Build = { resources: [], patches: [], kustomizations: [], files: new Set() };
+  const build: Build = {
+    resources: [],
+    patches: [],
+    kustomizations: [],
+    files: new Set(),
+    secretSources: [],
+  };
   resolveKustomization(join(root, 'deploy/overlays', name), build);
   return build;
 }

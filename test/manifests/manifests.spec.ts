@@ -582,7 +582,8 @@ describe('Deployments', () => {
       'payment-callback-wechatpay',
       'payment-callback-wechatpay-platform',
     ]);
-    for (const name of ['session', 'behaviour-projector', SANDBOX]) assert.deepEqual(secretsOf(name), []);
+    assert.deepEqual(secretsOf(SANDBOX), ['wechat-sandbox']);
+    for (const name of ['session', 'behaviour-projector']) assert.deepEqual(secretsOf(name), []);
   });
 
   test('session runs at least 3 replicas everywhere, behaviour-projector 3 in production', () => {
