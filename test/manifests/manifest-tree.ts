@@ -6,7 +6,9 @@ import { parseAllDocuments } from 'yaml';
 
 // Loading deploy/ and istio/ the way kustomize does, without kustomize: overlays are resolved by
 // following their resources/components lists (which also proves every reference exists); patches
-// are read, not applied. Shared by the manifest specs.
+// are read, not applied. Shared by the structural manifest specs; rendered.spec.ts checks that it
+// resolves exactly the objects the real kustomize renders, and runs the schema and policy checks on
+// kustomize's output, patches applied.
 
 /** The repository root. */
 export const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { KUSTOMIZE } from '@wxmesh/testing';
-import type { K8sObject } from './manifest-tree.js';
+import { loadOverlay, type K8sObject } from './manifest-tree.js';
 import {
   describeObject,
   kustomizationRoots,
@@ -32,6 +32,30 @@ describe(`kustomize ${KUSTOMIZE.version} builds`, () => {
     }
     assert.ok(kustomizationRoots().includes('deploy/overlays/production'));
     assert.ok(kustomizationRoots().includes('deploy/overlays/local'));
+  });
+
+  test("the structural specs' own resolution (manifest-tree.ts) sees exactly what kustomize renders", () => {
+    const id = (doc: K8sObject) => `${doc.kind} ${doc.metadata.namespace ?? ''}/${doc.metadata.name}`;
+    for (const overlay of ['local', 'production']) {
+      const tree = loadOverlay(overlay);
+      const generated = new Set(
+        tree.kustomizations.flatMap(({ k }) => [
+          ...(k.configMapGenerator ?? []),
+          ...(k.secretGenerator ?? []),
+        ]),
+      );
+      const generatorNames = [...generated].map((g) => g.name);
+      const resolved = tree.resources.map((o) => id(o.doc)).sort();
+      const rendered = built(`deploy/overlays/${overlay}`)
+        .filter(
+          (o) =>
+            !['ConfigMap', 'Secret'].includes(o.doc.kind) ||
+            !generatorNames.includes(o.doc.metadata.name.replace(/-[a-z0-9]{10}$/, '')),
+        )
+        .map((o) => id(o.doc))
+        .sort();
+      assert.deepEqual(resolved, rendered, overlay);
+    }
   });
 });
 
