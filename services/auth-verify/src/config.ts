@@ -1,10 +1,20 @@
-import { hostPort, defineConfig, domainServiceConfig, duration, url } from '@wxmesh/config';
+import {
+  checkRedisConfig,
+  defineConfig,
+  domainServiceConfig,
+  duration,
+  hostPort,
+  redisConfig,
+  url,
+} from '@wxmesh/config';
 import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 /** auth-verify's configuration. */
 export const authConfigSchema = defineConfig({
   ...domainServiceConfig,
+  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
+  ...redisConfig,
   /** The session service's grpc address. */
   SESSION_ADDR: hostPort(),
   /** WeChat's API host; the sandbox's URL in local runs and tests. */
@@ -27,6 +37,6 @@ export const authConfigSchema = defineConfig({
   SESSION_KEY_TTL: duration().default(30 * 24 * 3600_000),
   /** VerifySession's cache: `VERIFY_CACHE_TTL` (`0` off), `VERIFY_CACHE_MAX`, `VERIFY_CACHE_FEED_STALE`. */
   ...sessionTokenCacheConfig,
-});
+}).superRefine(checkRedisConfig);
 
 export type AuthConfig = z.output<typeof authConfigSchema>;

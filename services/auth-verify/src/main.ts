@@ -1,10 +1,9 @@
-import { loadConfigOrExit } from '@wxmesh/config';
+import { loadConfigOrExit, redisConnection } from '@wxmesh/config';
 import { SessionService } from '@wxmesh/contracts';
 import { connectEventProducer, createKafka } from '@wxmesh/events';
-import { createRedisClient, redisDependency } from '@wxmesh/redis';
+import { createRedisClient, redisDependency, type RedisClient } from '@wxmesh/redis';
 import { createPeerClient, definePeer, echoService, runService, type Logger } from '@wxmesh/rpc';
 import { createWeChatApi } from '@wxmesh/wechat';
-import type { Redis } from 'ioredis';
 import { createOAuthStore } from './adapters/oauth-store.js';
 import { loadSecrets, type Secrets } from './adapters/secrets.js';
 import { createSessionKeyStore } from './adapters/session-key-store.js';
@@ -30,7 +29,7 @@ function sessionPeer(config: AuthConfig) {
 /** The central access_token and jsapi_ticket, refreshed ahead of expiry until `stopProactiveRefresh`. */
 function startCentralCredentials(
   config: AuthConfig,
-  deps: { redis: Redis; secrets: Secrets; wechat: WeChatGateway; now: () => number; logger: Logger },
+  deps: { redis: RedisClient; secrets: Secrets; wechat: WeChatGateway; now: () => number; logger: Logger },
 ) {
   const { redis, secrets, wechat, now, logger } = deps;
   const onBackgroundError = (err: unknown) => logger.warn({ err }, 'background token refresh failed');
@@ -57,7 +56,11 @@ await runService('auth-verify', config, async ({ logger }) => {
     { appSecrets: config.WECHAT_APP_SECRET_FILE, encryptionKey: config.SESSION_KEY_ENCRYPTION_KEY_FILE },
     (err) => logger.error({ err }, 'secret file reload failed; keeping the previous value'),
   );
-  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redisOptions = {
+    connection: redisConnection(config),
+    logger,
+    timeoutMs: config.DEPENDENCY_TIMEOUT_MS,
+  };
   const redis = createRedisClient({ ...redisOptions, name: 'auth-verify', autoPipelining: true });
   await redis.connect();
   const kafka = createKafka({ clientId: 'auth-verify', config, logger });

@@ -1,10 +1,21 @@
-import { defineConfig, domainServiceConfig, duration, hostPort, integer, url } from '@wxmesh/config';
+import {
+  checkRedisConfig,
+  defineConfig,
+  domainServiceConfig,
+  duration,
+  hostPort,
+  integer,
+  redisConfig,
+  url,
+} from '@wxmesh/config';
 import { z } from 'zod';
 import { inboundConfig } from './inbound-config.js';
 
 /** message-router's configuration; durations are written like `500ms`, `15s`, `2m`. */
 export const routerConfigSchema = defineConfig({
   ...domainServiceConfig,
+  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
+  ...redisConfig,
   ...inboundConfig,
   /** session's grpc address (`host:port`): presence and in-app delivery. */
   SESSION_ADDR: hostPort(),
@@ -58,6 +69,7 @@ export const routerConfigSchema = defineConfig({
   /** The Kafka consumer group of the payment notices (one per deployment). */
   PAYMENT_NOTICE_GROUP: z.string().trim().min(1).default('message-router.payment-notices'),
 }).superRefine((config, ctx) => {
+  checkRedisConfig(config, ctx);
   if (config.SEND_BACKOFF_BASE > config.SEND_BACKOFF_MAX) {
     ctx.addIssue({
       code: 'custom',

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
-import { loadConfigOrExit } from '@wxmesh/config';
-import { createRedisClient, redisDependency } from '@wxmesh/redis';
+import { loadConfigOrExit, redisConnection } from '@wxmesh/config';
+import { createRedisClient, redisDependency, type RedisClient } from '@wxmesh/redis';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { connectEventProducer, createKafka, type EventProducer } from '@wxmesh/events';
 import { createTokenBucket } from '@wxmesh/resilience';
@@ -31,7 +30,11 @@ await runService('message-router', config, async ({ logger }) => {
   // Unique per process lifetime: a restarted process is a new consumer, and its predecessor's
   // pending jobs are reclaimed after QUEUE_CLAIM_IDLE.
   const consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redisOptions = {
+    connection: redisConnection(config),
+    logger,
+    timeoutMs: config.DEPENDENCY_TIMEOUT_MS,
+  };
   const redis = createRedisClient({ ...redisOptions, name: 'message-router', autoPipelining: true });
   // Blocking stream reads: bounded by their own BLOCK time plus the dependency timeout.
   const reader = createRedisClient({ ...redisOptions, name: 'message-router-reader', role: 'blocking' });
@@ -104,7 +107,7 @@ await runService('message-router', config, async ({ logger }) => {
 
 /** The subscribe-message workers: WeChat's send API, the app's token and rate limit, the retry policy. */
 function startSending(deps: {
-  redis: Redis;
+  redis: RedisClient;
   store: DeliveryStore;
   subscriptions: SubscriptionStore;
   consumer: string;
@@ -172,7 +175,7 @@ function startSending(deps: {
 
 /** The message-push webhook and the processor that turns accepted pushes into events. */
 function startInbound(deps: {
-  redis: Redis;
+  redis: RedisClient;
   subscriptions: SubscriptionStore;
   producer: EventProducer;
   consumer: string;

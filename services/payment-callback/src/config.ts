@@ -1,4 +1,12 @@
-import { defineConfig, domainServiceConfig, duration, integer, url } from '@wxmesh/config';
+import {
+  checkRedisConfig,
+  defineConfig,
+  domainServiceConfig,
+  duration,
+  integer,
+  redisConfig,
+  url,
+} from '@wxmesh/config';
 import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
@@ -7,6 +15,8 @@ const filePath = () => z.string().trim().min(1, 'expected a file path');
 /** payment-callback's configuration; durations are written like `500ms`, `4s`, `2m`. */
 export const paymentConfigSchema = defineConfig({
   ...domainServiceConfig,
+  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
+  ...redisConfig,
   /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
   ...bearerTokenConfig,
   /** The merchant id (mchid) orders are placed under and notifications must name. */
@@ -45,6 +55,7 @@ export const paymentConfigSchema = defineConfig({
   /** Owed events not settled after this long are re-emitted by the sweeper. */
   EVENT_RETRY_AFTER: duration().default(10_000),
 }).superRefine((config, ctx) => {
+  checkRedisConfig(config, ctx);
   if (config.NOTIFY_DEADLINE >= 5_000)
     ctx.addIssue({
       code: 'custom',

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { AuthVerifyService } from '@wxmesh/contracts';
-import { loadConfigOrExit } from '@wxmesh/config';
+import { loadConfigOrExit, redisConnection } from '@wxmesh/config';
 import { connectEventProducer, createKafka } from '@wxmesh/events';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { createPeerClient, definePeer, echoService, runService, type Logger } from '@wxmesh/rpc';
@@ -41,7 +41,11 @@ function loadSecrets(config: PaymentConfig, logger: Logger) {
 
 /** Redis and the Kafka producer, connected. */
 async function connectInfrastructure(config: PaymentConfig, logger: Logger) {
-  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
+  const redisOptions = {
+    connection: redisConnection(config),
+    logger,
+    timeoutMs: config.DEPENDENCY_TIMEOUT_MS,
+  };
   const redis = createRedisClient({ ...redisOptions, name: 'payment-callback', autoPipelining: true });
   await redis.connect();
   const kafka = createKafka({ clientId: 'payment-callback', config, logger });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import type { CentralCredential } from '../domain/central-credential.js';
 import type { SealBox } from './secrets.js';
 
@@ -41,7 +41,7 @@ interface Scripts {
  * `value`, `expires_at`, the writer's `fence`) with its `:lock` and `:fence` keys: the only code
  * that knows those names and the Lua that guards them.
  */
-export function createCentralTokenCodec(redis: Redis, box: SealBox, kind: string) {
+export function createCentralTokenCodec(redis: RedisClient, box: SealBox, kind: string) {
   for (const [name, lua, numberOfKeys] of [
     ['tokenAcquire', ACQUIRE, 2],
     ['tokenStore', STORE, 2],
@@ -49,7 +49,7 @@ export function createCentralTokenCodec(redis: Redis, box: SealBox, kind: string
   ] as const) {
     if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
   }
-  const scripts = redis as unknown as Scripts & Redis;
+  const scripts = redis as unknown as Scripts & RedisClient;
   const keyOf = (appid: string) => `wxm:auth:{${appid}}:${kind}`;
 
   return {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import {
   credentialUse,
   isFresh,
@@ -13,7 +13,7 @@ import type { SealBox } from './secrets.js';
 
 /** Options of {@link createCentralToken}. */
 export interface CentralTokenOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly box: SealBox;
   /** `access_token` or `jsapi_ticket`: part of the key. */
   readonly kind: string;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import type { OAuthChain, RotationRefusal } from '../domain/oauth-grant.js';
 import type { SealBox } from './secrets.js';
 
@@ -23,7 +23,7 @@ redis.call('HSET', KEYS[1], 'revoked', '1')
 return 'reused'
 `;
 
-type Scripts = Redis & {
+type Scripts = RedisClient & {
   oauthRotate(key: string, presented: string, next: string, now: number, grace: number): Promise<string>;
 };
 
@@ -33,7 +33,7 @@ type Scripts = Redis & {
  * `spent:<digest>` times and `revoked`. The only code that knows those field names and the
  * rotation's Lua.
  */
-export function createOAuthCodec(redis: Redis, box: SealBox) {
+export function createOAuthCodec(redis: RedisClient, box: SealBox) {
   if (!('oauthRotate' in redis)) redis.defineCommand('oauthRotate', { lua: ROTATE, numberOfKeys: 1 });
   const scripts = redis as Scripts;
   const keyOf = (chainId: string) => `wxm:auth:oauth:{${chainId}}`;

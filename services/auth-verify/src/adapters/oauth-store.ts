@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import {
   formatRefreshToken,
   parseRefreshToken,
@@ -20,7 +20,7 @@ const newSecret = () => randomBytes(32).toString('base64url');
  * revokes the whole chain (the standard refresh-token-reuse defence).
  */
 export function createOAuthStore(
-  redis: Redis,
+  redis: RedisClient,
   box: SealBox,
   options: { now: () => number; reuseGraceMs: number },
 ) {

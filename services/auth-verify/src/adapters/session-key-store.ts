@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import type { SealBox } from './key-ring.js';
 
 /** The Redis key of a user's session_key for one mini-program (the box's associated data too). */
@@ -12,7 +12,7 @@ end
 return false
 `;
 
-type ResealingRedis = Redis & {
+type ResealingRedis = RedisClient & {
   sessionKeyReseal(key: string, sealed: string, resealed: string): Promise<unknown>;
 };
 
@@ -30,7 +30,7 @@ export class SessionKeyUnreadableError extends Error {
  * A session_key lives `ttlMs`, the login session's maximum age. One read under an older key of the
  * ring re-seals it under the newest (lazily, so a rotation needs no migration pass).
  */
-export function createSessionKeyStore(redis: Redis, box: SealBox, options: { ttlMs: number }) {
+export function createSessionKeyStore(redis: RedisClient, box: SealBox, options: { ttlMs: number }) {
   if (!('sessionKeyReseal' in redis))
     redis.defineCommand('sessionKeyReseal', { lua: RESEAL, numberOfKeys: 1 });
   const scripts = redis as ResealingRedis;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import { createCentralToken, type CentralTokens } from '../adapters/central-token.js';
 import type { SealBox } from '../adapters/secrets.js';
 import type { WeChatCredentialSource } from '../adapters/wechat-credentials.js';
@@ -15,7 +15,7 @@ export interface CentralCredentials {
  * expire; a background refresh that fails goes to `onBackgroundError` (callers keep the old one).
  */
 export function createCentralCredentials(deps: {
-  redis: Redis;
+  redis: RedisClient;
   box: SealBox;
   source: WeChatCredentialSource;
   now: () => number;

@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import {
   isTerminal,
   PRIORITIES,
@@ -87,12 +87,12 @@ type Scripts = Record<
  * steps can neither lose a job nor run it twice.
  */
 export function createDeliveryStore(
-  redis: Redis | Cluster,
+  redis: RedisClient,
   options: {
     maxDepth: number;
     retentionMs: number;
     /** A connection of its own for blocking reads (a blocked XREADGROUP holds its connection). */
-    reader?: Redis | Cluster;
+    reader?: RedisClient;
   },
 ) {
   defineScripts(redis);
@@ -130,8 +130,8 @@ export function createDeliveryStore(
 
 /** What every store operation works with. */
 interface StoreContext {
-  readonly redis: Redis | Cluster;
-  readonly reader: Redis | Cluster;
+  readonly redis: RedisClient;
+  readonly reader: RedisClient;
   readonly scripts: Scripts;
   readonly options: { readonly maxDepth: number; readonly retentionMs: number };
 }
@@ -396,7 +396,7 @@ function field(fields: string[], name: string): string {
   return i >= 0 && i % 2 === 0 ? (fields[i + 1] ?? '') : '';
 }
 
-function defineScripts(redis: Redis | Cluster): void {
+function defineScripts(redis: RedisClient): void {
   const scripts: Array<[keyof Scripts, string]> = [
     ['routerCreate', CREATE_LUA],
     ['routerStart', START_LUA],

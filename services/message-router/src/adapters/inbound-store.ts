@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
+import { Cluster } from 'ioredis';
 
 /**
  * The inbound keyspace. Both keys carry the `{inbound}` hash tag, so the accept script's two
@@ -110,13 +111,13 @@ type RawEntry = [id: string, fields: string[] | null] | null;
  * own (a duplicate of `redis`, opened on first use) so it never stalls the shared one;
  * `close()` ends it.
  */
-export function createInboundStore(redis: Redis, options: InboundStoreOptions): InboundStore {
+export function createInboundStore(redis: RedisClient, options: InboundStoreOptions): InboundStore {
   if (!('routerInboundAccept' in redis)) {
     redis.defineCommand('routerInboundAccept', { lua: ACCEPT, numberOfKeys: 2 });
     redis.defineCommand('routerInboundDone', { lua: DONE, numberOfKeys: 1 });
   }
-  const r = redis as Redis & Scripts;
-  let reader: Redis | undefined;
+  const r = redis as RedisClient & Scripts;
+  let reader: RedisClient | undefined;
   const { stream } = inboundKeys;
 
   return {
@@ -145,7 +146,8 @@ export function createInboundStore(redis: Redis, options: InboundStoreOptions): 
     },
 
     async read(consumer, count, blockMs) {
-      reader ??= redis.duplicate();
+      reader ??= duplicateConnection(redis);
+      if (reader.status === 'wait') await reader.connect();
       const reply = (await reader.xreadgroup(
         'GROUP',
         INBOUND_GROUP,
@@ -187,6 +189,14 @@ export function createInboundStore(redis: Redis, options: InboundStoreOptions): 
       open?.disconnect();
     },
   };
+}
+
+/**
+ * A new connection (a new client, in cluster mode) of the same mode and options as `redis`, not yet
+ * connected: a blocked read holds its connection, so it must not be the shared one's.
+ */
+function duplicateConnection(redis: RedisClient): RedisClient {
+  return redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 
 /** A user's answer for one subscribe-message template, as WeChat's events report it. */
 export type SubscriptionStatus = 'accept' | 'reject' | 'ban';
@@ -53,10 +53,10 @@ const STATUSES: ReadonlySet<string> = new Set<SubscriptionStatus>(['accept', 're
  * keeps each user's templates in one slot). A record is one Lua script: its answers land
  * together and in time order.
  */
-export function createSubscriptionStore(redis: Redis): SubscriptionStore {
+export function createSubscriptionStore(redis: RedisClient): SubscriptionStore {
   if (!('routerSubscriptionRecord' in redis))
     redis.defineCommand('routerSubscriptionRecord', { lua: RECORD, numberOfKeys: 1 });
-  const r = redis as Redis & Scripts;
+  const r = redis as RedisClient & Scripts;
   return {
     async status(appid, openid, templateId) {
       const raw = await r.hget(subscriptionKey(openid), field(appid, templateId));

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 
 /*
  * The Lua scripts of the orders keyspace: with order-codec.ts, the only code that knows the stored
@@ -135,7 +135,7 @@ export const APPLY_STATUS: Record<number, ApplyStatus> = {
 };
 
 /** Defines the order scripts as commands on `redis` (once per client). */
-export function defineOrderScripts(redis: Redis): OrderScripts & Redis {
+export function defineOrderScripts(redis: RedisClient): OrderScripts & RedisClient {
   const scripts: Record<keyof OrderScripts, string> = {
     paymentCreate: CREATE,
     paymentPay: HELPERS + PAY,
@@ -147,5 +147,5 @@ export function defineOrderScripts(redis: Redis): OrderScripts & Redis {
   for (const [name, lua] of Object.entries(scripts)) {
     if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys: 1 });
   }
-  return redis as unknown as OrderScripts & Redis;
+  return redis as unknown as OrderScripts & RedisClient;
 }

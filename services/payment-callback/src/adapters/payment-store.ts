@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import type { OrderRecord, RefundEntry } from '../domain/order.js';
 import type { UnpaidState } from '../domain/reconciliation.js';
 import { decodeOrder, encodeOrder } from './order-codec.js';
@@ -19,7 +19,7 @@ export const keys = {
   due: 'wxm:payment:due',
 };
 
-type ScriptedRedis = OrderScripts & Redis;
+type ScriptedRedis = OrderScripts & RedisClient;
 
 const applyResult = ([status, raw]: [number, string]): ApplyResult => ({
   status: APPLY_STATUS[status]!,
@@ -98,7 +98,7 @@ function orderCommands(redis: ScriptedRedis) {
 }
 
 /** Notifications that disagreed with their order, kept per order for operators. */
-function anomalyCommands(redis: Redis) {
+function anomalyCommands(redis: RedisClient) {
   return {
     /**
      * Records a notification that disagreed with its order, once per key; true when this call
@@ -111,7 +111,7 @@ function anomalyCommands(redis: Redis) {
 }
 
 /** Notification nonces seen within the replay window. */
-function nonceCommands(redis: Redis) {
+function nonceCommands(redis: RedisClient) {
   return {
     /**
      * Remembers a notification nonce for `windowMs` with a fingerprint of what it signed. Returns
@@ -148,7 +148,7 @@ function scheduleCommands(redis: ScriptedRedis) {
 }
 
 /** payment-callback's Redis keyspace: orders, anomalies, notification nonces and the sweep schedule. */
-export function createPaymentStore(redis: Redis) {
+export function createPaymentStore(redis: RedisClient) {
   const scripted = defineOrderScripts(redis);
   return {
     ...orderCommands(scripted),
