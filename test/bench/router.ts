@@ -41,7 +41,7 @@ import {
   SendSubscribeMessagesRequestSchema,
 } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC } from '@wxmesh/events';
-import { asPeer, freePort, waitFor } from '@wxmesh/testing';
+import { asPeer, freePort, sandboxControl, waitFor } from '@wxmesh/testing';
 import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import {
@@ -164,16 +164,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** A call to the sandbox's control API; throws with the answer unless it is 2xx. */
-async function sandboxCall(sandbox: Started, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${sandbox.httpUrl}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${text}`);
-  return text === '' ? undefined : JSON.parse(text);
-}
+const sandboxCall = (sandbox: Started, path: string, body?: unknown): Promise<unknown> =>
+  sandboxControl(sandbox.httpUrl, path, body);
 
 /** The template on both apps; every user subscribed long-term on the fast app, the first 100 on the other. */
 async function subscribeUsers(sandbox: Started): Promise<void> {

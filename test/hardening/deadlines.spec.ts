@@ -44,6 +44,7 @@ import {
   type ServiceProcess,
   waitFor,
   loadScaledBound,
+  sandboxControl,
 } from '@wxmesh/testing';
 import kafkajs from 'kafkajs';
 
@@ -238,16 +239,8 @@ function assertDeadline(t: TestContext, answer: Answer, deadlineMs: number, what
   assert.doesNotMatch(answer.message, INTERNALS, `${what}: the message names an internal address`);
 }
 
-async function sandboxCall(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${sandbox.httpUrl}${path}`, {
-    method,
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `sandbox ${method} ${path}: ${res.status} ${text}`);
-  return text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
-}
+const sandboxCall = (method: string, path: string, body?: unknown) =>
+  sandboxControl(sandbox.httpUrl, path, body, method);
 
 /** Runs `body` with session's Redis frozen (SIGSTOP), always thawing it after. */
 async function withSessionRedisFrozen(body: () => Promise<void>) {

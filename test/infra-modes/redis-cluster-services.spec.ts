@@ -38,6 +38,7 @@ import {
   type RedisCluster,
   type ServiceProcess,
   type TopicCollector,
+  sandboxControl,
 } from '@wxmesh/testing';
 import { payKeys } from '../support/pay-keys.js';
 
@@ -154,15 +155,7 @@ const mesh = () => (running ??= startMesh());
 
 /** A call to the sandbox's control API; throws with the answer when it is not 2xx. */
 async function sandboxCall(path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const { sandbox } = await mesh();
-  const res = await fetch(`${sandbox.httpUrl}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${text}`);
-  return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+  return sandboxControl((await mesh()).sandbox.httpUrl, path, body);
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   type Infra,
   type ServiceProcess,
   type StartServiceOptions,
+  sandboxControl,
 } from '@wxmesh/testing';
 import { parseAllDocuments } from 'yaml';
 import { loadOverlay, root } from './manifest-tree.js';
@@ -208,16 +209,7 @@ after(async () => {
 });
 
 /** POST to the sandbox's control API (WeChat's side: js-codes, paying an order). */
-async function sandbox(path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${running.sandbox.httpUrl}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `sandbox ${path}: ${res.status} ${text}`);
-  return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
-}
+const sandbox = (path: string, body: unknown) => sandboxControl(running.sandbox.httpUrl, path, body);
 
 function gateway() {
   const at = (process: () => ServiceProcess, port: 'http' | 'grpc') =>

@@ -9,6 +9,7 @@ import {
   startServiceProcess,
   stopProcesses,
   type ServiceProcess,
+  sandboxControl,
 } from '@wxmesh/testing';
 import { payKeys } from '../support/pay-keys.js';
 
@@ -136,13 +137,6 @@ export async function startMesh(): Promise<Mesh> {
 }
 
 /** A call to the sandbox's control API (fixtures: js-codes, user data, phone and OAuth codes). */
-export async function sandboxCall(mesh: Pick<Mesh, 'sandbox'>, path: string, body: unknown) {
-  const res = await fetch(`${mesh.sandbox.httpUrl}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as Record<string, unknown>;
+export function sandboxCall(mesh: Pick<Mesh, 'sandbox'>, path: string, body: unknown) {
+  return sandboxControl(mesh.sandbox.httpUrl, path, body);
 }

@@ -37,7 +37,15 @@ export {
   type TimeoutScaleOptions,
 } from './timeout-scale.js';
 export { onExitCleanup } from './exit-cleanup.js';
-export { ensureGoTool, ensureGrpcurl, ensureKustomize, GRPCURL, KUSTOMIZE, type GoTool } from './host-tools.js';
+export {
+  ensureGoTool,
+  ensureGrpcurl,
+  ensureKustomize,
+  GRPCURL,
+  KUSTOMIZE,
+  type GoTool,
+} from './host-tools.js';
+export { sandboxControl } from './sandbox-control.js';
 export {
   asGatewayUser,
   asPeer,
