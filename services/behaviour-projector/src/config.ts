@@ -1,4 +1,12 @@
-import { defineConfig, domainServiceConfig, duration, integer } from '@wxmesh/config';
+import {
+  checkRedisConfig,
+  defineConfig,
+  domainServiceConfig,
+  duration,
+  integer,
+  redisConfig,
+  type RedisMode,
+} from '@wxmesh/config';
 import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
 import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
@@ -13,6 +21,11 @@ const topicName = () =>
 /** The projector's configuration (service and rebuild command); durations like `500ms`, `6s`, `2m`. */
 export const projectorConfigSchema = defineConfig({
   ...domainServiceConfig,
+  /**
+   * Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME,
+   * REDIS_CLUSTER_NODES). The mode also picks how chunks are applied: see {@link applyModeFor}.
+   */
+  ...redisConfig,
   /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
   ...bearerTokenConfig,
   /** The behaviour topic consumed; only tests change it. */
@@ -47,6 +60,7 @@ export const projectorConfigSchema = defineConfig({
     .regex(/^[0-9A-Za-z:._-]{1,64}$/, 'expected 1..64 of [0-9A-Za-z:._-]')
     .default('wxm:projector:'),
 }).superRefine((config, ctx) => {
+  checkRedisConfig(config, ctx);
   if (config.CONSUMER_HEARTBEAT_INTERVAL * 3 > config.CONSUMER_SESSION_TIMEOUT) {
     ctx.addIssue({
       code: 'custom',
@@ -60,3 +74,13 @@ export const projectorConfigSchema = defineConfig({
 });
 
 export type ProjectorConfig = z.output<typeof projectorConfigSchema>;
+
+/**
+ * How the read-model store applies a chunk on Redis of `mode`: `batch` (one script per chunk, the
+ * fast path) on a single primary (standalone, Sentinel); `event` (one script per event on its
+ * user's slot, and each funnel SADD apart) on a Redis Cluster, where a script may touch the keys of
+ * one slot only. It follows REDIS_MODE and nothing else, so it is not a setting of its own.
+ */
+export function applyModeFor(mode: RedisMode): 'batch' | 'event' {
+  return mode === 'cluster' ? 'event' : 'batch';
+}

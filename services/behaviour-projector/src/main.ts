@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfigOrExit } from '@wxmesh/config';
+import { loadConfigOrExit, redisConnection } from '@wxmesh/config';
 import { createRedisClient, redisDependency } from '@wxmesh/redis';
 import { AuthVerifyService } from '@wxmesh/contracts';
 import { BEHAVIOUR_TOPIC, ensureBehaviourTopics, createKafka } from '@wxmesh/events';
 import { createPeerClient, definePeer, echoService, runService } from '@wxmesh/rpc';
 import { startBearerCheck } from '@wxmesh/session-tokens';
+import { createApplyRedis, readModelStoreOptions } from './adapters/read-model-redis.js';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
 import { createProjector } from './app/consume-events.js';
@@ -12,25 +13,20 @@ import { newGenerationId } from './domain/generation-id.js';
 import { createBehaviourViewService } from './service.js';
 
 const config = loadConfigOrExit(projectorConfigSchema);
-const storeOptions = {
-  prefix: config.KEY_PREFIX,
-  newGeneration: () => newGenerationId(Date.now, randomBytes),
-  dedupeWindowMs: config.DEDUPE_WINDOW,
-};
+const storeOptions = readModelStoreOptions(config, () => newGenerationId(Date.now, randomBytes));
 
 await runService('behaviour-projector', config, async ({ logger }) => {
-  const redisOptions = { url: config.REDIS_URL, logger, timeoutMs: config.DEPENDENCY_TIMEOUT_MS };
-  // Views: many small concurrent reads, which auto-pipelining batches into few writes.
-  const redis = createRedisClient({ ...redisOptions, name: 'behaviour-projector', autoPipelining: true });
-  // The projector: one script per chunk, which must reach Redis at once (auto-pipelining defers it
-  // to setImmediate, after the next chunk was decoded) so that Redis folds a chunk while this
-  // process decodes the next one. A chunk's script may run long on a busy server; the consumer
-  // retries it and no caller waits on it, so its wait is longer.
-  const applyRedis = createRedisClient({
-    ...redisOptions,
-    name: 'behaviour-projector-apply',
-    timeoutMs: Math.max(config.DEPENDENCY_TIMEOUT_MS, 30_000),
+  // Views: many small concurrent reads, which auto-pipelining batches into few writes (per node on a
+  // Redis Cluster).
+  const redis = createRedisClient({
+    connection: redisConnection(config),
+    name: 'behaviour-projector',
+    logger,
+    timeoutMs: config.DEPENDENCY_TIMEOUT_MS,
+    autoPipelining: true,
   });
+  // The projector's own connection (see createApplyRedis).
+  const applyRedis = createApplyRedis(config, logger, 'behaviour-projector-apply');
   await Promise.all([redis.connect(), applyRedis.connect()]);
   const kafka = createKafka({ clientId: `behaviour-projector-${process.pid}`, config, logger });
   if (config.EVENTS_CREATE_TOPICS) {

@@ -3,10 +3,10 @@
 // JSON line with the result; exits non-zero on failure.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { duration, loadConfigOrExit } from '@wxmesh/config';
 import { createKafka } from '@wxmesh/events';
 import { createLogger } from '@wxmesh/rpc';
+import { createApplyRedis, readModelStoreOptions } from './adapters/read-model-redis.js';
 import { createReadModelStore } from './adapters/read-models.js';
 import { projectorConfigSchema } from './config.js';
 import { rebuildReadModels } from './app/rebuild-read-models.js';
@@ -33,19 +33,16 @@ if (values.generation !== undefined && !/^[0-9A-Za-z_-]{1,40}$/.test(values.gene
 const config = loadConfigOrExit(projectorConfigSchema);
 const newGeneration = () => newGenerationId(Date.now, randomBytes);
 const logger = createLogger({ name: 'behaviour-projector-rebuild', level: config.LOG_LEVEL });
-// Without auto-pipelining, like the live projector's apply connection (see main.ts): each chunk's
-// script goes out at once, and every other call here is sequential anyway.
-const redis = new Redis(config.REDIS_URL);
+// The live projector's apply connection, in any REDIS_MODE (see createApplyRedis); every other call
+// here is sequential anyway.
+const redis = createApplyRedis(config, logger, 'behaviour-projector-rebuild');
 // The same client settings as the live projector (TLS, SASL from KAFKA_SECURITY and its files).
 const kafka = createKafka({ clientId: `behaviour-projector-rebuild-${process.pid}`, config, logger });
 try {
+  await redis.connect();
   const result = await rebuildReadModels({
     kafka,
-    store: createReadModelStore(redis, {
-      prefix: config.KEY_PREFIX,
-      newGeneration,
-      dedupeWindowMs: config.DEDUPE_WINDOW,
-    }),
+    store: createReadModelStore(redis, readModelStoreOptions(config, newGeneration)),
     config,
     generation: values.generation ?? newGeneration(),
     swap: !values['no-swap'],

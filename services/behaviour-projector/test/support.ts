@@ -23,6 +23,8 @@ export interface Setup {
   dlqTopic: string;
   prefix: string;
   group: string;
+  /** How the projector reaches Redis beyond REDIS_URL (REDIS_MODE, REDIS_CLUSTER_NODES); standalone without. */
+  redisEnv?: Record<string, string>;
 }
 
 export function setupFor(infra: { redisUrl: string; kafkaBrokers: string }, name: string): Setup {
@@ -40,6 +42,7 @@ export function setupFor(infra: { redisUrl: string; kafkaBrokers: string }, name
 export function projectorEnv(s: Setup): Record<string, string> {
   return {
     REDIS_URL: s.redisUrl,
+    ...s.redisEnv,
     KAFKA_BROKERS: s.kafkaBrokers,
     EVENTS_TOPIC: s.topic,
     EVENTS_DLQ_TOPIC: s.dlqTopic,

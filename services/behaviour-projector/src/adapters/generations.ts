@@ -1,7 +1,8 @@
 // The generations hash (`<prefix>generations`): `active` → the generation served and written,
 // `shadow` → one being rebuilt (also written), `layout:<generation>` → the journey layout that
 // generation was built with. Its scripts and the layout checks live here.
-import { ReplyError, type Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
+import { Cluster, ReplyError, type Redis } from 'ioredis';
 import { JOURNEY_LAYOUT } from './journey-fields.js';
 import type { Keys } from './keys.js';
 
@@ -39,7 +40,7 @@ if redis.call('HGET', KEYS[1], 'shadow') == ARGV[1] then redis.call('HDEL', KEYS
 return 0
 `;
 
-type GenerationsRedis = Redis & {
+type GenerationsRedis = RedisClient & {
   projectorBeginShadow(
     generations: string,
     gen: string,
@@ -86,7 +87,7 @@ function defineGenerationScripts(redis: GenerationsRedis): void {
  * Remembers the layout of each generation met (a generation's layout never changes, so the map
  * only grows by one entry per generation) and checks targets against this code's.
  */
-function createLayoutCheck(redis: Redis, keys: Keys) {
+function createLayoutCheck(redis: RedisClient, keys: Keys) {
   const layouts = new Map<string, string>();
   return {
     /** Throws a LayoutMismatchError unless every one of `gens` was built with JOURNEY_LAYOUT. */
@@ -104,20 +105,47 @@ function createLayoutCheck(redis: Redis, keys: Keys) {
   };
 }
 
-/** Deletes every key under `pattern` (SCAN + UNLINK); resolves with how many. */
-async function unlinkMatching(redis: Redis, pattern: string): Promise<number> {
+/**
+ * Unlinks `keys`, found on `node`: at once on a single Redis; on a Cluster node each key by a command
+ * of its own (one pipeline), as a node refuses a command whose keys lie in several slots (`CROSSSLOT`)
+ * and a generation's keys lie in many.
+ */
+async function unlinkFound(node: Redis, keys: readonly string[], inCluster: boolean): Promise<number> {
+  if (!inCluster) return node.unlink(...keys);
+  let unlinked = 0;
+  for (const [err, count] of (await node.pipeline(keys.map((key) => ['unlink', key])).exec()) ?? []) {
+    if (err) throw err;
+    unlinked += Number(count);
+  }
+  return unlinked;
+}
+
+/** Deletes every key under `pattern` on one server (SCAN + UNLINK); resolves with how many. */
+async function unlinkMatchingOn(node: Redis, pattern: string, inCluster: boolean): Promise<number> {
   let cursor = '0';
   let dropped = 0;
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
-    if (found.length > 0) dropped += await redis.unlink(...found);
+    if (found.length > 0) dropped += await unlinkFound(node, found, inCluster);
   } while (cursor !== '0');
   return dropped;
 }
 
+/**
+ * Deletes every key under `pattern` (SCAN + UNLINK); resolves with how many. A SCAN walks one
+ * server's keys, so on a Redis Cluster every primary is scanned.
+ */
+async function unlinkMatching(redis: RedisClient, pattern: string): Promise<number> {
+  if (!(redis instanceof Cluster)) return unlinkMatchingOn(redis, pattern, false);
+  const dropped = await Promise.all(
+    redis.nodes('master').map((node) => unlinkMatchingOn(node, pattern, true)),
+  );
+  return dropped.reduce((sum, n) => sum + n, 0);
+}
+
 /** The generations of one key prefix: which are live, their layouts, and the rebuild's steps. */
-export function createGenerations(redisClient: Redis, keys: Keys, newGeneration: () => string) {
+export function createGenerations(redisClient: RedisClient, keys: Keys, newGeneration: () => string) {
   const redis = redisClient as GenerationsRedis;
   defineGenerationScripts(redis);
   const layouts = createLayoutCheck(redis, keys);

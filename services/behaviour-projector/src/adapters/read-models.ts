@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@wxmesh/redis';
 import type { FunnelCounts, Journey } from '../domain/journey.js';
 import { emptyFunnelDay, emptyJourney } from '../domain/journey.js';
 import { FUNNEL_STEPS, type Projection } from '../domain/projection.js';
@@ -75,8 +75,10 @@ export interface ReadModelStoreOptions {
   /**
    * `batch` (default): one script per chunk and generation, for a single Redis (or a proxy that
    * keeps a script on one node). `event`: one script per event on the user's slot plus a separate
-   * funnel SADD, for Redis Cluster; about a third of the throughput (measured: EVALSHA costs ~15 µs
-   * of Redis CPU per call whatever it does).
+   * funnel SADD, each a command of its own, for Redis Cluster (give it an auto-pipelining client,
+   * which sends them as one write per node); a fraction of the throughput (EVALSHA costs ~15 µs of
+   * Redis CPU per call whatever it does; the README's Batching has what was measured). The service
+   * picks it from REDIS_MODE (`applyModeFor` in config.ts).
    */
   applyMode?: 'batch' | 'event';
   /** How chunks are packed and folded (default: the production codec). */
@@ -95,7 +97,7 @@ export const DEFAULT_DEDUPE_WINDOW_MS = 7 * 24 * 3_600_000;
 type ScriptCommand = (...args: Array<string | Buffer>) => Promise<number>;
 
 /** The codec's two scripts as commands of the client (and its pipelines), by the codec's name. */
-function defineApplyScripts(redis: Redis, codec: ChunkCodec) {
+function defineApplyScripts(redis: RedisClient, codec: ChunkCodec) {
   const batch = `projectorApplyBatch${codec.name}`;
   const event = `projectorApplyEvent${codec.name}`;
   if (!(batch in redis)) {
@@ -119,7 +121,7 @@ function batchKeyParts(keys: Keys): string[] {
 }
 
 interface ApplyContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   codec: ChunkCodec;
   generations: Generations;
@@ -154,7 +156,45 @@ async function applyBatch(
   }
 }
 
-/** One script per event and generation on the user's slot, and the funnel SADD apart (Redis Cluster). */
+/**
+ * Applies each projection to `gen`: its event script on the user's slot and its funnel SADD, each a
+ * command of its own, so that a Redis Cluster client sends each to the node of its key (with
+ * auto-pipelining, one write per node). Resolves, once every command has run, with how many events
+ * were applied (not duplicates); rejects with the first command's error.
+ */
+async function applyEventsTo(c: ApplyContext, gen: string, projections: readonly Projection[]) {
+  const script = (c.redis as unknown as Record<string, ScriptCommand>)[c.commands.event]!;
+  const applies: Array<Promise<number>> = [];
+  const commands: Array<Promise<number>> = [];
+  for (const p of projections) {
+    const applied = script.call(
+      c.redis,
+      c.keys.journey(gen, p.openid),
+      c.dedupeWindow,
+      ...c.codec.packEvent(p),
+    );
+    applies.push(applied);
+    commands.push(applied);
+    if (p.funnel !== undefined)
+      commands.push(c.redis.sadd(c.keys.funnel(gen, p.funnel.appid, p.funnel.day, p.funnel.step), p.openid));
+  }
+  await allSettled(commands);
+  return (await Promise.all(applies)).reduce((sum, n) => sum + Number(n), 0);
+}
+
+/** The values of `promises` once all have settled; the first rejection (in order) if any. */
+async function allSettled<T>(promises: ReadonlyArray<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * One script per event and generation on the user's slot, and the funnel SADD apart (Redis Cluster).
+ * The shadow's commands are issued before the active generation's, so on each connection they run
+ * first (a read after the swap never sees less than before).
+ */
 async function applyPerEvent(
   c: ApplyContext,
   projections: readonly Projection[],
@@ -162,45 +202,34 @@ async function applyPerEvent(
 ): Promise<ApplyCounts> {
   const targets = generation === undefined ? await c.generations.live() : [generation];
   if (generation !== undefined) await c.generations.assertLayout(targets);
-  const pipeline = c.redis.pipeline();
-  const script = (pipeline as unknown as Record<string, (...args: Array<string | Buffer>) => unknown>)[
-    c.commands.event
-  ]!;
-  const counted = new Set<number>(); // indexes of the active generation's apply replies
-  let index = 0;
-  for (const [g, gen] of targets.entries()) {
-    for (const p of projections) {
-      script.call(pipeline, c.keys.journey(gen, p.openid), c.dedupeWindow, ...c.codec.packEvent(p));
-      if (g === targets.length - 1) counted.add(index);
-      index++;
-      if (p.funnel !== undefined) {
-        pipeline.sadd(c.keys.funnel(gen, p.funnel.appid, p.funnel.day, p.funnel.step), p.openid);
-        index++;
-      }
-    }
-  }
-  const results = (await pipeline.exec()) ?? [];
-  let applied = 0;
-  for (const [i, [err, value]] of results.entries()) {
-    if (err) throw err;
-    if (counted.has(i)) applied += Number(value);
-  }
+  const perTarget = await allSettled(targets.map((gen) => applyEventsTo(c, gen, projections)));
+  const applied = perTarget[perTarget.length - 1]!; // the active (or the named) generation's
   return { applied, duplicates: projections.length - applied };
 }
 
-/** Unique users per step for each of `days`, in generation `gen` (one pipeline of SCARDs). */
-async function readFunnel(redis: Redis, keys: Keys, gen: string, appid: string, days: readonly string[]) {
-  const pipeline = redis.pipeline();
-  for (const day of days) for (const step of FUNNEL_STEPS) pipeline.scard(keys.funnel(gen, appid, day, step));
-  const results = (await pipeline.exec()) ?? [];
+/**
+ * Unique users per step for each of `days`, in generation `gen`: one SCARD each, every day's sets
+ * sharing one slot, so that a Redis Cluster client sends each to its node (one write per node with
+ * auto-pipelining).
+ */
+async function readFunnel(
+  redis: RedisClient,
+  keys: Keys,
+  gen: string,
+  appid: string,
+  days: readonly string[],
+) {
+  const counts = await Promise.all(
+    days.map((day) =>
+      Promise.all(FUNNEL_STEPS.map((step) => redis.scard(keys.funnel(gen, appid, day, step)))),
+    ),
+  );
   return days.map((day, d) => {
-    const counts = { day } as FunnelCounts;
+    const funnelDay = { day } as FunnelCounts;
     FUNNEL_STEPS.forEach((step, s) => {
-      const [err, value] = results[d * FUNNEL_STEPS.length + s]!;
-      if (err) throw err;
-      counts[step] = Number(value);
+      funnelDay[step] = Number(counts[d]![s]);
     });
-    return counts;
+    return funnelDay;
   });
 }
 
@@ -210,7 +239,7 @@ async function readFunnel(redis: Redis, keys: Keys, gen: string, appid: string, 
  * applied to a generation at most once, whoever delivers it how often, as long as it is within
  * the dedupe window of the user's newest event (older markers are pruned: see `dedupeWindowMs`).
  */
-export function createReadModelStore(redis: Redis, options: ReadModelStoreOptions): ReadModelStore {
+export function createReadModelStore(redis: RedisClient, options: ReadModelStoreOptions): ReadModelStore {
   const keys = createKeys(options.prefix);
   const codec = options.chunkCodec ?? productionChunkCodec;
   const generations = createGenerations(redis, keys, options.newGeneration);
