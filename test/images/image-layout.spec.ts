@@ -11,11 +11,20 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { scaledTimeout, serviceNodeOptions, startInfra, waitFor, type Infra } from '@wxmesh/testing';
+import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
+import {
+  scaledTimeout,
+  serviceNodeOptions,
+  startInfra,
+  testKafka,
+  waitFor,
+  type Infra,
+} from '@wxmesh/testing';
 import { checkHealth, healthClient } from '../support/standard-clients.js';
 import { payKeys } from '../support/pay-keys.js';
 import { readImageDockerfile } from './dockerfile.js';
-import { reproduceImage, startImage } from './image-layout.js';
+import { reproduceImage, runInImage, startImage, type ImageRoot } from './image-layout.js';
+import { parseFile, root as repoRoot, yamlFiles } from '../manifests/manifest-tree.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SERVICES = readdirSync(`${root}services`, { withFileTypes: true })
@@ -93,6 +102,9 @@ async function imageEnv(service: string, container: Container): Promise<Record<s
   if (env.SESSION_KEY_ENCRYPTION_KEY_FILE)
     env.SESSION_KEY_ENCRYPTION_KEY_FILE = secretFile('at-rest-key', randomBytes(32).toString('base64'));
   if (service === 'message-router') env.WECHAT_PUSH_APPS = 'wximage:token';
+  // The sandbox's Pay keys come from its Secret (files mounted, serial and key id as env): here a
+  // matching set written for this run replaces them all.
+  if (service === 'wechat-sandbox') Object.assign(env, (await payKeys(join(secrets, 'sandbox-pay'))).sandbox);
   if (service === 'payment-callback') {
     Object.assign(env, (await payKeys(join(secrets, 'pay'))).paymentCallback, {
       WECHATPAY_MCHID: '1900000109',
@@ -134,6 +146,93 @@ test('every service folder has a Dockerfile whose user is the Deployment’s', (
     const { user } = readImageDockerfile(service);
     const { runAsUser, runAsGroup } = containerOf(service).securityContext;
     assert.equal(user, `${runAsUser}:${runAsGroup}`, `${service}: USER matches runAsUser:runAsGroup`);
+  }
+});
+
+interface JobContainer {
+  file: string;
+  service: string;
+  command: string[];
+  env?: Array<{ name: string; value?: string }>;
+}
+
+/** Every Job and CronJob container under deploy/ that runs a wxmesh image with a command of its own. */
+function jobContainers(): JobContainer[] {
+  return yamlFiles(join(repoRoot, 'deploy')).flatMap((file) =>
+    parseFile(file).flatMap((doc) => {
+      interface Pod {
+        spec?: { containers?: Array<{ image?: string; command?: string[]; env?: JobContainer['env'] }> };
+      }
+      const o = doc as {
+        kind?: string;
+        spec?: { template?: Pod; jobTemplate?: { spec?: { template?: Pod } } };
+      };
+      const pod =
+        o.kind === 'CronJob'
+          ? o.spec?.jobTemplate?.spec?.template
+          : o.kind === 'Job'
+            ? o.spec?.template
+            : undefined;
+      return (pod?.spec?.containers ?? [])
+        .filter((c) => c.image?.startsWith('wxmesh/') && c.command !== undefined)
+        .map((c) => ({
+          file,
+          service: c.image!.replace(/^wxmesh\/|:.*$/g, ''),
+          command: c.command!,
+          env: c.env,
+        }));
+    }),
+  );
+}
+
+/** Runs a Job's command in its image to the end; resolves with its exit code and output. */
+function runJob(image: ImageRoot, job: JobContainer, env: Record<string, string>) {
+  const child = runInImage(image, job.command, env);
+  children.push(child);
+  const output: string[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  return new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${job.command.join(' ')} did not end in time:\n${output.join('')}`));
+    }, scaledTimeout(120_000));
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: output.join('') });
+    });
+  });
+}
+
+// Before the services' own tests, which create the topics themselves (EVENTS_CREATE_TOPICS).
+test("the Jobs' commands run in their images: topics ensured, then a projector rebuild", async () => {
+  const jobs = jobContainers();
+  const commands = jobs.map((job) => job.command.slice(1).join(' ')).sort();
+  assert.deepEqual(commands, ['dist/ensure-topics-main.mjs', 'dist/rebuild-main.mjs']);
+  const admin = testKafka(infra!.kafkaBrokers, 'image-jobs').admin();
+  await admin.connect();
+  try {
+    assert.ok(!(await admin.listTopics()).includes(BEHAVIOUR_TOPIC), 'the topic exists before the Job');
+    const images = new Map<string, ImageRoot>();
+    for (const job of [...jobs].sort((a) => (a.command.join(' ').includes('ensure-topics') ? -1 : 1))) {
+      let image = images.get(job.service);
+      if (image === undefined) {
+        image = reproduceImage(readImageDockerfile(job.service));
+        scratchDirs.push(image.scratch);
+        images.set(job.service, image);
+      }
+      const env = await imageEnv(job.service, containerOf(job.service));
+      for (const e of job.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+      // A single broker here: replication 1, as the local overlay's patch sets for its dev Kafka.
+      if (env.EVENTS_TOPIC_REPLICATION_FACTOR) env.EVENTS_TOPIC_REPLICATION_FACTOR = '1';
+      const { code, output } = await runJob(image, job, env);
+      assert.equal(code, 0, `${job.command.join(' ')} (${job.file}) exited ${code}:\n${output}`);
+      if (job.command.join(' ').includes('rebuild')) assert.match(output, /"msg":"rebuild done"/);
+    }
+    const metadata = await admin.fetchTopicMetadata({ topics: [BEHAVIOUR_TOPIC, BEHAVIOUR_DLQ_TOPIC] });
+    for (const topic of metadata.topics) assert.equal(topic.partitions.length, 6, topic.name);
+  } finally {
+    await admin.disconnect();
   }
 });
 

@@ -71,3 +71,18 @@ export function reproduceImage(dockerfile: ImageDockerfile): ImageRoot {
 export function startImage(image: ImageRoot, env: Record<string, string>): ChildProcess {
   return spawn(image.command, image.args, { cwd: image.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/**
+ * Starts `command` (a Job's container command, its binary absolute in the image) in the image's
+ * WORKDIR with exactly `env`, as a Job running that image with a command of its own.
+ */
+export function runInImage(
+  image: ImageRoot,
+  command: readonly string[],
+  env: Record<string, string>,
+): ChildProcess {
+  const [binary, ...args] = command;
+  if (!binary?.startsWith('/'))
+    throw new Error(`command ${command.join(' ')}: an absolute binary is expected`);
+  return spawn(join(image.rootDir, binary), args, { cwd: image.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
