@@ -16,9 +16,11 @@ import {
   scaledTimeout,
   serviceNodeOptions,
   startInfra,
+  startKafka,
   testKafka,
   waitFor,
   type Infra,
+  type KafkaBroker,
 } from '@wxmesh/testing';
 import { checkHealth, healthClient } from '../support/standard-clients.js';
 import { payKeys } from '../support/pay-keys.js';
@@ -34,6 +36,8 @@ const SERVICES = readdirSync(`${root}services`, { withFileTypes: true })
 const children: ChildProcess[] = [];
 const scratchDirs: string[] = [];
 let infra: Infra<{ redis: true; kafka: true }> | undefined;
+/** A broker of the Jobs' own: the topic Job must meet a cluster without the topics. */
+let jobKafka: Promise<KafkaBroker> | undefined;
 let secrets = '';
 
 before(async () => {
@@ -44,6 +48,7 @@ after(async () => {
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await infra?.stop();
+  await (await jobKafka?.catch(() => undefined))?.stop();
   for (const dir of [...scratchDirs, secrets]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -204,12 +209,13 @@ function runJob(image: ImageRoot, job: JobContainer, env: Record<string, string>
   });
 }
 
-// Before the services' own tests, which create the topics themselves (EVENTS_CREATE_TOPICS).
 test("the Jobs' commands run in their images: topics ensured, then a projector rebuild", async () => {
   const jobs = jobContainers();
   const commands = jobs.map((job) => job.command.slice(1).join(' ')).sort();
   assert.deepEqual(commands, ['dist/ensure-topics-main.mjs', 'dist/rebuild-main.mjs']);
-  const admin = testKafka(infra!.kafkaBrokers, 'image-jobs').admin();
+  jobKafka = startKafka();
+  const { brokers } = await jobKafka;
+  const admin = testKafka(brokers, 'image-jobs').admin();
   await admin.connect();
   try {
     assert.ok(!(await admin.listTopics()).includes(BEHAVIOUR_TOPIC), 'the topic exists before the Job');
@@ -225,6 +231,11 @@ test("the Jobs' commands run in their images: topics ensured, then a projector r
       for (const e of job.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
       // A single broker here: replication 1, as the local overlay's patch sets for its dev Kafka.
       if (env.EVENTS_TOPIC_REPLICATION_FACTOR) env.EVENTS_TOPIC_REPLICATION_FACTOR = '1';
+      // The rebuild swaps generations: under a prefix of its own on the Redis other specs share.
+      Object.assign(env, {
+        KAFKA_BROKERS: brokers,
+        KEY_PREFIX: `wxm:image-job-${randomBytes(4).toString('hex')}:`,
+      });
       const { code, output } = await runJob(image, job, env);
       assert.equal(code, 0, `${job.command.join(' ')} (${job.file}) exited ${code}:\n${output}`);
       if (job.command.join(' ').includes('rebuild')) assert.match(output, /"msg":"rebuild done"/);

@@ -17,7 +17,6 @@ import { promisify } from 'node:util';
 import { AuthVerifyService, PaymentService, PaymentState } from '@wxmesh/contracts';
 import { createGatewayClient, type MeshEndpoints } from '@wxmesh/gateway-client';
 import {
-  ensureKustomize,
   freePort,
   scaledTimeout,
   startInfra,
@@ -29,8 +28,8 @@ import {
   type StartServiceOptions,
   sandboxControl,
 } from '@wxmesh/testing';
-import { parseAllDocuments } from 'yaml';
 import { loadOverlay, root } from './manifest-tree.js';
+import { kustomizeObjects } from './rendered.js';
 import { findRendered, podEnvironment, type PodEnvironment, type RenderedObject } from './rendered-pod.js';
 
 const run = promisify(execFile);
@@ -69,12 +68,6 @@ async function localCredentials(dir: string): Promise<string> {
     { cwd: root },
   );
   return stdout;
-}
-
-/** `kustomize build` of an overlay, parsed. */
-async function kustomizeBuild(dir: string): Promise<RenderedObject[]> {
-  const { stdout } = await run(await ensureKustomize(), ['build', dir], { maxBuffer: 64 * 1024 * 1024 });
-  return parseAllDocuments(stdout).map((d) => d.toJS() as RenderedObject);
 }
 
 /** The one rendered object a generator made from `name` (kustomize appends a content hash). */
@@ -197,7 +190,7 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'wxmesh-local-overlay-'));
   copyManifests(work);
   firstRun = await localCredentials(join(work, CREDENTIALS));
-  rendered = await kustomizeBuild(join(work, 'deploy/overlays/local'));
+  rendered = await kustomizeObjects<RenderedObject>(join(work, 'deploy/overlays/local'));
   infra = await startInfra({ redis: true, kafka: true });
   running = await startFromRenderedDeployments();
 });

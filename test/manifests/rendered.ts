@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureKustomize } from '@wxmesh/testing';
 import { parseAllDocuments } from 'yaml';
@@ -34,14 +34,19 @@ export const STANDALONE_FILES = [
   'deploy/argocd/application-production.yaml',
 ];
 
-/** Runs `kustomize build` on one root (relative to the repository) and parses its output. */
-export async function kustomizeBuild(dir: string): Promise<Rendered[]> {
+/** Runs `kustomize build` on a directory (absolute, or relative to the repository); the objects it prints. */
+export async function kustomizeObjects<T extends K8sObject = K8sObject>(dir: string): Promise<T[]> {
   const kustomize = await ensureKustomize();
-  const { stdout } = await run(kustomize, ['build', join(root, dir)], { maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run(kustomize, ['build', resolve(root, dir)], { maxBuffer: 64 * 1024 * 1024 });
   return parseAllDocuments(stdout).map((document) => {
     if (document.errors.length > 0) throw new Error(`${dir}: ${document.errors[0]!.message}`);
-    return { source: `kustomize build ${dir}`, doc: document.toJS() as K8sObject };
+    return document.toJS() as T;
   });
+}
+
+/** Runs `kustomize build` on one root (relative to the repository), each object with its source. */
+export async function kustomizeBuild(dir: string): Promise<Rendered[]> {
+  return (await kustomizeObjects(dir)).map((doc) => ({ source: `kustomize build ${dir}`, doc }));
 }
 
 /** The objects of the standalone files, as `Rendered`. */
