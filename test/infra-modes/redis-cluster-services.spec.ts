@@ -158,24 +158,7 @@ async function sandboxCall(path: string, body?: unknown): Promise<Record<string,
   return sandboxControl((await mesh()).sandbox.httpUrl, path, body);
 }
 
-/**
- * Names made by `name(i)` whose hash tag `{name}` lands on a different master each, one per master:
- * every flow below crosses nodes.
- */
-async function namesOnEveryMaster(name: (i: number) => string): Promise<string[]> {
-  const byNode = new Map<string, string>();
-  const slots = (await cluster!.client.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
-  for (let i = 0; byNode.size < slots.length && i < 1000; i++) {
-    const candidate = name(i);
-    const slot = Number(await cluster!.client.call('CLUSTER', 'KEYSLOT', `{${candidate}}`));
-    const node = slots.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
-    if (node !== undefined && !byNode.has(String(node))) byNode.set(String(node), candidate);
-  }
-  assert.equal(byNode.size, slots.length, 'a name on every master');
-  return [...byNode.values()];
-}
-
-const usersOnEveryMaster = (flow: string) => namesOnEveryMaster((i) => `o_${RUN}_${flow}${i}`);
+const usersOnEveryMaster = (flow: string) => cluster!.namesOnEveryMaster((i) => `o_${RUN}_${flow}${i}`);
 
 describe('Redis Cluster: auth-verify, message-router and payment-callback', () => {
   test('auth-verify: login, verify, decrypt user data, OAuth rotation and the central access_token', async () => {
@@ -307,7 +290,7 @@ describe('Redis Cluster: auth-verify, message-router and payment-callback', () =
   test('payment-callback: orders on every master are paid once through the notify webhook', async () => {
     const { payment } = await mesh();
     const client = peerClient(PaymentService, payment.grpcAddress, 'business-backend');
-    const orders = await namesOnEveryMaster((i) => `C${RUN}${i}`);
+    const orders = await cluster!.namesOnEveryMaster((i) => `C${RUN}${i}`);
     for (const [i, outTradeNo] of orders.entries()) {
       const created = await client.createJsapiOrder({
         appid: APPID,

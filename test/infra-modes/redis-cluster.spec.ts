@@ -78,17 +78,8 @@ async function clients() {
  * Users whose keys land on different masters, so every flow crosses nodes; a flow that counts what
  * its users did takes a `tag` of its own, so the others' sessions are not among them.
  */
-async function usersOnEveryNode(count: number, tag = 'u'): Promise<string[]> {
-  const byNode = new Map<string, string>();
-  const slots = (await cluster!.client.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
-  for (let i = 0; byNode.size < Math.min(count, slots.length) && i < 1000; i++) {
-    const openid = user(`${tag}${i}`);
-    const slot = Number(await cluster!.client.call('CLUSTER', 'KEYSLOT', `{${openid}}`));
-    const node = slots.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
-    if (node !== undefined && !byNode.has(String(node))) byNode.set(String(node), openid);
-  }
-  return [...byNode.values()];
-}
+const usersOnEveryNode = async (count: number, tag = 'u') =>
+  (await cluster!.namesOnEveryMaster((i) => user(`${tag}${i}`))).slice(0, count);
 
 describe('Redis Cluster: session and behaviour-projector', () => {
   test('create, get and revoke sessions of users on every master', async () => {

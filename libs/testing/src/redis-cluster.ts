@@ -24,6 +24,12 @@ export interface RedisCluster {
   servers: RedisServer[];
   /** A connected ioredis `Cluster` client for the test's own reads; closed by `stop()`. */
   client: Cluster;
+  /**
+   * `perMaster` names made by `name(0)`, `name(1)`, … whose hash slot (as a key's tag `{name}`) lies
+   * on each master, grouped by master: keys tagged by them make a flow cross every node. Throws
+   * when 1000 candidates per name do not cover every master.
+   */
+  namesOnEveryMaster(name: (i: number) => string, perMaster?: number): Promise<string[]>;
   /** Stops every node and removes their directories; idempotent. */
   stop(): Promise<void>;
 }
@@ -54,11 +60,33 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
       client.disconnect();
       await stopServers();
     };
-    return { url: `redis://${nodes[0]}`, nodes, servers, client, stop };
+    const namesOnEveryMaster = (name: (i: number) => string, perMaster = 1) =>
+      spreadOverMasters(client, name, perMaster);
+    return { url: `redis://${nodes[0]}`, nodes, servers, client, namesOnEveryMaster, stop };
   } catch (err) {
     await stopServers();
     throw err;
   }
+}
+
+/** See {@link RedisCluster.namesOnEveryMaster}. */
+async function spreadOverMasters(
+  client: Cluster,
+  name: (i: number) => string,
+  perMaster: number,
+): Promise<string[]> {
+  const ranges = (await client.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+  const masters = new Set(ranges.map((range) => range[2][1]));
+  const byMaster = new Map<number, string[]>([...masters].map((port) => [port, []]));
+  const limit = 1000 * perMaster * masters.size;
+  for (let i = 0; [...byMaster.values()].some((names) => names.length < perMaster); i++) {
+    if (i >= limit) throw new Error(`no ${perMaster} names on every master among ${limit} candidates`);
+    const candidate = name(i);
+    const slot = Number(await client.call('CLUSTER', 'KEYSLOT', candidate));
+    const names = byMaster.get(ranges.find(([from, to]) => slot >= from && slot <= to)![2][1])!;
+    if (names.length < perMaster) names.push(candidate);
+  }
+  return [...byMaster.values()].flat();
 }
 
 /** Assigns the slots evenly over `nodes` and makes them meet, as an operator would. */

@@ -59,25 +59,9 @@ after(async () => {
   await Promise.all([cluster?.stop(), infra?.stop()]);
 });
 
-/** The master (by port) serving each slot range. */
-async function masterOfSlot(): Promise<(slot: number) => number> {
-  const ranges = (await cluster.client.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
-  return (slot) => ranges.find(([from, to]) => slot >= from && slot <= to)![2][1];
-}
-
 /** `perMaster` openids whose keys (tagged by openid) lie on each master, so every step crosses nodes. */
-async function usersOnEveryMaster(tag: string, perMaster: number): Promise<string[]> {
-  const masterOf = await masterOfSlot();
-  const byMaster = new Map<number, string[]>();
-  for (let i = 0; byMaster.size < 3 || [...byMaster.values()].some((o) => o.length < perMaster); i++) {
-    assert.ok(i < 1000, 'found users on every master');
-    const openid = `o${RUN}${tag}_${i}`;
-    const master = masterOf(Number(await cluster.client.call('CLUSTER', 'KEYSLOT', openid)));
-    const users = byMaster.get(master) ?? [];
-    if (users.length < perMaster) byMaster.set(master, [...users, openid]);
-  }
-  return [...byMaster.values()].flat();
-}
+const usersOnEveryMaster = (tag: string, perMaster: number) =>
+  cluster.namesOnEveryMaster((i) => `o${RUN}${tag}_${i}`, perMaster);
 
 /** Every key under `prefix` on every master, as dumpKeys reads one server. */
 async function clusterKeys(prefix: string): Promise<{ keys: Map<string, unknown>; mastersHolding: number }> {
