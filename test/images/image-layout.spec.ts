@@ -26,7 +26,7 @@ import { checkHealth, healthClient } from '../support/standard-clients.js';
 import { payKeys } from '../support/pay-keys.js';
 import { readImageDockerfile } from './dockerfile.js';
 import { reproduceImage, runInImage, startImage, type ImageRoot } from './image-layout.js';
-import { parseFile, root as repoRoot, yamlFiles } from '../manifests/manifest-tree.js';
+import { parseFile, podTemplateOf, root as repoRoot, yamlFiles } from '../manifests/manifest-tree.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SERVICES = readdirSync(`${root}services`, { withFileTypes: true })
@@ -168,16 +168,8 @@ function jobContainers(): JobContainer[] {
       interface Pod {
         spec?: { containers?: Array<{ image?: string; command?: string[]; env?: JobContainer['env'] }> };
       }
-      const o = doc as {
-        kind?: string;
-        spec?: { template?: Pod; jobTemplate?: { spec?: { template?: Pod } } };
-      };
-      const pod =
-        o.kind === 'CronJob'
-          ? o.spec?.jobTemplate?.spec?.template
-          : o.kind === 'Job'
-            ? o.spec?.template
-            : undefined;
+      const o = doc as { kind?: string };
+      const pod = o.kind === 'Job' || o.kind === 'CronJob' ? podTemplateOf<Pod>(o) : undefined;
       return (pod?.spec?.containers ?? [])
         .filter((c) => c.image?.startsWith('wxmesh/') && c.command !== undefined)
         .map((c) => ({

@@ -7,8 +7,11 @@ import {
   isObject,
   loadOverlay,
   parseFile,
+  podTemplateOf,
   rel,
   root,
+  SECRET_ENV_NAME,
+  SECRET_LITERALS,
   yamlFiles,
   type Build,
   type Loaded,
@@ -52,13 +55,7 @@ interface PodTemplate {
 }
 
 /** The pod template of any workload kind, or undefined for objects that run nothing. */
-function podTemplate(o: Loaded): PodTemplate | undefined {
-  const spec = o.doc.spec as
-    { template?: PodTemplate; jobTemplate?: { spec: { template: PodTemplate } } } | undefined;
-  if (o.doc.kind === 'CronJob') return spec?.jobTemplate?.spec.template;
-  if (['Deployment', 'Job', 'StatefulSet', 'DaemonSet'].includes(o.doc.kind)) return spec?.template;
-  return undefined;
-}
+const podTemplate = (o: Loaded) => podTemplateOf<PodTemplate>(o.doc);
 const workloads = (objects: Loaded[]) => objects.filter((o) => podTemplate(o) !== undefined);
 const batch = (objects: Loaded[]) => objects.filter((o) => o.doc.kind === 'Job' || o.doc.kind === 'CronJob');
 const everyBuild = Object.entries(overlays);
@@ -260,20 +257,22 @@ describe('NetworkPolicies', () => {
 });
 
 describe('policies over every rendered object', () => {
-  const SECRETISH = /(SECRET|PASSWORD|PRIVATE|API_?KEY|TOKEN)$/;
   test('no manifest carries a Secret value: no Secret objects, no secret-looking literals', () => {
     for (const [overlay, build] of everyBuild) {
       for (const o of build.resources) {
         assert.notEqual(o.doc.kind, 'Secret', `${overlay}: ${rel(o.file)} commits a Secret`);
         for (const c of podTemplate(o)?.spec.containers ?? []) {
           for (const e of c.env ?? []) {
-            assert.ok(!(SECRETISH.test(e.name) && e.value), `${rel(o.file)}: ${e.name} has a literal value`);
+            assert.ok(
+              !(SECRET_ENV_NAME.test(e.name) && e.value),
+              `${rel(o.file)}: ${e.name} has a literal value`,
+            );
           }
         }
       }
       const text = [...build.files].map((f) => JSON.stringify(parseFile(f))).join('\n');
-      assert.doesNotMatch(text, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, `${overlay}: a private key`);
-      assert.doesNotMatch(text, /rediss?:\/\/[^@/\s"]*:[^@/\s"]+@/, `${overlay}: a Redis password`);
+      for (const { what, pattern } of SECRET_LITERALS)
+        assert.doesNotMatch(text, pattern, `${overlay}: ${what}`);
     }
     const productionGenerators = overlays.production!.kustomizations.flatMap(
       ({ k }) => k.secretGenerator ?? [],

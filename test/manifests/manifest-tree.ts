@@ -74,6 +74,28 @@ export function parseFile(file: string): unknown[] {
   return values;
 }
 
+/** Kinds that keep their pod template at `spec.template` (a CronJob keeps its job's). */
+const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
+
+/**
+ * The pod template of a workload (a CronJob's: its job's), or undefined for objects that run
+ * nothing; `T` is the shape the caller reads of it.
+ */
+export function podTemplateOf<T>(doc: { kind?: string; spec?: unknown }): T | undefined {
+  const spec = doc.spec as { template?: T; jobTemplate?: { spec?: { template?: T } } } | undefined;
+  if (doc.kind === 'CronJob') return spec?.jobTemplate?.spec?.template;
+  return WORKLOAD_KINDS.includes(doc.kind ?? '') ? spec?.template : undefined;
+}
+
+/** Environment variables that hold a secret: they must come from a Secret, never a literal value. */
+export const SECRET_ENV_NAME = /(SECRET|PASSWORD|PRIVATE|API_?KEY|TOKEN)$/;
+
+/** Secret material that must never stand in a manifest, by what it is. */
+export const SECRET_LITERALS = [
+  { what: 'a private key', pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----/ },
+  { what: 'a Redis password', pattern: /rediss?:\/\/[^@/\s"]*:[^@/\s"]+@/ },
+];
+
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
