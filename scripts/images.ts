@@ -2,43 +2,27 @@
 // root) with the first container engine on PATH — docker, podman or buildah — tagged
 // wxmesh/<name>:<git short sha>. Without an engine it says so and what CI proves instead, and exits 0.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findCommand } from '@wxmesh/testing';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** The engines tried, in order, with the arguments that build one image. */
-const ENGINES: Record<string, (dockerfile: string, tag: string) => string[]> = {
-  docker: (dockerfile, tag) => ['build', '-f', dockerfile, '-t', tag, '.'],
-  podman: (dockerfile, tag) => ['build', '-f', dockerfile, '-t', tag, '.'],
-  buildah: (dockerfile, tag) => ['build', '-f', dockerfile, '-t', tag, '.'],
-};
-
-/** The first of {@link ENGINES} that is an executable on `path`, or undefined. */
-export function findContainerEngineOnPath(path = process.env.PATH ?? ''): string | undefined {
-  const executable = (file: string) => {
-    try {
-      accessSync(file, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  return Object.keys(ENGINES).find((engine) =>
-    path
-      .split(delimiter)
-      .filter(Boolean)
-      .some((dir) => executable(join(dir, engine))),
-  );
-}
+/** The engines tried, in order; each builds with `build -f <Dockerfile> -t <tag> .`. */
+const ENGINES = ['docker', 'podman', 'buildah'];
 
 /**
  * The first engine on PATH that can build: its `info` answers (a docker CLI without a reachable
  * daemon cannot), or undefined.
  */
-export function findContainerEngine(path = process.env.PATH ?? ''): string | undefined {
-  const engine = findContainerEngineOnPath(path);
+async function findContainerEngine(): Promise<string | undefined> {
+  let engine: string | undefined;
+  for (const candidate of ENGINES) {
+    if ((await findCommand(candidate)) === undefined) continue;
+    engine = candidate;
+    break;
+  }
   if (engine === undefined) return undefined;
   const info = spawnSync(engine, ['info'], { stdio: 'ignore', timeout: 30_000 });
   if (info.status === 0) return engine;
@@ -47,7 +31,7 @@ export function findContainerEngine(path = process.env.PATH ?? ''): string | und
 }
 
 /** Every service that has an image: the folders under services/ with a Dockerfile. */
-export function imageServices(): string[] {
+function imageServices(): string[] {
   return readdirSync(join(root, 'services'))
     .filter((name) => existsSync(join(root, 'services', name, 'Dockerfile')))
     .sort();
@@ -72,12 +56,12 @@ function explainWithoutEngine(): void {
 }
 
 /** Builds every image with `engine`; returns the tags built, throws on the first failed build. */
-export function buildImages(engine: string, sha = gitShortSha()): string[] {
+function buildImages(engine: string, sha = gitShortSha()): string[] {
   const tags: string[] = [];
   for (const service of imageServices()) {
     const tag = `wxmesh/${service}:${sha}`;
     console.log(`${engine}: building ${tag}`);
-    const run = spawnSync(engine, ENGINES[engine]!(`services/${service}/Dockerfile`, tag), {
+    const run = spawnSync(engine, ['build', '-f', `services/${service}/Dockerfile`, '-t', tag, '.'], {
       cwd: root,
       stdio: 'inherit',
     });
@@ -89,7 +73,7 @@ export function buildImages(engine: string, sha = gitShortSha()): string[] {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const engine = findContainerEngine();
+  const engine = await findContainerEngine();
   if (engine === undefined) {
     explainWithoutEngine();
     process.exit(0);

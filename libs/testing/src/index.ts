@@ -41,6 +41,7 @@ export {
   ensureGoTool,
   ensureGrpcurl,
   ensureKustomize,
+  findCommand,
   GRPCURL,
   KUSTOMIZE,
   type GoTool,
