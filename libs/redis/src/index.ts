@@ -5,7 +5,6 @@ export {
   redisDependency,
   type RedisClientOptions,
   type RedisClientSettings,
-  type RedisModeClientOptions,
   type RedisLogger,
 } from './redis-client.js';
 export {

@@ -20,7 +20,12 @@ after(async () => {
 });
 
 test('a frozen server: commands fail within the timeout with an error the kit maps to Unavailable', async () => {
-  const client = createRedisClient({ url: server.url, name: 'spec', logger, timeoutMs: TIMEOUT_MS });
+  const client = createRedisClient({
+    connection: { mode: 'standalone', url: server.url },
+    name: 'spec',
+    logger,
+    timeoutMs: TIMEOUT_MS,
+  });
   await client.connect();
   await pingRedis(client);
   server.pause();
@@ -44,7 +49,12 @@ test('a frozen server: commands fail within the timeout with an error the kit ma
 
 test('a server that is gone: commands fail fast (no unbounded offline queue), errors are logged as structured lines', async () => {
   const spare = await startRedis();
-  const client = createRedisClient({ url: spare.url, name: 'spec-gone', logger, timeoutMs: TIMEOUT_MS });
+  const client = createRedisClient({
+    connection: { mode: 'standalone', url: spare.url },
+    name: 'spec-gone',
+    logger,
+    timeoutMs: TIMEOUT_MS,
+  });
   await client.connect();
   await spare.stop();
   const failure = await client.get('wxm:spec:k').then(
@@ -63,7 +73,12 @@ test('a server that is gone: commands fail fast (no unbounded offline queue), er
 });
 
 test('command errors are not outages', async () => {
-  const client = createRedisClient({ url: server.url, name: 'spec-errors', logger, timeoutMs: TIMEOUT_MS });
+  const client = createRedisClient({
+    connection: { mode: 'standalone', url: server.url },
+    name: 'spec-errors',
+    logger,
+    timeoutMs: TIMEOUT_MS,
+  });
   await client.connect();
   await client.set('wxm:spec:string', 'v');
   const failure = await client.lpush('wxm:spec:string', 'x').then(

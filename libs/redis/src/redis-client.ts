@@ -1,9 +1,4 @@
-import {
-  CommandTimeoutDuringMaintenanceError,
-  MaxRetriesPerRequestError,
-  type Redis,
-  type RedisOptions,
-} from 'ioredis';
+import { CommandTimeoutDuringMaintenanceError, MaxRetriesPerRequestError, type RedisOptions } from 'ioredis';
 import { openRedis, type RedisClient, type RedisConnection } from './redis-connection.js';
 
 /** The part of a pino logger the client writes to. */
@@ -34,15 +29,12 @@ export interface RedisClientSettings {
   readonly autoPipelining?: boolean;
 }
 
-/** Options of {@link createRedisClient} for one standalone server. */
+/** Options of {@link createRedisClient}: the server in any mode (standalone, Sentinel, Cluster). */
 export interface RedisClientOptions extends RedisClientSettings {
-  /** `redis://` or `rediss://`; it may carry a password, so it is never logged. */
-  readonly url: string;
-}
-
-/** Options of {@link createRedisClient} for any mode (standalone, Sentinel, Cluster), from config. */
-export interface RedisModeClientOptions extends RedisClientSettings {
-  /** From `@wxmesh/config`'s `redisConnection(config)`; its URL is never logged. */
+  /**
+   * From `@wxmesh/config`'s `redisConnection(config)`, or `{ mode: 'standalone', url }`; its URL may
+   * carry a password, so it is never logged.
+   */
   readonly connection: RedisConnection;
 }
 
@@ -59,16 +51,12 @@ function reconnectDelay(attempt: number): number {
  *   most. The kit maps those failures to Unavailable through {@link isRedisUnavailable}.
  * - Connection errors go to the logger as one warn line per distinct failure (not ioredis'
  *   `[ioredis] Unhandled error event` on stderr), and recovery is logged once.
- * - With `connection` (from config) the same holds in every mode: Sentinel returns a `Redis` that
- *   follows the primary, Cluster a `Cluster` whose every node connection has these bounds and which
- *   fails commands at once (no offline queue) while it rediscovers its slots.
+ * - The same holds in every mode: Sentinel returns a `Redis` that follows the primary, Cluster a
+ *   `Cluster` whose every node connection has these bounds and which fails commands at once (no
+ *   offline queue) while it rediscovers its slots.
  */
-export function createRedisClient(options: RedisClientOptions): Redis;
-export function createRedisClient(options: RedisModeClientOptions): RedisClient;
-export function createRedisClient(options: RedisClientOptions | RedisModeClientOptions): RedisClient {
-  const connection: RedisConnection =
-    'connection' in options ? options.connection : { mode: 'standalone', url: options.url };
-  const client = openRedis(connection, {
+export function createRedisClient(options: RedisClientOptions): RedisClient {
+  const client = openRedis(options.connection, {
     perConnection: perConnectionOptions(options),
     retryStrategy: reconnectDelay,
     autoPipelining: options.autoPipelining ?? false,
