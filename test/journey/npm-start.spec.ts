@@ -47,13 +47,15 @@ before(async () => {
   });
   mesh.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   mesh.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(
-    () => {
-      if (mesh!.exitCode !== null) throw new Error(`npm start exited (${mesh!.exitCode}):\n${tail()}`);
-      return output.includes('[mesh] ready');
-    },
-    { timeoutMs: scaledTimeout(240_000), intervalMs: 250, message: 'npm start to report the mesh ready' },
-  );
+  // An exit ends the wait at once (a condition that throws only counts as "not yet").
+  const exited = new AbortController();
+  mesh.once('exit', (code) => exited.abort(new Error(`npm start exited (${code}):\n${tail()}`)));
+  await waitFor(() => output.includes('[mesh] ready'), {
+    timeoutMs: scaledTimeout(240_000),
+    intervalMs: 250,
+    message: 'npm start to report the mesh ready',
+    signal: exited.signal,
+  });
   journey = await playJourney();
 });
 

@@ -73,7 +73,7 @@ describe('parseGwArgs', () => {
 describe('endpoints', () => {
   it("npm start's ports by protobuf service, or one ingress for all", () => {
     assert.equal(localMesh().http('wxmesh.auth.v1.AuthVerifyService'), 'http://127.0.0.1:8091');
-    assert.equal(localMesh().grpc('wxmesh.payment.v1.PaymentService'), 'http://127.0.0.1:50064');
+    assert.equal(localMesh().grpc('wxmesh.payment.v1.PaymentService'), 'http://127.0.0.1:8064');
     assert.throws(() => localMesh().http('x.Unknown'), /no wxmesh service serves x.Unknown/);
     assert.equal(singleEndpoint('https://gw.example/').http('anything'), 'https://gw.example');
   });

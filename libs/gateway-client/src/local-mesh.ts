@@ -1,22 +1,24 @@
 /**
  * The mesh on one machine as `npm start` runs it: each service on fixed local ports, and which
- * protobuf services each one serves. In a cluster the cloud gateway reaches one ingress instead
+ * protobuf services each one serves. The ports lie below Linux's ephemeral range (32768–60999 by
+ * default): a port in it can be held at any moment by the local end of some other process's
+ * connection (a Kafka broker's, say), which made `npm start` fail at random with the port in use. In a cluster the cloud gateway reaches one ingress instead
  * (see {@link MeshEndpoints}).
  */
 export const LOCAL_MESH = [
-  { name: 'wechat-sandbox', grpc: 50060, http: 8090, serves: [] },
-  { name: 'auth-verify', grpc: 50061, http: 8091, serves: ['wxmesh.auth.v1.AuthVerifyService'] },
+  { name: 'wechat-sandbox', grpc: 8060, http: 8090, serves: [] },
+  { name: 'auth-verify', grpc: 8061, http: 8091, serves: ['wxmesh.auth.v1.AuthVerifyService'] },
   {
     name: 'session',
-    grpc: 50062,
+    grpc: 8062,
     http: 8092,
     serves: ['wxmesh.session.v1.SessionService', 'wxmesh.echo.v1.EchoService'],
   },
-  { name: 'message-router', grpc: 50063, http: 8093, serves: ['wxmesh.router.v1.MessageRouterService'] },
-  { name: 'payment-callback', grpc: 50064, http: 8094, serves: ['wxmesh.payment.v1.PaymentService'] },
+  { name: 'message-router', grpc: 8063, http: 8093, serves: ['wxmesh.router.v1.MessageRouterService'] },
+  { name: 'payment-callback', grpc: 8064, http: 8094, serves: ['wxmesh.payment.v1.PaymentService'] },
   {
     name: 'behaviour-projector',
-    grpc: 50065,
+    grpc: 8065,
     http: 8095,
     serves: ['wxmesh.behaviour.v1.BehaviourViewService'],
   },
