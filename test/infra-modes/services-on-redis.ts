@@ -31,8 +31,6 @@ import {
   peerClient,
   scaledTimeout,
   startKafka,
-  startRedisCluster,
-  startRedisSentinel,
   startServiceProcesses,
   stopProcesses,
   waitFor,
@@ -43,6 +41,12 @@ import {
   sandboxControl,
 } from '@wxmesh/testing';
 import { payKeys } from '../support/pay-keys.js';
+import {
+  REDIS_MODE_TITLE,
+  startRedisUnderTest,
+  type RedisMode,
+  type RedisUnderTest,
+} from './redis-under-test.js';
 
 const APPID = 'wx0a1b2c3d4e5f6a71';
 const APP_SECRET = randomBytes(16).toString('hex');
@@ -52,41 +56,6 @@ const RUN = randomBytes(4).toString('hex');
 const WAIT = { timeoutMs: scaledTimeout(30_000), intervalMs: 200 };
 /** Start-up limit of each process on an idle machine (the harness scales it with the load). */
 const START_MS = 180_000;
-
-/** The Redis deployment the services run on: their environment for it, and names spread over it. */
-interface RedisUnderTest {
-  env: Record<string, string>;
-  /** On a cluster, a name per master (see RedisCluster.namesOnEveryMaster); three otherwise. */
-  namesOnEveryMaster(name: (i: number) => string): Promise<string[]>;
-  stop(): Promise<void>;
-}
-
-async function startRedisUnderTest(mode: 'cluster' | 'sentinel'): Promise<RedisUnderTest> {
-  if (mode === 'cluster') {
-    const cluster = await startRedisCluster();
-    return {
-      env: {
-        REDIS_MODE: 'cluster',
-        REDIS_URL: cluster.url,
-        REDIS_CLUSTER_NODES: cluster.nodes.slice(1).join(','),
-      },
-      namesOnEveryMaster: (name) => cluster.namesOnEveryMaster(name),
-      stop: () => cluster.stop(),
-    };
-  }
-  const sentinel = await startRedisSentinel();
-  return {
-    env: {
-      REDIS_MODE: 'sentinel',
-      // Only credentials and database are read from it: the address must come from the Sentinel.
-      REDIS_URL: 'redis://sentinel-names-the-primary.invalid',
-      REDIS_SENTINELS: sentinel.sentinel,
-      REDIS_SENTINEL_NAME: sentinel.name,
-    },
-    namesOnEveryMaster: async (name) => [0, 1, 2].map(name),
-    stop: () => sentinel.stop(),
-  };
-}
 
 let redis: RedisUnderTest | undefined;
 let kafka: KafkaBroker | undefined;
@@ -180,13 +149,11 @@ async function sandboxCall(path: string, body?: unknown): Promise<Record<string,
 
 const usersOnEveryMaster = (flow: string) => redis!.namesOnEveryMaster((i) => `o_${RUN}_${flow}${i}`);
 
-const TITLE = { cluster: 'Redis Cluster (3 masters)', sentinel: 'Redis Sentinel' } as const;
-
 /**
  * The three services' flows on a Redis in `mode`, started for the calling spec file (one mode per
  * file: each file is its own process, so this module's state is its own).
  */
-export function describeServicesOn(mode: 'cluster' | 'sentinel'): void {
+export function describeServicesOn(mode: RedisMode): void {
   before(async () => {
     [redis, kafka] = await Promise.all([startRedisUnderTest(mode), startKafka()]);
   });
@@ -199,7 +166,7 @@ export function describeServicesOn(mode: 'cluster' | 'sentinel'): void {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  describeFlows(`${TITLE[mode]}: auth-verify, message-router and payment-callback`);
+  describeFlows(`${REDIS_MODE_TITLE[mode]}: auth-verify, message-router and payment-callback`);
 }
 
 function describeFlows(title: string): void {
