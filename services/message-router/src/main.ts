@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { loadConfigOrExit, redisConnection } from '@wxmesh/config';
-import { createRedisClient, redisDependency, type RedisClient } from '@wxmesh/redis';
+import { loadConfigOrExit } from '@wxmesh/config';
+import { redisDependency, type RedisClient } from '@wxmesh/redis';
 import { AuthVerifyService, SessionService } from '@wxmesh/contracts';
 import { connectEventProducer, createKafka, type EventProducer } from '@wxmesh/events';
 import { createTokenBucket } from '@wxmesh/resilience';
@@ -10,6 +10,7 @@ import { createWeChatApi } from '@wxmesh/wechat';
 import { createAccessTokens } from './adapters/access-tokens.js';
 import { createDeliveryStore, type DeliveryStore } from './adapters/delivery-store.js';
 import { createInboundStore } from './adapters/inbound-store.js';
+import { createRouterRedis } from './adapters/router-redis.js';
 import { createSubscribeSender } from './adapters/subscribe-sender.js';
 import { createSubscriptionStore, type SubscriptionStore } from './adapters/subscription-store.js';
 import { createAcceptPush } from './app/accept-push.js';
@@ -30,15 +31,8 @@ await runService('message-router', config, async ({ logger }) => {
   // Unique per process lifetime: a restarted process is a new consumer, and its predecessor's
   // pending jobs are reclaimed after QUEUE_CLAIM_IDLE.
   const consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const redisOptions = {
-    connection: redisConnection(config),
-    logger,
-    timeoutMs: config.DEPENDENCY_TIMEOUT_MS,
-  };
-  const redis = createRedisClient({ ...redisOptions, name: 'message-router', autoPipelining: true });
-  // Blocking stream reads: bounded by their own BLOCK time plus the dependency timeout.
-  const reader = createRedisClient({ ...redisOptions, name: 'message-router-reader', role: 'blocking' });
-  await Promise.all([redis.connect(), reader.connect()]);
+  const { redis, queueReader, inboundReader } = createRouterRedis(config, logger);
+  await Promise.all([redis.connect(), queueReader.connect(), inboundReader.connect()]);
   const kafka = createKafka({ clientId: 'message-router', config, logger });
   const producer = await connectEventProducer({
     kafka,
@@ -50,13 +44,13 @@ await runService('message-router', config, async ({ logger }) => {
   const store = createDeliveryStore(redis, {
     maxDepth: config.QUEUE_MAX_DEPTH,
     retentionMs: config.DELIVERY_RETENTION,
-    reader,
+    reader: queueReader,
   });
   await store.init();
   const subscriptions = createSubscriptionStore(redis);
   const outbox = createEventOutbox({ store, producer, logger, intervalMs: 200, batchSize: 500 });
   const sending = startSending({ redis, store, subscriptions, consumer, logger, kick: outbox.kick });
-  const inbound = startInbound({ redis, subscriptions, producer, consumer, logger });
+  const inbound = startInbound({ redis, inboundReader, subscriptions, producer, consumer, logger });
   const session = createPeerClient(definePeer(SessionService, ['getPresenceBatch', 'deliver']), {
     address: config.SESSION_ADDR,
     from: 'message-router',
@@ -100,7 +94,7 @@ await runService('message-router', config, async ({ logger }) => {
       { name: 'event outbox', run: () => outbox.stop() },
       { name: 'session', run: async () => session.close() },
       { name: 'kafka', run: () => producer.disconnect() },
-      { name: 'redis', run: async () => void (await Promise.all([redis.quit(), reader.quit()])) },
+      { name: 'redis', run: async () => void (await Promise.all([redis.quit(), queueReader.quit()])) },
     ],
   };
 });
@@ -176,12 +170,17 @@ function startSending(deps: {
 /** The message-push webhook and the processor that turns accepted pushes into events. */
 function startInbound(deps: {
   redis: RedisClient;
+  /** The inbound processor's blocking reads; the store ends it on close. */
+  inboundReader: RedisClient;
   subscriptions: SubscriptionStore;
   producer: EventProducer;
   consumer: string;
   logger: Logger;
 }) {
-  const store = createInboundStore(deps.redis, { maxEntries: config.INBOUND_MAX_ENTRIES });
+  const store = createInboundStore(deps.redis, {
+    maxEntries: config.INBOUND_MAX_ENTRIES,
+    reader: deps.inboundReader,
+  });
   const processor = createInboundProcessor({
     store,
     subscriptions: deps.subscriptions,

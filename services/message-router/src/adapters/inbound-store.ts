@@ -37,6 +37,13 @@ export interface InboundEntry {
 export interface InboundStoreOptions {
   /** Entries the stream may hold before {@link InboundStore.accept} answers `full`. */
   maxEntries: number;
+  /**
+   * The connection `read` blocks on (a blocked XREADGROUP holds its connection), connected on first
+   * read if not yet, and ended by `close()`. Give it one opened for blocking (`createRedisClient`'s
+   * `role: 'blocking'`): a commands connection's timeout fails every read that waits out its BLOCK.
+   * Without it, a duplicate of `redis` (which inherits its options).
+   */
+  reader?: RedisClient;
 }
 
 /** The durable inbound queue; see {@link createInboundStore}. */
@@ -108,8 +115,8 @@ type RawEntry = [id: string, fields: string[] | null] | null;
  * (`full`) while it holds `maxEntries`, and WeChat retries those.
  *
  * Readers share the consumer group {@link INBOUND_GROUP}. `read` blocks on a connection of its
- * own (a duplicate of `redis`, opened on first use) so it never stalls the shared one;
- * `close()` ends it.
+ * own (`options.reader`, or a duplicate of `redis`, opened on first use) so it never stalls the
+ * shared one; `close()` ends it.
  */
 export function createInboundStore(redis: RedisClient, options: InboundStoreOptions): InboundStore {
   if (!('routerInboundAccept' in redis)) {
@@ -117,7 +124,7 @@ export function createInboundStore(redis: RedisClient, options: InboundStoreOpti
     redis.defineCommand('routerInboundDone', { lua: DONE, numberOfKeys: 1 });
   }
   const r = redis as RedisClient & Scripts;
-  let reader: RedisClient | undefined;
+  let reader: RedisClient | undefined = options.reader;
   const { stream } = inboundKeys;
 
   return {
@@ -193,7 +200,8 @@ export function createInboundStore(redis: RedisClient, options: InboundStoreOpti
 
 /**
  * A new connection (a new client, in cluster mode) of the same mode and options as `redis`, not yet
- * connected: a blocked read holds its connection, so it must not be the shared one's.
+ * connected. (The two branches are the same call: TypeScript cannot call `duplicate` on the union,
+ * whose members' signatures differ.)
  */
 function duplicateConnection(redis: RedisClient): RedisClient {
   return redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
