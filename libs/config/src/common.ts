@@ -12,6 +12,7 @@ import {
   sensitive,
   url,
 } from './fields.js';
+import { redisConfig } from './redis-config.js';
 
 /**
  * `REDIS_URL`: `redis://` or `rediss://` (TLS). It may embed a password, so a bad value is reported
@@ -112,11 +113,14 @@ export type CommonServiceConfig = z.output<z.ZodObject<typeof commonServiceConfi
 
 /**
  * The fields of a domain service (auth-verify, session, message-router, payment-callback, the
- * projector): {@link commonServiceConfig}, its Redis (`REDIS_URL`, required) and the behaviour-event
- * topics ({@link kafkaEventsConfig}). Spread it into {@link defineConfig}.
+ * projector): {@link commonServiceConfig}, its Redis (`REDIS_URL`, required, and the topology
+ * fields of {@link redisConfig}: standalone, Sentinel or Cluster) and the behaviour-event topics
+ * ({@link kafkaEventsConfig}). Spread it into {@link defineConfig}, and call `checkRedisConfig` in
+ * the schema's `superRefine`.
  */
 export const domainServiceConfig = {
   ...commonServiceConfig,
   REDIS_URL: redisUrl(),
+  ...redisConfig,
   ...kafkaEventsConfig,
 };

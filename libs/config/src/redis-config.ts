@@ -8,8 +8,9 @@ export const REDIS_MODES = ['standalone', 'sentinel', 'cluster'] as const;
 export type RedisMode = (typeof REDIS_MODES)[number];
 
 /**
- * The Redis topology fields; spread them into {@link defineConfig} next to `REDIS_URL` (which every
- * domain service already requires) and call {@link checkRedisConfig} in the schema's `superRefine`:
+ * The Redis topology fields, which complete `REDIS_URL`. `domainServiceConfig` includes both; a tool
+ * that declares `REDIS_URL` itself spreads these beside it. Either way, call {@link checkRedisConfig}
+ * in the schema's `superRefine`:
  *
  * - `REDIS_MODE` (default `standalone`): `REDIS_URL` is the server.
  * - `sentinel`: `REDIS_SENTINELS` (`host:port` list, required) are asked for the primary of

@@ -1,20 +1,10 @@
-import {
-  checkRedisConfig,
-  defineConfig,
-  domainServiceConfig,
-  duration,
-  hostPort,
-  redisConfig,
-  url,
-} from '@wxmesh/config';
+import { checkRedisConfig, defineConfig, domainServiceConfig, duration, hostPort, url } from '@wxmesh/config';
 import { sessionTokenCacheConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
 /** auth-verify's configuration. */
 export const authConfigSchema = defineConfig({
   ...domainServiceConfig,
-  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
-  ...redisConfig,
   /** The session service's grpc address. */
   SESSION_ADDR: hostPort(),
   /** WeChat's API host; the sandbox's URL in local runs and tests. */

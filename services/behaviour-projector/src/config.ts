@@ -4,7 +4,6 @@ import {
   domainServiceConfig,
   duration,
   integer,
-  redisConfig,
   type RedisMode,
 } from '@wxmesh/config';
 import { BEHAVIOUR_DLQ_TOPIC, BEHAVIOUR_TOPIC } from '@wxmesh/events';
@@ -21,11 +20,6 @@ const topicName = () =>
 /** The projector's configuration (service and rebuild command); durations like `500ms`, `6s`, `2m`. */
 export const projectorConfigSchema = defineConfig({
   ...domainServiceConfig,
-  /**
-   * Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME,
-   * REDIS_CLUSTER_NODES). The mode also picks how chunks are applied: see {@link applyModeFor}.
-   */
-  ...redisConfig,
   /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
   ...bearerTokenConfig,
   /** The behaviour topic consumed; only tests change it. */

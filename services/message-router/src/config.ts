@@ -5,7 +5,6 @@ import {
   duration,
   hostPort,
   integer,
-  redisConfig,
   url,
 } from '@wxmesh/config';
 import { z } from 'zod';
@@ -14,8 +13,6 @@ import { inboundConfig } from './inbound-config.js';
 /** message-router's configuration; durations are written like `500ms`, `15s`, `2m`. */
 export const routerConfigSchema = defineConfig({
   ...domainServiceConfig,
-  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
-  ...redisConfig,
   ...inboundConfig,
   /** session's grpc address (`host:port`): presence and in-app delivery. */
   SESSION_ADDR: hostPort(),

@@ -1,12 +1,4 @@
-import {
-  checkRedisConfig,
-  defineConfig,
-  domainServiceConfig,
-  duration,
-  integer,
-  redisConfig,
-  url,
-} from '@wxmesh/config';
+import { checkRedisConfig, defineConfig, domainServiceConfig, duration, integer, url } from '@wxmesh/config';
 import { bearerTokenConfig } from '@wxmesh/session-tokens';
 import { z } from 'zod';
 
@@ -15,8 +7,6 @@ const filePath = () => z.string().trim().min(1, 'expected a file path');
 /** payment-callback's configuration; durations are written like `500ms`, `4s`, `2m`. */
 export const paymentConfigSchema = defineConfig({
   ...domainServiceConfig,
-  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
-  ...redisConfig,
   /** Bearer session tokens at the edge: `AUTH_VERIFY_ADDR` and the verified-token cache. */
   ...bearerTokenConfig,
   /** The merchant id (mchid) orders are placed under and notifications must name. */

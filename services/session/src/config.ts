@@ -1,20 +1,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import {
-  checkRedisConfig,
-  defineConfig,
-  domainServiceConfig,
-  duration,
-  integer,
-  redisConfig,
-} from '@wxmesh/config';
+import { checkRedisConfig, defineConfig, domainServiceConfig, duration, integer } from '@wxmesh/config';
 import { z } from 'zod';
 
 /** The session service's configuration; durations are written like `500ms`, `15s`, `2m`, `7d`. */
 export const sessionConfigSchema = defineConfig({
   ...domainServiceConfig,
-  /** Standalone, Sentinel or Cluster Redis (REDIS_MODE, REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES). */
-  ...redisConfig,
   /** This process's id in presence and routing; unique per process lifetime (a restart is a new replica). */
   REPLICA_ID: z
     .string()
