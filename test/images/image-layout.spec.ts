@@ -26,7 +26,13 @@ import { checkHealth, healthClient } from '../support/standard-clients.js';
 import { payKeys } from '../support/pay-keys.js';
 import { readImageDockerfile } from './dockerfile.js';
 import { reproduceImage, runInImage, startImage, type ImageRoot } from './image-layout.js';
-import { parseFile, podTemplateOf, root as repoRoot, yamlFiles } from '../manifests/manifest-tree.js';
+import {
+  parseFile,
+  podTemplateOf,
+  root as repoRoot,
+  yamlFiles,
+  type K8sObject,
+} from '../manifests/manifest-tree.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SERVICES = readdirSync(`${root}services`, { withFileTypes: true })
@@ -63,10 +69,8 @@ function containerOf(service: string): Container {
     service === 'wechat-sandbox'
       ? `${root}deploy/components/wechat-sandbox/deployment.yaml`
       : `${root}deploy/base/${service}/deployment.yaml`;
-  const deployment = parse(readFileSync(path, 'utf8')) as {
-    spec: { template: { spec: { containers: Container[] } } };
-  };
-  return deployment.spec.template.spec.containers[0]!;
+  const deployment = parse(readFileSync(path, 'utf8')) as K8sObject;
+  return podTemplateOf<{ spec: { containers: Container[] } }>(deployment)!.spec.containers[0]!;
 }
 
 function secretFile(name: string, content: string): string {

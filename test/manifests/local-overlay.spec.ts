@@ -30,7 +30,13 @@ import {
 } from '@wxmesh/testing';
 import { loadOverlay, root } from './manifest-tree.js';
 import { kustomizeObjects } from './rendered.js';
-import { findRendered, podEnvironment, type PodEnvironment, type RenderedObject } from './rendered-pod.js';
+import {
+  findRendered,
+  podEnvironment,
+  podSpecOf,
+  type PodEnvironment,
+  type RenderedObject,
+} from './rendered-pod.js';
 
 const run = promisify(execFile);
 const CREDENTIALS = 'deploy/overlays/local/credentials';
@@ -88,7 +94,7 @@ function secretsNamedBy(deployment: RenderedObject): string[] {
       envFrom?: Array<{ secretRef?: { name: string } }>;
     }>;
   }
-  const pod = (deployment.spec as { template: { spec: Pod } }).template.spec;
+  const pod = podSpecOf<Pod>(deployment);
   const names = [
     ...(pod.volumes ?? []).map((v) => v.secret?.secretName),
     ...pod.containers.flatMap((c) => [

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { K8sObject } from './manifest-tree.js';
+import { podTemplateOf, type K8sObject } from './manifest-tree.js';
 
 // A rendered Deployment's container as a local process sees it: its environment resolved the way
 // the kubelet resolves it (literals, ConfigMap and Secret keys, the downward API, `$(VAR)`
@@ -55,6 +55,13 @@ export function findRendered(objects: readonly RenderedObject[], kind: string, n
   const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
   assert.equal(found.length, 1, `exactly one rendered ${kind} ${name}`);
   return found[0]!;
+}
+
+/** The pod spec of a rendered workload; `T` is the shape the caller reads of it. */
+export function podSpecOf<T>(workload: RenderedObject): T {
+  const template = podTemplateOf<{ spec: T }>(workload);
+  assert.ok(template, `${workload.kind} ${workload.metadata.name} has no pod template`);
+  return template.spec;
 }
 
 /** Decoded `data` of a rendered Secret (base64) or ConfigMap (plain). */
@@ -158,8 +165,7 @@ export function podEnvironment(
   deployment: string,
   dir: string,
 ): PodEnvironment {
-  const pod = (findRendered(objects, 'Deployment', deployment).spec as { template: { spec: PodSpec } })
-    .template.spec;
+  const pod = podSpecOf<PodSpec>(findRendered(objects, 'Deployment', deployment));
   const container = pod.containers[0]!;
   const mounts = writeSecretMounts(objects, pod, container, join(dir, deployment));
   const env = envFromValues(objects, container);

@@ -1,20 +1,12 @@
 // The Redis clients and store options the live projector (main.ts) and the rebuild
 // (rebuild-main.ts) open from the same configuration: they write the same generations, so they
 // must agree on the key prefix, the dedupe window and how chunks are applied.
-import { redisConnection } from '@wxmesh/config';
+import { redisConnection, type RedisConfigFields } from '@wxmesh/config';
 import { createRedisClient, type RedisClient, type RedisLogger } from '@wxmesh/redis';
 import { applyModeFor, type ProjectorConfig } from '../config.js';
 import type { ReadModelStoreOptions } from './read-models.js';
 
-type RedisSettings = Pick<
-  ProjectorConfig,
-  | 'REDIS_URL'
-  | 'REDIS_MODE'
-  | 'REDIS_SENTINELS'
-  | 'REDIS_SENTINEL_NAME'
-  | 'REDIS_CLUSTER_NODES'
-  | 'DEPENDENCY_TIMEOUT_MS'
->;
+type RedisSettings = RedisConfigFields & Pick<ProjectorConfig, 'DEPENDENCY_TIMEOUT_MS'>;
 
 /**
  * The read-model store's options from config: its key prefix, dedupe window and apply mode (by
